@@ -1,0 +1,129 @@
+"""The one LightningModule for every LSTM variant: loss, metrics per stage, optimisation.
+
+The network itself is `network.LSTMClassifier`; every `model.*` config key other than the
+optimiser and scheduler is passed straight to it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from hydra.utils import instantiate
+from torch import Tensor
+from torchmetrics import MaxMetric, MetricCollection
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassF1Score,
+    MulticlassPrecision,
+    MulticlassRecall,
+)
+
+from lstmlab.network import LSTMClassifier
+
+Batch = dict[str, Tensor]  # tokens [B, T], lengths [B], labels [B]
+
+DEFAULT_OPTIMIZER = {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 1e-3}
+
+
+class LSTMLitModule(L.LightningModule):
+    """Trains and evaluates an `LSTMClassifier`.
+
+    Args:
+        vocab_size, num_classes, pad_id: from the datamodule.
+        optimizer: a Hydra config with `_partial_: true` (e.g. conf/optimizer/adam.yaml),
+            completed with the parameters in `configure_optimizers`. Kept as plain data so the
+            checkpoint stays loadable with `weights_only` and the HPARAMS tab can show it.
+        scheduler: None, or `{scheduler: <partial config>, interval: ..., monitor: ...}`
+            (e.g. conf/scheduler/cosine.yaml); the other keys go to Lightning's scheduler dict.
+        **network: the remaining `model.*` keys, see `LSTMClassifier`.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        num_classes: int,
+        pad_id: int = 0,
+        optimizer: dict[str, Any] | None = None,
+        scheduler: dict[str, Any] | None = None,
+        **network: Any,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = LSTMClassifier(vocab_size, num_classes, pad_id, **network)
+        self.binary_head = network.get("head", "ce") == "bce"
+
+        metrics = MetricCollection(
+            {
+                "acc": MulticlassAccuracy(num_classes, average="micro"),
+                "f1": MulticlassF1Score(num_classes, average="macro"),
+                "precision": MulticlassPrecision(num_classes, average="macro"),
+                "recall": MulticlassRecall(num_classes, average="macro"),
+            }
+        )
+        self.train_metrics = metrics.clone(prefix="train/")
+        self.val_metrics = metrics.clone(prefix="val/")
+        self.test_metrics = metrics.clone(prefix="test/")
+        self.val_acc_best = MaxMetric()
+        self.val_acc_best.persistent(True)  # saved in checkpoints, so a resumed run keeps it
+
+    def forward(self, tokens: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor | None]:
+        return self.net(tokens, lengths)
+
+    def loss(self, logits: Tensor, labels: Tensor) -> Tensor:
+        if self.binary_head:
+            return F.binary_cross_entropy_with_logits(logits.squeeze(-1), labels.float())
+        return F.cross_entropy(logits, labels)
+
+    def probabilities(self, logits: Tensor) -> Tensor:
+        """Class probabilities [B, C] for either head (the BCE logit becomes [1 - p, p])."""
+        if self.binary_head:
+            p = torch.sigmoid(logits)  # [B, 1]
+            return torch.cat([1 - p, p], dim=-1)
+        return logits.softmax(dim=-1)
+
+    def _step(self, batch: Batch, metrics: MetricCollection) -> Tensor:
+        logits, _ = self(batch["tokens"], batch["lengths"])
+        metrics.update(self.probabilities(logits).argmax(-1), batch["labels"])
+        return self.loss(logits, batch["labels"])
+
+    def _log_stage(self, stage: str, loss: Tensor, metrics: MetricCollection, batch: Batch) -> None:
+        size = batch["labels"].numel()
+        self.log(
+            f"{stage}/loss", loss, on_epoch=True, prog_bar=True, batch_size=size, sync_dist=True
+        )
+        self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=size)
+
+    def on_train_start(self) -> None:
+        # The sanity check fed validation metrics a couple of batches: discard them. The best
+        # accuracy survives a resume (global_step > 0), since its state is in the checkpoint.
+        self.val_metrics.reset()
+        if self.trainer.global_step == 0:
+            self.val_acc_best.reset()
+
+    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        loss = self._step(batch, self.train_metrics)
+        self._log_stage("train", loss, self.train_metrics, batch)
+        return loss
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        loss = self._step(batch, self.val_metrics)
+        self._log_stage("val", loss, self.val_metrics, batch)
+
+    def on_validation_epoch_end(self) -> None:
+        self.val_acc_best(self.val_metrics.compute()["val/acc"])
+        self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True, sync_dist=True)
+
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
+        loss = self._step(batch, self.test_metrics)
+        self._log_stage("test", loss, self.test_metrics, batch)
+
+    def configure_optimizers(self) -> Any:
+        optimizer = instantiate(self.hparams.optimizer or DEFAULT_OPTIMIZER)(self.parameters())
+        if not self.hparams.scheduler:
+            return optimizer
+        lightning_keys = dict(self.hparams.scheduler)  # interval, frequency, monitor, ...
+        scheduler = instantiate(lightning_keys.pop("scheduler"))(optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, **lightning_keys}}

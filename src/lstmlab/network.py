@@ -1,0 +1,134 @@
+"""The LSTM text classifier as a plain nn.Module: embedding -> LSTM -> pooling -> linear head.
+
+One class covers every variant the template compares (pooling, directions, layers, dropout,
+initial state, head). Training logic lives in `lit_module.py`; this file is usable on its own,
+e.g. in a hand-written loop.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from lstmlab.pooling import POOLINGS, build_pooling
+
+INIT_STATES = ("zeros", "random", "learned")
+HEADS = ("ce", "bce")
+
+
+class LSTMClassifier(nn.Module):
+    """Classifies padded token batches; padding never influences the logits.
+
+    Args:
+        vocab_size: number of token ids (from the datamodule).
+        num_classes: number of labels (from the datamodule).
+        pad_id: id of the padding token; its embedding is fixed at zero.
+        embed_dim: width of the token embeddings.
+        hidden_size: LSTM hidden size per direction.
+        num_layers: stacked LSTM layers.
+        bidirectional: also read each sequence right to left.
+        pooling: how to summarise the sequence, one of `pooling.POOLINGS`.
+        attn_dim: width of the attention projection (`pooling=attn`); defaults to the LSTM
+            output width.
+        embed_dropout: dropout on the token embeddings.
+        lstm_dropout: dropout between stacked LSTM layers (needs num_layers >= 2).
+        dropout: dropout on the pooled vector, before the classifier.
+        init_state: initial (h0, c0): `zeros`, `random` (fresh noise every batch, as one source
+            notebook did; kept to show what it costs) or `learned` (trained parameters).
+        head: `ce` (num_classes logits, cross-entropy) or `bce` (one logit, binary only).
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        num_classes: int,
+        pad_id: int = 0,
+        embed_dim: int = 128,
+        hidden_size: int = 128,
+        num_layers: int = 1,
+        bidirectional: bool = True,
+        pooling: str = "attn",
+        attn_dim: int | None = None,
+        embed_dropout: float = 0.0,
+        lstm_dropout: float = 0.0,
+        dropout: float = 0.0,
+        init_state: str = "zeros",
+        head: str = "ce",
+    ) -> None:
+        super().__init__()
+        _check_args(num_classes, num_layers, pooling, lstm_dropout, init_state, head)
+        self.init_state = init_state
+        self.num_directions = 2 if bidirectional else 1
+        out_dim = hidden_size * self.num_directions
+
+        self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id)
+        self.embed_dropout = nn.Dropout(embed_dropout)
+        self.lstm = nn.LSTM(
+            embed_dim,
+            hidden_size,
+            num_layers=num_layers,
+            bidirectional=bidirectional,
+            dropout=lstm_dropout,
+            batch_first=True,
+        )
+        if init_state == "learned":
+            state_shape = (num_layers * self.num_directions, 1, hidden_size)
+            self.h0 = nn.Parameter(torch.zeros(state_shape))
+            self.c0 = nn.Parameter(torch.zeros(state_shape))
+        self.pooling = build_pooling(pooling, out_dim, self.num_directions, attn_dim or out_dim)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(out_dim, 1 if head == "bce" else num_classes)
+
+    def forward(self, tokens: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Logits [B, C] (or [B, 1] for the BCE head) and attention weights [B, T] (or None).
+
+        tokens: [B, T] right-padded ids; lengths: [B] real lengths. An empty sequence is read
+        as a single padding token, so every row has at least one position to pool over.
+        """
+        batch, steps = tokens.shape
+        lengths = lengths.clamp(min=1)
+        mask = torch.arange(steps, device=tokens.device) < lengths.unsqueeze(1)  # [B, T]
+
+        x = self.embed_dropout(self.embedding(tokens))  # [B, T, E]
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        packed_out, (h_n, _) = self.lstm(packed, self._initial_state(batch, x))
+        outputs, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=steps)
+        # outputs: [B, T, D] with zeros on padding; h_n: [L*dirs, B, H] at each real end
+        pooled, weights = self.pooling(outputs, mask, h_n)  # [B, D], [B, T] | None
+        return self.head(self.dropout(pooled)), weights
+
+    def _initial_state(self, batch: int, x: Tensor) -> tuple[Tensor, Tensor] | None:
+        if self.init_state == "zeros":
+            return None  # nn.LSTM's own zero state, without allocating it here
+        if self.init_state == "learned":
+            return tuple(s.expand(-1, batch, -1).contiguous() for s in (self.h0, self.c0))
+        shape = (self.lstm.num_layers * self.num_directions, batch, self.lstm.hidden_size)
+        return tuple(torch.randn(shape, device=x.device, dtype=x.dtype) for _ in range(2))
+
+
+def _check_args(
+    num_classes: int, num_layers: int, pooling: str, lstm_dropout: float, init_state: str, head: str
+) -> None:
+    """Refuse settings that would silently do something other than what they say."""
+    if pooling not in POOLINGS:
+        raise ValueError(f"model.pooling={pooling!r}: expected one of {', '.join(POOLINGS)}")
+    if init_state not in INIT_STATES:
+        raise ValueError(
+            f"model.init_state={init_state!r}: expected one of {', '.join(INIT_STATES)}"
+        )
+    if head not in HEADS:
+        raise ValueError(f"model.head={head!r}: expected one of {', '.join(HEADS)}")
+    if head == "bce" and num_classes != 2:
+        raise ValueError(
+            f"model.head=bce gives a single logit, so it needs exactly 2 classes, but the data "
+            f"has {num_classes}. Use model.head=ce for multi-class data."
+        )
+    if num_layers < 1:
+        raise ValueError(f"model.num_layers={num_layers}: expected at least 1")
+    if lstm_dropout > 0 and num_layers == 1:
+        raise ValueError(
+            f"model.lstm_dropout={lstm_dropout} has no effect with model.num_layers=1: nn.LSTM "
+            "applies dropout only between stacked layers. Set model.num_layers>=2, or use "
+            "model.embed_dropout / model.dropout, which act with any number of layers."
+        )

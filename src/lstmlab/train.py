@@ -1,0 +1,70 @@
+"""One training run, top to bottom: seed, data, model, callbacks, loggers, fit, test, report."""
+
+from __future__ import annotations
+
+import lightning as L
+from hydra.utils import instantiate
+from lightning.pytorch.utilities import rank_zero_info
+from omegaconf import DictConfig, OmegaConf
+
+from lstmlab.console import print_config_tree, print_summary
+from lstmlab.hparams import hyperparameters, log_hparams_with_metrics
+
+REPORTED_STAGES = ("val/", "test/")  # final metrics shown in the summary and the HPARAMS tab
+
+
+def train(cfg: DictConfig) -> float | None:
+    """Fit, then test the best checkpoint; returns `cfg.optimized_metric` for sweepers."""
+    print_config_tree(cfg)
+    L.seed_everything(cfg.seed, workers=True)
+
+    datamodule: L.LightningDataModule = instantiate(cfg.data)
+    datamodule.prepare_data()
+    datamodule.setup("fit")  # the vocabulary size and class count are known from here on
+    model = build_model(cfg, datamodule)
+    callbacks = instantiate_each(cfg.get("callbacks"))
+    loggers = instantiate_each(cfg.get("logger"))
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+
+    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    metrics = final_metrics(trainer)
+    best_ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else None
+    if cfg.get("test"):
+        if not best_ckpt:
+            rank_zero_info("No checkpoint was saved: testing the final weights instead.")
+        trainer.test(model, datamodule=datamodule, ckpt_path=best_ckpt or None)
+        metrics.update(final_metrics(trainer))
+
+    log_hparams_with_metrics(trainer.loggers, hyperparameters(cfg), metrics)
+    print_summary(metrics, trainer.default_root_dir, best_ckpt, cfg.paths.log_dir)
+    return metrics.get(cfg.get("optimized_metric"))
+
+
+def build_model(cfg: DictConfig, datamodule: L.LightningDataModule) -> L.LightningModule:
+    """`cfg.model`, sized by the data, with the optimiser and scheduler configs to complete."""
+    return instantiate(
+        cfg.model,
+        vocab_size=datamodule.vocab_size,
+        num_classes=datamodule.num_classes,
+        pad_id=datamodule.pad_id,
+        optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True),
+        scheduler=OmegaConf.to_container(cfg.scheduler, resolve=True) or None,
+        _recursive_=False,  # optimizer/scheduler stay plain configs, completed by the module
+        _convert_="all",
+    )
+
+
+def instantiate_each(group: DictConfig | None) -> list:
+    """The objects of a group like `callbacks` or `logger`: one per entry with a `_target_`."""
+    if not group:
+        return []
+    return [instantiate(node) for node in group.values() if node and "_target_" in node]
+
+
+def final_metrics(trainer: L.Trainer) -> dict[str, float]:
+    """The epoch-level validation and test metrics the trainer holds now."""
+    return {
+        name: float(value)
+        for name, value in trainer.callback_metrics.items()
+        if name.startswith(REPORTED_STAGES)
+    }

@@ -1,0 +1,81 @@
+"""Every option of every config group composes, instantiates, and (for models) trains."""
+
+from __future__ import annotations
+
+import lightning as L
+import pytest
+import torch
+from conftest import CONF_DIR
+from hydra.utils import instantiate
+
+from lstmlab.train import build_model, instantiate_each, train
+
+
+def options(group: str) -> list[str]:
+    return sorted(path.stem for path in (CONF_DIR / group).glob("*.yaml"))
+
+
+def test_every_group_the_recipe_names_has_options():
+    for group in (
+        "data",
+        "model",
+        "optimizer",
+        "scheduler",
+        "trainer",
+        "callbacks",
+        "logger",
+        "paths",
+        "hydra",
+        "experiment",
+    ):
+        assert options(group), f"conf/{group}/ is empty"
+
+
+@pytest.mark.parametrize("name", options("data"))
+def test_data_options_build_datamodules(tiny_cfg, name):
+    datamodule = instantiate(tiny_cfg(f"data={name}").data)
+    assert isinstance(datamodule, L.LightningDataModule)
+
+
+@pytest.mark.parametrize("group", ["model", "optimizer", "scheduler"])
+def test_model_optimizer_and_scheduler_options_build_a_trainable_module(tiny_cfg, group):
+    for name in options(group):
+        cfg = tiny_cfg(f"{group}={name}")
+        datamodule = instantiate(cfg.data)
+        model = build_model(cfg, datamodule)
+        built = model.configure_optimizers()
+        optimizer = built["optimizer"] if isinstance(built, dict) else built
+        assert optimizer.param_groups[0]["params"], f"{group}={name}: optimiser has no parameters"
+        if name != "none" and group == "scheduler":
+            assert built["lr_scheduler"]["scheduler"] is not None
+
+
+@pytest.mark.parametrize("name", options("trainer"))
+def test_trainer_options_build_trainers(tiny_cfg, name):
+    cfg = tiny_cfg(f"trainer={name}")
+    if cfg.trainer.accelerator == "gpu" and not torch.cuda.is_available():
+        pytest.skip(f"trainer={name} needs a GPU; this machine has none")
+    assert isinstance(instantiate(cfg.trainer), L.Trainer)
+
+
+@pytest.mark.parametrize("group", ["callbacks", "logger"])
+def test_callback_and_logger_options_instantiate(tiny_cfg, group):
+    for name in options(group):
+        cfg = tiny_cfg(f"{group}={name}")
+        objects = instantiate_each(cfg.get(group))
+        assert len(objects) == len([node for node in (cfg.get(group) or {}).values() if node])
+
+
+def test_default_checkpoint_names_are_free_of_equals_signs(tiny_cfg):
+    checkpoint = tiny_cfg().callbacks.model_checkpoint
+    assert "=" not in checkpoint.filename and checkpoint.auto_insert_metric_name is False
+
+
+@pytest.mark.parametrize("name", options("model"))
+def test_every_model_preset_runs_fast_dev_run(tiny_cfg, name):
+    train(tiny_cfg(f"model={name}", "trainer=fast_dev_run"))
+
+
+@pytest.mark.parametrize("name", options("experiment"))
+def test_every_experiment_preset_runs_fast_dev_run(tiny_cfg, name):
+    train(tiny_cfg(f"experiment={name}", "trainer=fast_dev_run"))

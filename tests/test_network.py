@@ -1,0 +1,168 @@
+"""The network reads real tokens only, for every pooling, direction and initial state."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+from torch import nn
+
+from lstmlab.network import INIT_STATES, LSTMClassifier
+from lstmlab.pooling import POOLINGS
+
+VOCAB, CLASSES, PAD = 50, 3, 0
+
+
+def make_net(**kwargs) -> LSTMClassifier:
+    torch.manual_seed(0)
+    args = {"embed_dim": 8, "hidden_size": 6, **kwargs}
+    return LSTMClassifier(VOCAB, CLASSES, PAD, **args).eval()
+
+
+def ragged_batch() -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded tokens [4, 7] with lengths 7, 3, 1, 5 (one row fills the batch)."""
+    torch.manual_seed(1)
+    lengths = torch.tensor([7, 3, 1, 5])
+    tokens = torch.randint(1, VOCAB, (4, 7))
+    tokens[torch.arange(7) >= lengths.unsqueeze(1)] = PAD
+    return tokens, lengths
+
+
+def with_extra_padding(tokens: torch.Tensor, extra: int) -> torch.Tensor:
+    return torch.cat([tokens, torch.full((tokens.size(0), extra), PAD)], dim=1)
+
+
+def logits_of(net: LSTMClassifier, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    torch.manual_seed(123)  # init_state=random draws noise: the same noise for both calls
+    with torch.no_grad():
+        return net(tokens, lengths)[0]
+
+
+VARIANTS = list(itertools.product(POOLINGS, [False, True], INIT_STATES))
+
+
+@pytest.mark.parametrize(("pooling", "bidirectional", "init_state"), VARIANTS)
+def test_logits_do_not_change_when_padding_is_appended(pooling, bidirectional, init_state):
+    net = make_net(pooling=pooling, bidirectional=bidirectional, init_state=init_state)
+    tokens, lengths = ragged_batch()
+    before = logits_of(net, tokens, lengths)
+    after = logits_of(net, with_extra_padding(tokens, 9), lengths)
+    torch.testing.assert_close(after, before, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("pooling", POOLINGS)
+def test_two_layer_network_is_padding_invariant_too(pooling):
+    net = make_net(pooling=pooling, bidirectional=True, num_layers=2, lstm_dropout=0.3)
+    tokens, lengths = ragged_batch()
+    torch.testing.assert_close(
+        logits_of(net, with_extra_padding(tokens, 4), lengths), logits_of(net, tokens, lengths)
+    )
+
+
+def test_the_invariance_check_catches_the_notebooks_bug():
+    """Reading `output[:, -1]` of an unpacked LSTM, as the notebooks did, changes with padding:
+    the comparison above is able to fail."""
+    torch.manual_seed(0)
+    embedding, lstm = nn.Embedding(VOCAB, 8, padding_idx=PAD), nn.LSTM(8, 6, batch_first=True)
+    tokens, _ = ragged_batch()
+    with torch.no_grad():
+        before = lstm(embedding(tokens))[0][:, -1]
+        after = lstm(embedding(with_extra_padding(tokens, 9)))[0][:, -1]
+    assert not torch.allclose(before, after, atol=1e-3)
+
+
+def test_single_sequence_gives_the_same_logits_alone_and_in_a_padded_batch():
+    for pooling, bidirectional in itertools.product(POOLINGS, [False, True]):
+        net = make_net(pooling=pooling, bidirectional=bidirectional)
+        tokens, lengths = ragged_batch()
+        batch = logits_of(net, tokens, lengths)
+        for row, n in enumerate(lengths.tolist()):
+            alone = logits_of(net, tokens[row : row + 1, :n], lengths[row : row + 1])
+            torch.testing.assert_close(alone, batch[row : row + 1], rtol=1e-5, atol=1e-6)
+
+
+def lstm_outputs(net: LSTMClassifier, tokens: torch.Tensor, n: int) -> torch.Tensor:
+    """Unpadded outputs [n, D] of the network's LSTM for one sequence."""
+    with torch.no_grad():
+        return net.lstm(net.embedding(tokens[None, :n]))[0][0]
+
+
+def test_last_reads_the_last_real_token_and_hn_the_final_states_of_both_directions():
+    tokens, lengths = ragged_batch()
+    for pooling in ("last", "hn"):
+        net = make_net(pooling=pooling, bidirectional=True)
+        captured: dict[str, torch.Tensor] = {}
+        net.pooling.register_forward_hook(lambda m, i, out, c=captured: c.update(pooled=out[0]))
+        logits_of(net, tokens, lengths)
+        for row, n in enumerate(lengths.tolist()):
+            out = lstm_outputs(net, tokens[row], n)  # [n, 2H]: forward half, backward half
+            forward_end, backward_end = out[n - 1, :6], out[0, 6:]
+            expected = out[n - 1] if pooling == "last" else torch.cat([forward_end, backward_end])
+            torch.testing.assert_close(captured["pooled"][row], expected)
+
+
+def test_attention_weights_sum_to_one_over_real_tokens_and_are_zero_on_padding():
+    net = make_net(pooling="attn")
+    tokens, lengths = ragged_batch()
+    _, weights = net(tokens, lengths)
+    mask = torch.arange(tokens.size(1)) < lengths.unsqueeze(1)
+    torch.testing.assert_close(weights.sum(dim=1), torch.ones(4))
+    assert torch.all(weights[~mask] == 0)
+    assert torch.all(weights[mask] > 0)
+
+
+def test_other_poolings_return_no_attention_weights():
+    tokens, lengths = ragged_batch()
+    for pooling in ("last", "hn", "mean", "max"):
+        assert make_net(pooling=pooling)(tokens, lengths)[1] is None
+
+
+@pytest.mark.parametrize("pooling", POOLINGS)
+def test_empty_sequences_give_finite_logits(pooling):
+    net = make_net(pooling=pooling, bidirectional=True)
+    tokens = torch.tensor([[5, 6, 7], [PAD, PAD, PAD]])
+    logits, _ = net(tokens, torch.tensor([3, 0]))
+    assert torch.isfinite(logits).all()
+
+
+def test_random_initial_state_is_fresh_noise_every_call():
+    net = make_net(init_state="random", pooling="hn")
+    tokens, lengths = ragged_batch()
+    with torch.no_grad():
+        assert not torch.allclose(net(tokens, lengths)[0], net(tokens, lengths)[0])
+
+
+def test_zero_initial_state_is_deterministic_and_learned_state_is_trained():
+    tokens, lengths = ragged_batch()
+    zeros = make_net(init_state="zeros")
+    with torch.no_grad():
+        torch.testing.assert_close(zeros(tokens, lengths)[0], zeros(tokens, lengths)[0])
+
+    learned = make_net(init_state="learned", pooling="hn").train()
+    learned(tokens, lengths)[0].sum().backward()
+    assert learned.h0.grad is not None and learned.h0.grad.abs().sum() > 0
+    assert learned.c0.grad is not None and learned.c0.grad.abs().sum() > 0
+
+
+def test_head_width_follows_the_loss():
+    tokens, lengths = ragged_batch()
+    assert make_net(head="ce")(tokens, lengths)[0].shape == (4, CLASSES)
+    binary = LSTMClassifier(VOCAB, 2, PAD, embed_dim=8, hidden_size=6, head="bce")
+    assert binary(tokens, lengths)[0].shape == (4, 1)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"pooling": "first"}, "model.pooling='first'"),
+        ({"init_state": "ones"}, "model.init_state='ones'"),
+        ({"head": "mse"}, "model.head='mse'"),
+        ({"head": "bce"}, "needs exactly 2 classes"),
+        ({"lstm_dropout": 0.5}, "has no effect with model.num_layers=1"),
+        ({"num_layers": 0}, "model.num_layers=0"),
+    ],
+)
+def test_settings_that_would_silently_misbehave_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        LSTMClassifier(VOCAB, CLASSES, PAD, **kwargs)
