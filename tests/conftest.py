@@ -19,6 +19,7 @@ CONF_DIR = ROOT / "conf"
 
 # Small enough for a CPU test, big enough to learn the synthetic task.
 TINY = [
+    "data=synthetic",
     "data.num_samples=256",
     "data.val_samples=64",
     "data.test_samples=64",

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard.summary import hparams as hparams_summary
 
@@ -21,7 +22,7 @@ def hyperparameters(cfg: DictConfig) -> dict[str, Any]:
     """`{"model.pooling": "attn", "optimizer.class": "Adam", "seed": 42, ...}`.
 
     `_target_` becomes `class` (the short class name, e.g. which optimiser); values TensorBoard
-    cannot show (None, lists) become strings.
+    cannot show as they are (booleans, None, lists) become strings.
     """
     flat: dict[str, Any] = {"seed": cfg.get("seed")}
     for section in HPARAM_SECTIONS:
@@ -46,9 +47,14 @@ def _flatten(node: Mapping[str, Any], prefix: str) -> dict[str, Any]:
 
 
 def _displayable(value: Any) -> Any:
-    return value if isinstance(value, (bool, int, float, str)) else str(value)
+    # Booleans as "true"/"false", the override spelling: torch's hparams() would turn them
+    # into 1.0/0.0 (it tests for int before bool).
+    if isinstance(value, bool):
+        return str(value).lower()
+    return value if isinstance(value, (int, float, str)) else str(value)
 
 
+@rank_zero_only  # other DDP ranks hold dummy loggers with no file to write to
 def log_hparams_with_metrics(
     loggers: Iterable[Logger], params: Mapping[str, Any], metric_names: Iterable[str]
 ) -> None:

@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from omegaconf import OmegaConf
 
+# File systems refuse names over 255 bytes; with the time stamp and hash this stays below.
+MAX_NAME_CHARS = 200
 
-def suffix(text: str) -> str:
-    """`_text`, or nothing for empty text: run folders without overrides get no dangling `_`."""
-    return f"_{text}" if text else ""
+
+def suffix(overrides: str) -> str:
+    """`_<overrides>` for a run folder's name, or nothing when there are none.
+
+    `overrides` is Hydra's override_dirname (`key-value+key-value`). A long one keeps only the
+    last part of each key (`data.batch_size-32` -> `batch_size-32`), so that in a sweep the
+    swept values stay visible, is cut to MAX_NAME_CHARS, and ends in a hash of the whole, so
+    folders stay distinct.
+    """
+    if not overrides:
+        return ""
+    if len(overrides) > MAX_NAME_CHARS:
+        items = (item.partition("-") for item in overrides.split("+") if item)
+        short = "+".join(f"{key.rsplit('.', 1)[-1]}-{value}" for key, _, value in items)
+        digest = hashlib.sha1(overrides.encode()).hexdigest()[:8]
+        overrides = f"{short[:MAX_NAME_CHARS]}~{digest}"
+    return f"_{overrides}"
 
 
 def register() -> None:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import time
+from pathlib import Path
+
 import lightning as L
 from hydra.utils import instantiate
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from lstmlab.console import print_config_tree, print_summary
@@ -15,6 +19,7 @@ REPORTED_STAGES = ("val/", "test/")  # final metrics shown in the summary and th
 
 def train(cfg: DictConfig) -> float | None:
     """Fit, then test the best checkpoint; returns `cfg.optimized_metric` for sweepers."""
+    started = time.perf_counter()
     print_config_tree(cfg)
     L.seed_everything(cfg.seed, workers=True)
 
@@ -36,6 +41,13 @@ def train(cfg: DictConfig) -> float | None:
         metrics.update(final_metrics(trainer))
 
     log_hparams_with_metrics(trainer.loggers, hyperparameters(cfg), metrics)
+    save_results(
+        Path(cfg.paths.output_dir) / "results.json",
+        metrics=metrics,
+        epochs=trainer.current_epoch,
+        wall_time_s=round(time.perf_counter() - started, 1),
+        best_checkpoint=best_ckpt or None,
+    )
     print_summary(metrics, trainer.default_root_dir, best_ckpt, cfg.paths.log_dir)
     return metrics.get(cfg.get("optimized_metric"))
 
@@ -59,6 +71,13 @@ def instantiate_each(group: DictConfig | None) -> list:
     if not group:
         return []
     return [instantiate(node) for node in group.values() if node and "_target_" in node]
+
+
+@rank_zero_only
+def save_results(path: Path, **results: object) -> None:
+    """The run's outcome as JSON, for scripts that compare runs without reading event files."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")
 
 
 def final_metrics(trainer: L.Trainer) -> dict[str, float]:

@@ -1,0 +1,1 @@
+"""Datamodules and the batching they share."""

@@ -1,0 +1,51 @@
+"""Encoded sequences and the dynamic padding that turns them into batches.
+
+Every datamodule stores its splits as an `EncodedDataset` and batches them with `PadCollator`,
+so the model always receives the same batch layout:
+    tokens  [B, T]  right-padded with pad_id, T = longest sequence in *this* batch
+    lengths [B]     real lengths
+    labels  [B]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+from torch.nn.utils.rnn import pad_sequence
+from torch.utils.data import Dataset
+
+
+class EncodedDataset(Dataset):
+    """Token-id sequences of varying length with one integer label each."""
+
+    def __init__(self, sequences: Sequence[Tensor], labels: Tensor) -> None:
+        if len(sequences) != len(labels):
+            raise ValueError(f"{len(sequences)} sequences but {len(labels)} labels")
+        self.sequences = sequences
+        self.labels = labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        return self.sequences[index], self.labels[index]
+
+
+class PadCollator:
+    """Pads a list of (tokens, label) pairs to the longest sequence of the batch.
+
+    An empty sequence becomes length 0 here; the network reads it as one padding token.
+    """
+
+    def __init__(self, pad_id: int = 0) -> None:
+        self.pad_id = pad_id
+
+    def __call__(self, items: list[tuple[Tensor, Tensor]]) -> dict[str, Tensor]:
+        sequences, labels = zip(*items)
+        lengths = torch.tensor([len(s) for s in sequences])
+        tokens = pad_sequence(list(sequences), batch_first=True, padding_value=self.pad_id)
+        if tokens.size(1) == 0:  # every sequence empty: keep one column to pool over
+            tokens = torch.full((len(sequences), 1), self.pad_id, dtype=torch.long)
+        return {"tokens": tokens, "lengths": lengths, "labels": torch.stack(labels)}

@@ -1,0 +1,149 @@
+"""A synthetic classification task that needs memory, for fast and meaningful comparisons.
+
+The rule: every sequence is random "noise" tokens among which sit key tokens, one key token per
+class. The label is the class of the *first* key token. After it come `num_distractors` more
+key tokens of random classes, so "the most recent key" is usually the wrong answer. Ids:
+0 = <pad>, 1 = <unk> (unused here), 2 .. 2+C-1 = the C key tokens, the rest = noise.
+
+The first key sits uniformly among the positions that leave room for the distractors, so it is
+often far from the end. A model that looks at every position (attention or max pooling over a
+BiLSTM, whose forward half knows whether a key came before) can find it directly; a
+unidirectional LSTM read at its last step must latch the first key and hold it through every
+later key and noise token, which it learns much later, if at all. The source notebooks'
+synthetic set drew labels with `randint(0, 1)`, i.e. all zero: nothing to learn, and no way to
+tell the variants apart.
+"""
+
+from __future__ import annotations
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from lstmlab.data.batching import EncodedDataset, PadCollator
+
+PAD_ID, UNK_ID, FIRST_KEY_ID = 0, 1, 2
+
+
+def make_key_task(
+    num_samples: int,
+    vocab_size: int,
+    num_classes: int,
+    min_len: int,
+    max_len: int,
+    num_distractors: int,
+    seed: int | np.random.SeedSequence,
+) -> EncodedDataset:
+    """`num_samples` sequences following the first-key rule above, reproducible from `seed`."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, num_classes, size=num_samples)
+    lengths = rng.integers(min_len, max_len + 1, size=num_samples)
+    sequences = []
+    for label, length in zip(labels, lengths):
+        tokens = rng.integers(FIRST_KEY_ID + num_classes, vocab_size, size=length)
+        first = rng.integers(0, length - num_distractors)  # room for the distractors after it
+        later = rng.choice(np.arange(first + 1, length), size=num_distractors, replace=False)
+        tokens[first] = FIRST_KEY_ID + label
+        tokens[later] = FIRST_KEY_ID + rng.integers(0, num_classes, size=num_distractors)
+        sequences.append(torch.from_numpy(tokens))
+    return EncodedDataset(sequences, torch.from_numpy(labels))
+
+
+class SyntheticDataModule(L.LightningDataModule):
+    """Train / validation / test splits of the key-token task, generated in memory.
+
+    The three splits come from independent streams of one seed, so they never share samples
+    by construction and change together when `seed` changes.
+    """
+
+    pad_id = PAD_ID
+
+    def __init__(
+        self,
+        num_samples: int = 10_000,
+        val_samples: int = 2_000,
+        test_samples: int = 2_000,
+        vocab_size: int = 1_000,
+        num_classes: int = 4,
+        min_len: int = 20,
+        max_len: int = 100,
+        num_distractors: int = 2,
+        seed: int = 0,
+        batch_size: int = 64,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+    ) -> None:
+        super().__init__()
+        _check_args(
+            num_samples, val_samples, test_samples, vocab_size, num_classes, min_len, max_len,
+            num_distractors,
+        )
+        self.save_hyperparameters()
+        self.vocab_size = vocab_size
+        self.num_classes = num_classes
+        self.splits: dict[str, EncodedDataset] = {}
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        h = self.hparams
+        seeds = np.random.SeedSequence(h.seed).spawn(3)
+        sizes = {"train": h.num_samples, "val": h.val_samples, "test": h.test_samples}
+        for (name, size), split_seed in zip(sizes.items(), seeds):
+            self.splits[name] = make_key_task(
+                size, h.vocab_size, h.num_classes, h.min_len, h.max_len, h.num_distractors,
+                split_seed,
+            )
+
+    def _loader(self, split: str, shuffle: bool = False) -> DataLoader:
+        return DataLoader(
+            self.splits[split],
+            batch_size=self.hparams.batch_size,
+            shuffle=shuffle,
+            collate_fn=PadCollator(self.pad_id),
+            num_workers=self.hparams.num_workers,
+            pin_memory=self.hparams.pin_memory,
+            persistent_workers=self.hparams.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test")
+
+
+def _check_args(
+    num_samples: int,
+    val_samples: int,
+    test_samples: int,
+    vocab_size: int,
+    num_classes: int,
+    min_len: int,
+    max_len: int,
+    num_distractors: int,
+) -> None:
+    """Clear errors for settings that cannot produce the task."""
+    for name, value in [("num_samples", num_samples), ("val_samples", val_samples),
+                        ("test_samples", test_samples), ("min_len", min_len)]:
+        if value < 1:
+            raise ValueError(f"data.{name}={value}: expected a positive integer")
+    if num_distractors < 0 or num_distractors >= min_len:
+        raise ValueError(
+            f"data.num_distractors={num_distractors}: expected 0 <= num_distractors < "
+            f"data.min_len={min_len}, so that every sequence has room for the first key after "
+            "which the distractors come"
+        )
+    if max_len < min_len:
+        raise ValueError(f"data.max_len={max_len} is below data.min_len={min_len}")
+    if num_classes < 2:
+        raise ValueError(f"data.num_classes={num_classes}: a classification task needs >= 2")
+    if vocab_size <= FIRST_KEY_ID + num_classes:
+        raise ValueError(
+            f"data.vocab_size={vocab_size} leaves no noise tokens: ids 0-1 are <pad>/<unk> and "
+            f"{num_classes} ids are key tokens, so vocab_size must be at least {num_classes + 3}"
+        )

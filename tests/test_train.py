@@ -1,0 +1,137 @@
+"""Whole runs: what train() and `python train.py` write, resume, sweep, and refuse."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from conftest import TINY
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
+
+from lstmlab.train import train
+
+HPARAMS_METRICS = {"val/acc_best", "test/acc", "test/f1"}
+
+
+def hparams_tab(run_dir: Path) -> tuple[dict, set[str], dict[str, float]]:
+    """What TensorBoard's HPARAMS tab reads from a run folder: the hyperparameters, the metric
+    tags it lists, and the last logged value of every scalar."""
+    events = EventAccumulator(str(run_dir))
+    events.Reload()
+    plugin = events.PluginTagToContent("hparams")
+    start = HParamsPluginData.FromString(plugin["_hparams_/session_start_info"])
+    experiment = HParamsPluginData.FromString(plugin["_hparams_/experiment"])
+    hparams = {
+        name: value.WhichOneof("kind") and getattr(value, value.WhichOneof("kind"))
+        for name, value in start.session_start_info.hparams.items()
+    }
+    metric_tags = {info.name.tag for info in experiment.experiment.metric_infos}
+    scalars = {tag: events.Scalars(tag)[-1].value for tag in events.Tags()["scalars"]}
+    return hparams, metric_tags, scalars
+
+
+def test_a_run_writes_checkpoints_and_a_hparams_tab_with_real_metrics(tiny_cfg, tmp_path):
+    best = train(tiny_cfg("model=bilstm_max", "trainer.max_epochs=2"))
+
+    checkpoints = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    assert "last.ckpt" in checkpoints and any(name.startswith("epoch_") for name in checkpoints)
+    assert not any("=" in name for name in checkpoints)
+
+    hparams, metric_tags, scalars = hparams_tab(tmp_path)
+    assert hparams["model.pooling"] == "max" and hparams["model.bidirectional"] == "true"
+    assert hparams["optimizer.class"] == "Adam" and hparams["optimizer.lr"] == 1e-3
+    assert hparams["data.num_samples"] == 256 and hparams["seed"] == 42
+    assert metric_tags >= HPARAMS_METRICS
+    assert "hp_metric" not in scalars
+    for tag in HPARAMS_METRICS:
+        assert 0.0 <= scalars[tag] <= 1.0, f"{tag} has no real value: {scalars.get(tag)}"
+    assert scalars["val/acc_best"] == best
+
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["epochs"] == 2 and results["wall_time_s"] > 0
+    assert results["metrics"]["test/acc"] == scalars["test/acc"]
+    assert results["best_checkpoint"].endswith(".ckpt")
+
+
+def test_synthetic_task_is_learned_far_above_chance(tiny_cfg):
+    """Four classes: chance is 25 %, and "the most recent key" is about as good. A short BiLSTM
+    + attention run (seconds on a CPU) finds the first key in over 90 % of validation cases."""
+    cfg = tiny_cfg(
+        "model=bilstm_attn",
+        "data.num_samples=2000",
+        "data.val_samples=300",
+        "model.embed_dim=32",
+        "model.hidden_size=32",
+        "optimizer.lr=5e-3",
+        "trainer.max_epochs=3",
+        "logger=csv",
+    )
+    assert train(cfg) > 0.9
+
+
+def test_training_resumes_from_last_checkpoint(tiny_cfg, tmp_path):
+    first = tiny_cfg("trainer.max_epochs=1")
+    train(first)
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    steps_per_epoch = torch.load(last, weights_only=True)["global_step"]
+
+    resumed = tiny_cfg("trainer.max_epochs=2", f"ckpt_path={last}")
+    resumed.paths.output_dir = str(tmp_path / "resumed")
+    train(resumed)
+    state = torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert state["epoch"] == 1  # the second epoch, counted from 0: not a fresh start
+    assert state["global_step"] == 2 * steps_per_epoch
+
+
+def test_train_py_names_run_folders_after_their_overrides(train_py, tmp_path):
+    result = train_py(*TINY, "model=lstm", f"paths.log_dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    # start time, then the (sorted) overrides as key-value+key-value, cut to a readable length
+    assert "+data.batch_size-32+data.max_len-30+" in run_dir.name
+    assert "=" not in run_dir.name and "," not in run_dir.name and len(run_dir.name) < 160
+    assert (run_dir / "checkpoints" / "last.ckpt").exists()
+    assert (run_dir / ".hydra" / "config.yaml").exists()
+    assert list(run_dir.glob("events.out.tfevents.*"))
+
+
+def test_multirun_over_pooling_writes_one_run_per_value(train_py, tmp_path):
+    poolings = ["last", "hn", "mean", "max", "attn"]
+    result = train_py(
+        "-m", f"model.pooling={','.join(poolings)}", *TINY, f"hydra.sweep.dir={tmp_path}"
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = sorted(p for p in tmp_path.iterdir() if p.is_dir())
+    assert len(runs) == len(poolings)
+    for run, pooling in zip(runs, poolings):
+        assert f"pooling-{pooling}" in run.name  # the swept value shows in the folder name
+        assert list(run.glob("events.out.tfevents.*")), f"{run.name} wrote no TensorBoard run"
+        assert (run / "checkpoints" / "last.ckpt").exists()
+
+
+def test_bad_overrides_fail_with_hydras_message(train_py):
+    unknown_option = train_py("model=nope")
+    assert unknown_option.returncode != 0
+    assert "Could not find 'model/nope'" in unknown_option.stderr
+
+    mistyped_key = train_py("model.poolin=attn")
+    assert mistyped_key.returncode != 0
+    assert "Could not override 'model.poolin'" in mistyped_key.stderr
+
+
+def test_invalid_model_setting_fails_with_a_specific_message(train_py, tmp_path):
+    result = train_py(*TINY, "model.pooling=first", f"paths.log_dir={tmp_path}")
+    assert result.returncode != 0
+    assert "model.pooling='first': expected one of last, hn, mean, max, attn" in result.stderr
+
+
+def test_ddp_on_two_cpu_processes_finishes_and_writes_one_run(train_py, tmp_path):
+    """Lightning relaunches train.py per rank; all ranks must share one folder, and only rank 0
+    writes the HPARAMS summary (other ranks hold dummy loggers)."""
+    result = train_py(*TINY, "trainer=ddp", "trainer.devices=2", f"paths.log_dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert "test/acc" in json.loads((run_dir / "results.json").read_text())["metrics"]
+    assert hparams_tab(run_dir)[1] >= HPARAMS_METRICS
