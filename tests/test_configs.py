@@ -5,7 +5,7 @@ from __future__ import annotations
 import lightning as L
 import pytest
 import torch
-from conftest import CONF_DIR
+from conftest import CONF_DIR, compose_config
 from hydra.utils import instantiate
 
 from lstmlab.train import build_model, instantiate_each, train
@@ -32,8 +32,9 @@ def test_every_group_the_recipe_names_has_options():
 
 
 @pytest.mark.parametrize("name", options("data"))
-def test_data_options_build_datamodules(tiny_cfg, name):
-    datamodule = instantiate(tiny_cfg(f"data={name}").data)
+def test_data_options_build_datamodules(tmp_path, name):
+    # the dataset's own defaults: TINY's sizes belong to the synthetic set
+    datamodule = instantiate(compose_config([f"data={name}"], tmp_path).data)
     assert isinstance(datamodule, L.LightningDataModule)
 
 

@@ -16,6 +16,8 @@ tell the variants apart.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import lightning as L
 import numpy as np
 import torch
@@ -24,6 +26,7 @@ from torch.utils.data import DataLoader
 from lstmlab.data.batching import EncodedDataset, PadCollator
 
 PAD_ID, UNK_ID, FIRST_KEY_ID = 0, 1, 2
+TASK_KEYS = ("vocab_size", "num_classes", "min_len", "max_len", "num_distractors")
 
 
 def make_key_task(
@@ -75,11 +78,8 @@ class SyntheticDataModule(L.LightningDataModule):
         pin_memory: bool = False,
     ) -> None:
         super().__init__()
-        _check_args(
-            num_samples, val_samples, test_samples, vocab_size, num_classes, min_len, max_len,
-            num_distractors,
-        )
         self.save_hyperparameters()
+        _check_args(self.hparams)
         self.vocab_size = vocab_size
         self.num_classes = num_classes
         self.splits: dict[str, EncodedDataset] = {}
@@ -88,13 +88,11 @@ class SyntheticDataModule(L.LightningDataModule):
         if self.splits:
             return
         h = self.hparams
+        rule = {key: h[key] for key in TASK_KEYS}
         seeds = np.random.SeedSequence(h.seed).spawn(3)
         sizes = {"train": h.num_samples, "val": h.val_samples, "test": h.test_samples}
         for (name, size), split_seed in zip(sizes.items(), seeds):
-            self.splits[name] = make_key_task(
-                size, h.vocab_size, h.num_classes, h.min_len, h.max_len, h.num_distractors,
-                split_seed,
-            )
+            self.splits[name] = make_key_task(size, seed=split_seed, **rule)
 
     def _loader(self, split: str, shuffle: bool = False) -> DataLoader:
         return DataLoader(
@@ -117,33 +115,24 @@ class SyntheticDataModule(L.LightningDataModule):
         return self._loader("test")
 
 
-def _check_args(
-    num_samples: int,
-    val_samples: int,
-    test_samples: int,
-    vocab_size: int,
-    num_classes: int,
-    min_len: int,
-    max_len: int,
-    num_distractors: int,
-) -> None:
+def _check_args(h: Mapping[str, int]) -> None:
     """Clear errors for settings that cannot produce the task."""
-    for name, value in [("num_samples", num_samples), ("val_samples", val_samples),
-                        ("test_samples", test_samples), ("min_len", min_len)]:
-        if value < 1:
-            raise ValueError(f"data.{name}={value}: expected a positive integer")
-    if num_distractors < 0 or num_distractors >= min_len:
+    for name in ("num_samples", "val_samples", "test_samples", "min_len"):
+        if h[name] < 1:
+            raise ValueError(f"data.{name}={h[name]}: expected a positive integer")
+    if not 0 <= h["num_distractors"] < h["min_len"]:
         raise ValueError(
-            f"data.num_distractors={num_distractors}: expected 0 <= num_distractors < "
-            f"data.min_len={min_len}, so that every sequence has room for the first key after "
-            "which the distractors come"
+            f"data.num_distractors={h['num_distractors']}: expected 0 <= num_distractors < "
+            f"data.min_len={h['min_len']}, so that every sequence has room for the first key "
+            "after which the distractors come"
         )
-    if max_len < min_len:
-        raise ValueError(f"data.max_len={max_len} is below data.min_len={min_len}")
-    if num_classes < 2:
-        raise ValueError(f"data.num_classes={num_classes}: a classification task needs >= 2")
-    if vocab_size <= FIRST_KEY_ID + num_classes:
+    if h["max_len"] < h["min_len"]:
+        raise ValueError(f"data.max_len={h['max_len']} is below data.min_len={h['min_len']}")
+    if h["num_classes"] < 2:
+        raise ValueError(f"data.num_classes={h['num_classes']}: a classification task needs >= 2")
+    if h["vocab_size"] <= FIRST_KEY_ID + h["num_classes"]:
         raise ValueError(
-            f"data.vocab_size={vocab_size} leaves no noise tokens: ids 0-1 are <pad>/<unk> and "
-            f"{num_classes} ids are key tokens, so vocab_size must be at least {num_classes + 3}"
+            f"data.vocab_size={h['vocab_size']} leaves no noise tokens: ids 0-1 are <pad>/<unk> "
+            f"and {h['num_classes']} ids are key tokens, so vocab_size must be at least "
+            f"{h['num_classes'] + 3}"
         )
