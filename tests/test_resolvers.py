@@ -23,3 +23,10 @@ def test_long_overrides_keep_the_values_and_stay_distinct():
 def test_values_with_dots_survive_shortening():
     long = "+".join(f"optimizer.option_{i}-1.5e-3" for i in range(12))
     assert "option_0-1.5e-3+option_1-1.5e-3" in suffix(long)
+
+
+def test_paths_in_values_do_not_create_nested_folders():
+    assert (
+        suffix("data.pretrained-models/tok.json+seed-1")
+        == "_data.pretrained-models_tok.json+seed-1"
+    )

@@ -13,13 +13,15 @@ MAX_NAME_CHARS = 200
 def suffix(overrides: str) -> str:
     """`_<overrides>` for a run folder's name, or nothing when there are none.
 
-    `overrides` is Hydra's override_dirname (`key-value+key-value`). A long one keeps only the
+    `overrides` is Hydra's override_dirname (`key-value+key-value`). A `/` in a value (a path)
+    becomes `_`, or the run would land in nested folders. A long one keeps only the
     last part of each key (`data.batch_size-32` -> `batch_size-32`), so that in a sweep the
     swept values stay visible, is cut to MAX_NAME_CHARS, and ends in a hash of the whole, so
     folders stay distinct.
     """
     if not overrides:
         return ""
+    overrides = overrides.replace("/", "_")
     if len(overrides) > MAX_NAME_CHARS:
         items = (item.partition("-") for item in overrides.split("+") if item)
         short = "+".join(f"{key.rsplit('.', 1)[-1]}-{value}" for key, _, value in items)
