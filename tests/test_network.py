@@ -83,9 +83,28 @@ def test_single_sequence_gives_the_same_logits_alone_and_in_a_padded_batch():
 
 
 def lstm_outputs(net: LSTMClassifier, tokens: torch.Tensor, n: int) -> torch.Tensor:
-    """Unpadded outputs [n, D] of the network's LSTM for one sequence."""
+    """Outputs [n, D] of the network's LSTM for one sequence, alone and unpadded."""
     with torch.no_grad():
-        return net.lstm(net.embedding(tokens[None, :n]))[0][0]
+        return net.encode(net.embedding(tokens[None, :n]), torch.tensor([n]))[0][0]
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_encoder_is_exactly_torchs_lstm_with_the_same_weights(bidirectional):
+    """Two layers, per-direction modules with in-length reversal == nn.LSTM, on a padded batch
+    compared with each sequence run alone through nn.LSTM."""
+    net = make_net(pooling="mean", bidirectional=bidirectional, num_layers=2)
+    reference = nn.LSTM(8, 6, num_layers=2, bidirectional=bidirectional, batch_first=True)
+    for layer, directions in enumerate(net.lstm):
+        for direction, lstm in enumerate(directions):
+            suffix = f"l{layer}" + ("_reverse" if direction else "")
+            for name, value in lstm.named_parameters():
+                getattr(reference, name.replace("l0", suffix)).data.copy_(value)
+    tokens, lengths = ragged_batch()
+    with torch.no_grad():
+        ours = net.encode(net.embedding(tokens), lengths)[0]
+        for row, n in enumerate(lengths.tolist()):
+            alone = reference(net.embedding(tokens[row : row + 1, :n]))[0][0]  # [n, D]
+            torch.testing.assert_close(ours[row, :n], alone, rtol=1e-5, atol=1e-6)
 
 
 def test_last_reads_the_last_real_token_and_hn_the_final_states_of_both_directions():

@@ -5,9 +5,10 @@ bug of the source notebooks, whose `output[:, -1]` read the padding of every seq
 than the batch maximum and scored ~50 % on IMDB.
 
 Each pooling takes
-    outputs: [B, T, D]   last layer's outputs, D = hidden_size * num_directions (zero on padding)
+    outputs: [B, T, D]   top layer's outputs, D = hidden_size * num_directions (exact at real
+                         positions; whatever sits on padding positions must be ignored)
     mask:    [B, T]      True on real tokens
-    h_n:     [L*dirs, B, H] final hidden states from nn.LSTM (already at each sequence's end)
+    h_n:     [dirs, B, H] the top layer's final hidden states, at each sequence's real end
 and returns (pooled [B, D], attention weights [B, T] or None).
 """
 
@@ -35,13 +36,8 @@ class FinalHiddenPooling(nn.Module):
     why this differs from `last` for a BiLSTM.
     """
 
-    def __init__(self, num_directions: int) -> None:
-        super().__init__()
-        self.num_directions = num_directions
-
     def forward(self, outputs: Tensor, mask: Tensor, h_n: Tensor) -> tuple[Tensor, None]:
-        top = h_n[-self.num_directions :]  # [dirs, B, H]: (forward, backward) of the last layer
-        return torch.cat(list(top), dim=-1), None  # [B, dirs*H]
+        return torch.cat(list(h_n), dim=-1), None  # (forward, backward) -> [B, dirs*H]
 
 
 class MeanPooling(nn.Module):
@@ -79,12 +75,12 @@ class AttentionPooling(nn.Module):
         return torch.einsum("bt,btd->bd", weights, outputs), weights
 
 
-def build_pooling(name: str, dim: int, num_directions: int, attn_dim: int) -> nn.Module:
+def build_pooling(name: str, dim: int, attn_dim: int) -> nn.Module:
     """The pooling module called `name` (one of POOLINGS) for outputs of width `dim`."""
     if name == "last":
         return LastStepPooling()
     if name == "hn":
-        return FinalHiddenPooling(num_directions)
+        return FinalHiddenPooling()
     if name == "mean":
         return MeanPooling()
     if name == "max":
