@@ -340,8 +340,3 @@ class TextEncoder:
         """`{"tokens", "lengths", "labels"}` as the model reads it (labels are dummies)."""
         items = [(ids, torch.tensor(0)) for ids in self.encode(texts)]
         return PadCollator(self.pad_id)(items)
-
-
-def load_tokenizer(checkpoint_path: str | Path) -> Tokenizer:
-    """The tokenizer a run trained with, from its checkpoint file alone."""
-    return TextEncoder.from_checkpoint(checkpoint_path).tokenizer
