@@ -1,6 +1,5 @@
 """Train and test an LSTM text classifier: `python train.py model=bilstm_attn` (see README)."""
 
-import os
 from pathlib import Path
 
 import hydra
@@ -9,10 +8,7 @@ from omegaconf import DictConfig
 from lstmlab import resolvers
 from lstmlab.train import train
 
-os.environ.setdefault(
-    "LSTMLAB_ROOT", str(Path(__file__).resolve().parent)
-)  # logs/ and data/ live here
-resolvers.register()
+resolvers.register(root=Path(__file__).resolve().parent)  # logs/ and data/ live here
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import os
+import random
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from lstmlab import resolvers
+from lstmlab.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
@@ -36,11 +41,11 @@ TINY = [
 resolvers.register()
 
 
-def compose_config(overrides: list[str], output_dir: Path) -> DictConfig:
-    """conf/train.yaml with `overrides`, writing into `output_dir` instead of logs/."""
+def compose_config(overrides: list[str], output_dir: Path, name: str = "train") -> DictConfig:
+    """conf/<name>.yaml with `overrides`, writing into `output_dir` instead of logs/."""
     paths = [f"paths.output_dir={output_dir}", f"paths.log_dir={output_dir}"]
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        return compose("train", overrides=[*overrides, *paths])
+        return compose(name, overrides=[*overrides, *paths])
 
 
 @pytest.fixture
@@ -49,12 +54,14 @@ def tiny_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
     return lambda *overrides: compose_config([*TINY, *overrides], tmp_path)
 
 
-def _run_train_py(*args: str) -> subprocess.CompletedProcess:
+def run_script(script: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    """`python <script> ARGS` from the project root in a fresh process, as a user runs it."""
     env = {**os.environ, "HYDRA_FULL_ERROR": "0", "PYTHONWARNINGS": "ignore"}
     return subprocess.run(
-        [sys.executable, str(ROOT / "train.py"), *args],
+        [sys.executable, str(ROOT / script), *args],
         cwd=ROOT,
         env=env,
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=600,
@@ -63,5 +70,53 @@ def _run_train_py(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture
 def train_py() -> Callable[..., subprocess.CompletedProcess]:
-    """`train_py(ARGS...)`: `python train.py ARGS` in a fresh process, as a user runs it."""
-    return _run_train_py
+    """`train_py(ARGS...)`: `python train.py ARGS` in a fresh process."""
+    return lambda *args: run_script("train.py", *args)
+
+
+# ----------------------------------------------------------------------------- a trained text model
+
+FILLER = ["the", "a", "film", "movie", "plot", "scene", "story", "was", "is", "and", "of", "it"]
+MOODS = {0: ["awful", "boring", "terrible"], 1: ["great", "wonderful", "superb"]}
+
+
+def write_reviews(folder: Path, sizes: dict[str, int], seed: int = 0) -> Path:
+    """Parquet splits of short reviews whose label is told by one mood word among filler."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, size in sizes.items():
+        labels = [i % 2 for i in range(size)]
+        texts = []
+        for label in labels:
+            words = rng.choices(FILLER, k=rng.randint(4, 20))
+            words.insert(rng.randrange(len(words) + 1), rng.choice(MOODS[label]))
+            texts.append(" ".join(words))
+        pq.write_table(pa.table({"text": texts, "label": labels}), folder / f"{split}.parquet")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def text_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A BiLSTM + attention trained for a few epochs on `write_reviews` text, once per session:
+    its run folder (`dir`), `results` (results.json) and `data` (the parquet folder)."""
+    root = tmp_path_factory.mktemp("text_run")
+    data = write_reviews(root / "reviews", {"train": 400, "test": 100})
+    overrides = [
+        "data=imdb",
+        f"data.path={data}",
+        f"data.cache_dir={root}/cache",
+        "data.hub_name=null",
+        "data.val_size=100",
+        "data.batch_size=16",
+        "model=bilstm_attn",
+        "model.embed_dim=16",
+        "model.hidden_size=16",
+        "trainer=cpu",
+        "optimizer.lr=0.01",
+        "trainer.max_epochs=4",
+        "+trainer.enable_model_summary=false",
+    ]
+    run_dir = root / "run"
+    train(compose_config(overrides, run_dir))
+    results = json.loads((run_dir / "results.json").read_text())
+    return {"dir": run_dir, "results": results, "data": data}

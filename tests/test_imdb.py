@@ -494,7 +494,7 @@ def test_a_run_checkpoint_is_enough_to_encode_text_again(tmp_path, parquet_dir):
     assert encoder.batch(["Great!", ""])["tokens"].shape == (2, 2)
     assert encoder.tokenizer.to_str() == dm.tokenizer.to_str()
 
-    torch.save({"state_dict": {}}, tmp_path / "synthetic.ckpt")
+    torch.save({"state_dict": {}, "hyper_parameters": {}}, tmp_path / "synthetic.ckpt")
     with pytest.raises(ValueError, match="holds no tokenizer"):
         TextEncoder.from_checkpoint(tmp_path / "synthetic.ckpt")
 

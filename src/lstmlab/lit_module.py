@@ -16,6 +16,7 @@ from torch import Tensor
 from torchmetrics import MaxMetric, MetricCollection
 from torchmetrics.classification import (
     MulticlassAccuracy,
+    MulticlassConfusionMatrix,
     MulticlassF1Score,
     MulticlassPrecision,
     MulticlassRecall,
@@ -33,6 +34,9 @@ class LSTMLitModule(L.LightningModule):
 
     Args:
         vocab_size, num_classes, pad_id: from the datamodule.
+        class_names: the labels' names (e.g. neg, pos), for predictions and figures.
+        data: the data settings the model was trained on (the resolved `data` config), kept
+            in the checkpoint so evaluate.py can rebuild the same splits from it alone.
         optimizer: a Hydra config with `_partial_: true` (e.g. conf/optimizer/adam.yaml),
             completed with the parameters in `configure_optimizers`. Kept as plain data so the
             checkpoint stays loadable with `weights_only` and the HPARAMS tab can show it.
@@ -46,6 +50,8 @@ class LSTMLitModule(L.LightningModule):
         vocab_size: int,
         num_classes: int,
         pad_id: int = 0,
+        class_names: list[str] | None = None,
+        data: dict[str, Any] | None = None,
         optimizer: dict[str, Any] | None = None,
         scheduler: dict[str, Any] | None = None,
         **network: Any,
@@ -66,6 +72,13 @@ class LSTMLitModule(L.LightningModule):
         self.train_metrics = metrics.clone(prefix="train/")
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
+        # Evaluation stages also keep a confusion matrix and every score (for the PR curve):
+        # `self.evaluation[stage]` after each val / test epoch, read by figures and evaluate.py.
+        self.confusion = torch.nn.ModuleDict(
+            {stage: MulticlassConfusionMatrix(num_classes) for stage in ("val", "test")}
+        )
+        self._scores: dict[str, list[tuple[Tensor, Tensor]]] = {"val": [], "test": []}
+        self.evaluation: dict[str, dict[str, Tensor]] = {}
         self.val_acc_best = MaxMetric()
         self.val_acc_best.persistent(True)  # saved in checkpoints, so a resumed run keeps it
 
@@ -77,6 +90,10 @@ class LSTMLitModule(L.LightningModule):
             return F.binary_cross_entropy_with_logits(logits.squeeze(-1), labels.float())
         return F.cross_entropy(logits, labels)
 
+    @property
+    def class_names(self) -> list[str]:
+        return self.hparams.class_names or [str(i) for i in range(self.hparams.num_classes)]
+
     def probabilities(self, logits: Tensor) -> Tensor:
         """Class probabilities [B, C] for either head (the BCE logit becomes [1 - p, p])."""
         if self.binary_head:
@@ -84,10 +101,26 @@ class LSTMLitModule(L.LightningModule):
             return torch.cat([1 - p, p], dim=-1)
         return logits.softmax(dim=-1)
 
-    def _step(self, batch: Batch, metrics: MetricCollection) -> Tensor:
+    def _step(self, batch: Batch, metrics: MetricCollection, stage: str | None = None) -> Tensor:
         logits, _ = self(batch["tokens"], batch["lengths"])
-        metrics.update(self.probabilities(logits).argmax(-1), batch["labels"])
+        probabilities = self.probabilities(logits)
+        metrics.update(probabilities.argmax(-1), batch["labels"])
+        if stage:  # an evaluation stage
+            self.confusion[stage].update(probabilities.argmax(-1), batch["labels"])
+            self._scores[stage].append((probabilities.detach().cpu(), batch["labels"].cpu()))
         return self.loss(logits, batch["labels"])
+
+    def _end_evaluation(self, stage: str) -> None:
+        """Confusion matrix (rows: true class, columns: predicted; summed over processes) and
+        this process's scores for the stage that just ended."""
+        scores = self._scores[stage]
+        self.evaluation[stage] = {
+            "confusion": self.confusion[stage].compute().cpu(),
+            "probabilities": torch.cat([p for p, _ in scores]) if scores else torch.empty(0),
+            "labels": torch.cat([y for _, y in scores]) if scores else torch.empty(0),
+        }
+        self.confusion[stage].reset()
+        scores.clear()
 
     def _log_stage(self, stage: str, loss: Tensor, metrics: MetricCollection, batch: Batch) -> None:
         size = batch["labels"].numel()
@@ -109,16 +142,20 @@ class LSTMLitModule(L.LightningModule):
         return loss
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        loss = self._step(batch, self.val_metrics)
+        loss = self._step(batch, self.val_metrics, "val")
         self._log_stage("val", loss, self.val_metrics, batch)
 
     def on_validation_epoch_end(self) -> None:
         self.val_acc_best(self.val_metrics.compute()["val/acc"])
         self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True, sync_dist=True)
+        self._end_evaluation("val")
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
-        loss = self._step(batch, self.test_metrics)
+        loss = self._step(batch, self.test_metrics, "test")
         self._log_stage("test", loss, self.test_metrics, batch)
+
+    def on_test_epoch_end(self) -> None:
+        self._end_evaluation("test")
 
     def configure_optimizers(self) -> Any:
         optimizer = instantiate(self.hparams.optimizer or DEFAULT_OPTIMIZER)(self.parameters())

@@ -42,6 +42,9 @@ class LSTMClassifier(nn.Module):
         init_state: initial (h0, c0): `zeros`, `random` (fresh noise every batch, as one source
             notebook did; kept to show what it costs) or `learned` (trained parameters).
         head: `ce` (num_classes logits, cross-entropy) or `bce` (one logit, binary only).
+        forget_bias: initial forget-gate bias (None: PyTorch's default, about 0). A positive
+            bias (Jozefowicz et al., 2015: 1.0) makes the cell keep its memory from the start,
+            which a model read from its final state needs on long texts.
     """
 
     def __init__(
@@ -60,6 +63,7 @@ class LSTMClassifier(nn.Module):
         dropout: float = 0.0,
         init_state: str = "zeros",
         head: str = "ce",
+        forget_bias: float | None = None,
     ) -> None:
         super().__init__()
         _check_args(num_classes, num_layers, pooling, lstm_dropout, init_state, head)
@@ -78,6 +82,10 @@ class LSTMClassifier(nn.Module):
             )
             for layer in range(num_layers)
         )
+        if forget_bias is not None:
+            for directions in self.lstm:
+                for lstm in directions:
+                    set_forget_bias(lstm, forget_bias)
         self.lstm_dropout = nn.Dropout(lstm_dropout)
         if init_state == "learned":
             state_shape = (num_layers * self.num_directions, 1, hidden_size)
@@ -132,6 +140,15 @@ class LSTMClassifier(nn.Module):
             shape = (count, batch, self.hidden_size)
             h0, c0 = (torch.randn(shape, device=x.device, dtype=x.dtype) for _ in range(2))
         return [(h0[i : i + 1], c0[i : i + 1]) for i in range(count)]
+
+
+def set_forget_bias(lstm: nn.LSTM, value: float) -> None:
+    """Biases hold the gates in the order input, forget, cell, output; nn.LSTM adds its two
+    biases, so `bias_ih` gets the value and `bias_hh`'s forget part is zeroed."""
+    h = lstm.hidden_size
+    with torch.no_grad():
+        lstm.bias_ih_l0[h : 2 * h].fill_(value)
+        lstm.bias_hh_l0[h : 2 * h].zero_()
 
 
 def reversal_index(lengths: Tensor, steps: int) -> Tensor:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+from pathlib import Path
 
 from omegaconf import OmegaConf
 
@@ -30,5 +32,9 @@ def suffix(overrides: str) -> str:
     return f"_{overrides}"
 
 
-def register() -> None:
+def register(root: Path | None = None) -> None:
+    """Registers the resolvers; `root` (an entry point's folder) becomes `paths.root_dir`, where
+    logs/ and data/ live, unless LSTMLAB_ROOT is already set."""
+    if root is not None:
+        os.environ.setdefault("LSTMLAB_ROOT", str(root))
     OmegaConf.register_new_resolver("suffix", suffix, replace=True)

@@ -47,6 +47,7 @@ def train(cfg: DictConfig) -> float | None:
         epochs=trainer.current_epoch,
         wall_time_s=round(time.perf_counter() - started, 1),
         best_checkpoint=best_ckpt or None,
+        test_confusion_matrix=confusion_matrix(model, "test"),
     )
     print_summary(metrics, trainer.default_root_dir, best_ckpt, cfg.paths.log_dir)
     return metrics.get(cfg.get("optimized_metric"))
@@ -59,6 +60,8 @@ def build_model(cfg: DictConfig, datamodule: L.LightningDataModule) -> L.Lightni
         vocab_size=datamodule.vocab_size,
         num_classes=datamodule.num_classes,
         pad_id=datamodule.pad_id,
+        class_names=getattr(datamodule, "class_names", None),
+        data=OmegaConf.to_container(cfg.data, resolve=True),
         optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True),
         scheduler=OmegaConf.to_container(cfg.scheduler, resolve=True) or None,
         _recursive_=False,  # optimizer/scheduler stay plain configs, completed by the module
@@ -78,6 +81,12 @@ def save_results(path: Path, **results: object) -> None:
     """The run's outcome as JSON, for scripts that compare runs without reading event files."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=2) + "\n")
+
+
+def confusion_matrix(model: L.LightningModule, stage: str) -> list[list[int]] | None:
+    """Rows: true class, columns: predicted class (None if the stage did not run)."""
+    result = getattr(model, "evaluation", {}).get(stage)
+    return result["confusion"].tolist() if result else None
 
 
 def final_metrics(trainer: L.Trainer) -> dict[str, float]:

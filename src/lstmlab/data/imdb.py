@@ -26,7 +26,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import datasets
 import lightning as L
@@ -59,6 +59,7 @@ class IMDBDataModule(L.LightningDataModule):
     """
 
     num_classes = 2
+    class_names: ClassVar[list[str]] = ["neg", "pos"]  # label 0 and 1, as the dataset names them
 
     def __init__(
         self,

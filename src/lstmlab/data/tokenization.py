@@ -61,7 +61,6 @@ GROUP = 256  # distinct chunks per encoded text
 # a word with inner apostrophes | a number | a run of one punctuation mark ("!!!", "...")
 WORD = r"\p{L}+(?:'\p{L}+)*|\p{N}+|([^\s\p{L}\p{N}])\1*"
 PAD_NAMES = (PAD, "[PAD]", "<|pad|>", "<|padding|>")  # how pretrained tokenizers name padding
-CHECKPOINT_KEY = "IMDBDataModule"  # Lightning stores a datamodule's state under its class name
 
 
 def cleaner() -> normalizers.Normalizer:
@@ -321,13 +320,14 @@ class TextEncoder:
 
     @classmethod
     def from_checkpoint(cls, path: str | Path) -> TextEncoder:
-        """From a Lightning checkpoint of a run that used the IMDB datamodule."""
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        state = checkpoint.get(CHECKPOINT_KEY)
-        if not state or "tokenizer" not in state:
+        """From a Lightning checkpoint of a run whose data had a tokenizer (e.g. IMDB)."""
+        from lstmlab.checkpoints import read_checkpoint, text_state  # it imports this module
+
+        state = text_state(read_checkpoint(path))
+        if state is None:
             raise ValueError(
-                f"{path} holds no tokenizer: expected the '{CHECKPOINT_KEY}' entry that "
-                "IMDBDataModule.state_dict() writes. Was it trained with data=imdb?"
+                f"{path} holds no tokenizer: its data had none (the synthetic task reads "
+                "token ids, not text). Use a checkpoint of a run on text data, e.g. data=imdb."
             )
         return cls.from_state(state)
 

@@ -1,0 +1,87 @@
+"""A trained model back from one checkpoint file, read safely and checked.
+
+Checkpoints hold only tensors and plain data (the model's settings, the data settings, the
+tokenizer as JSON), so they are read with `torch.load(weights_only=True)`: loading a file never
+runs code from it. Every way a file can be wrong ends in a `CheckpointError` that says which.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lstmlab.data.tokenization import from_json
+from lstmlab.lit_module import LSTMLitModule
+
+REQUIRED_KEYS = ("state_dict", "hyper_parameters")  # what Lightning writes for every module
+
+
+class CheckpointError(ValueError):
+    """The file is missing, unreadable, or not a checkpoint of an `LSTMLitModule`."""
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The checkpoint's contents, or a `CheckpointError` naming what is wrong with the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(
+            f"No checkpoint at {path}. A run keeps its checkpoints in "
+            "<run folder>/checkpoints/ (epoch_NNN.ckpt for the best epoch, last.ckpt)."
+        )
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # zip, pickle and safety errors: all mean "not readable as saved"
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(
+            f"{path} could not be read as a checkpoint ({type(err).__name__}: {reason}). It may "
+            "be truncated (an interrupted copy, a full disk) or another kind of file; try the "
+            "run's other checkpoint (last.ckpt or epoch_NNN.ckpt)."
+        ) from err
+    missing = [
+        key for key in REQUIRED_KEYS if not isinstance(checkpoint, dict) or key not in checkpoint
+    ]
+    if missing:
+        raise CheckpointError(
+            f"{path} is not a checkpoint written by train.py: it has no {' or '.join(missing)}. "
+            "Give a file from a run's checkpoints/ folder."
+        )
+    return checkpoint
+
+
+def text_state(checkpoint: dict[str, Any]) -> dict[str, Any] | None:
+    """The datamodule state that carries the tokenizer (Lightning files it under the
+    datamodule's class name), or None for data without one (the synthetic task)."""
+    for value in checkpoint.values():
+        if isinstance(value, dict) and {"tokenizer", "pad_id"} <= value.keys():
+            return value
+    return None
+
+
+def load_model(checkpoint: dict[str, Any], path: str | Path = "checkpoint") -> LSTMLitModule:
+    """The trained `LSTMLitModule`, in eval mode, on the CPU, checked against its tokenizer."""
+    _check_vocabulary(checkpoint, path)
+    try:
+        model = LSTMLitModule(**checkpoint["hyper_parameters"])
+        model.load_state_dict(checkpoint["state_dict"])
+    except (TypeError, ValueError, RuntimeError, KeyError) as err:
+        raise CheckpointError(
+            f"{path} holds a model this version of lstmlab cannot rebuild: {err}. Was it "
+            "written by another model class or an incompatible lstmlab version?"
+        ) from err
+    return model.eval()
+
+
+def _check_vocabulary(checkpoint: dict[str, Any], path: str | Path) -> None:
+    state = text_state(checkpoint)
+    rows = checkpoint["hyper_parameters"].get("vocab_size")
+    if state is None or rows is None:
+        return
+    size = from_json(state["tokenizer"]).get_vocab_size()
+    if size != rows:
+        raise CheckpointError(
+            f"{path} pairs a model with {rows} token embeddings with a tokenizer of {size} "
+            "tokens, so ids would mean other words: the file was assembled from different "
+            "runs. Use a checkpoint written by one train.py run."
+        )

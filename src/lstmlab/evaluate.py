@@ -1,0 +1,105 @@
+"""Score a trained checkpoint on a split: `python evaluate.py ckpt_path=... [split=val]`.
+
+The checkpoint holds the data settings it was trained with and its tokenizer, so by default
+the very same split is rebuilt and encoded as in training, and the metrics equal the ones
+the run recorded. `+data.<key>=...` changes one setting (e.g. where the data is), and
+`data=<option>` scores on other data with the same label set.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import rich
+from hydra.utils import instantiate
+from lightning.pytorch.utilities import rank_zero_only
+from omegaconf import DictConfig, OmegaConf
+from rich.table import Table
+
+from lstmlab.checkpoints import CheckpointError, load_model, read_checkpoint
+from lstmlab.console import print_summary
+from lstmlab.train import confusion_matrix, instantiate_each
+
+SPLITS = ("test", "val")
+
+
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    """Metrics of `cfg.ckpt_path` on `cfg.split`, printed, logged and saved as evaluation.json."""
+    if cfg.split not in SPLITS:
+        raise ValueError(f"split={cfg.split!r}: expected one of {', '.join(SPLITS)}")
+    L.seed_everything(cfg.seed)
+    checkpoint = read_checkpoint(cfg.ckpt_path)
+    model = load_model(checkpoint, cfg.ckpt_path)
+    datamodule = build_datamodule(checkpoint, cfg.data, cfg.ckpt_path)
+    trainer: L.Trainer = instantiate(
+        cfg.trainer,
+        callbacks=instantiate_each(cfg.get("callbacks")),
+        logger=instantiate_each(cfg.get("logger")),
+    )
+    run = trainer.test if cfg.split == "test" else trainer.validate
+    run(model, datamodule=datamodule)
+
+    prefix = f"{cfg.split}/"
+    metrics = {
+        name: float(value)
+        for name, value in trainer.callback_metrics.items()
+        if name.startswith(prefix) and not name.endswith("_best")
+    }
+    matrix = confusion_matrix(model, cfg.split)
+    save_evaluation(
+        Path(cfg.paths.output_dir) / "evaluation.json",
+        checkpoint=str(cfg.ckpt_path),
+        split=cfg.split,
+        metrics=metrics,
+        confusion_matrix=matrix,
+        class_names=model.class_names,
+    )
+    print_confusion(matrix, model.class_names)
+    print_summary(metrics, cfg.paths.output_dir, None, cfg.paths.log_dir)
+    return metrics
+
+
+def build_datamodule(
+    checkpoint: dict[str, Any], overrides: DictConfig | None, path: str
+) -> L.LightningDataModule:
+    """The training run's datamodule with `overrides` applied (a whole config with a
+    `_target_` replaces it), reading text with the checkpoint's tokenizer."""
+    overrides = overrides or OmegaConf.create()
+    trained_on = checkpoint["hyper_parameters"].get("data")
+    if "_target_" in overrides:
+        data_cfg = overrides
+    elif trained_on:
+        data_cfg = OmegaConf.merge(trained_on, overrides)
+    else:
+        raise CheckpointError(
+            f"{path} does not record the data it was trained on (written by an older "
+            "lstmlab): choose it with data=<option> and the run's data.* settings."
+        )
+    datamodule = instantiate(data_cfg)
+    state = checkpoint.get(type(datamodule).__qualname__)
+    if state:  # before setup: the splits are encoded with exactly the trained tokenizer
+        datamodule.load_state_dict(state)
+    return datamodule
+
+
+@rank_zero_only
+def save_evaluation(path: Path, **evaluation: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(evaluation, indent=2) + "\n")
+
+
+@rank_zero_only
+def print_confusion(matrix: list[list[int]] | None, class_names: list[str]) -> None:
+    """Rows: true class, columns: predicted class."""
+    if matrix is None:
+        return
+    table = Table(title="confusion matrix (rows: true, columns: predicted)", header_style="bold")
+    table.add_column("")
+    for name in class_names:
+        table.add_column(name, justify="right")
+    for name, row in zip(class_names, matrix):
+        table.add_row(name, *map(str, row))
+    rich.print(table)

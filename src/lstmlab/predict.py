@@ -1,0 +1,166 @@
+"""Classify new text with nothing but a checkpoint: `python predict.py CKPT "text" ...`.
+
+The tokenizer and the training run's `max_len` travel inside every checkpoint, so a text is
+read exactly as training read it. Defined behaviour at the edges:
+- an empty text (or one of only markup) has no tokens; like an empty review in training, the
+  network reads it as a single padding token, so it gets a prediction, flagged `num_tokens: 0`;
+- words outside the vocabulary are read as <unk> and counted in `unknown`; a text of only
+  those still gets a prediction (the model's reading of "nothing known");
+- a text longer than `max_len` tokens is cut to its first `max_len`, as in training, and
+  flagged `truncated`; attention weights cover the tokens read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import rich
+import torch
+from rich.markup import escape
+
+from lstmlab.checkpoints import CheckpointError, load_model, read_checkpoint, text_state
+from lstmlab.data.batching import PadCollator
+from lstmlab.data.tokenization import TextEncoder
+from lstmlab.lit_module import LSTMLitModule
+
+BAR_WIDTH = 30
+
+
+@dataclass
+class Prediction:
+    label: str
+    probabilities: dict[str, float]
+    num_tokens: int  # tokens the model read (after cutting to max_len)
+    truncated: bool  # the text had more than max_len tokens
+    unknown: int  # tokens outside the vocabulary, read as <unk>
+    attention: list[tuple[str, float]] | None  # (token as written, weight); attention models
+
+
+class Predictor:
+    """A checkpoint's model and tokenizer, batched: `Predictor.from_checkpoint(p)(texts)`."""
+
+    def __init__(self, model: LSTMLitModule, encoder: TextEncoder) -> None:
+        self.model = model.eval()
+        self.encoder = encoder
+        unk = getattr(encoder.tokenizer.model, "unk_token", None)
+        self.unk_id = encoder.tokenizer.token_to_id(unk) if unk else None
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path) -> Predictor:
+        checkpoint = read_checkpoint(path)
+        state = text_state(checkpoint)
+        if state is None:
+            raise CheckpointError(
+                f"{path} holds no tokenizer: its run's data had none (the synthetic task reads "
+                "token ids, not text). Use a checkpoint of a run on text data, e.g. data=imdb."
+            )
+        return cls(load_model(checkpoint, path), TextEncoder.from_state(state))
+
+    @torch.inference_mode()
+    def __call__(self, texts: list[str], batch_size: int = 256) -> list[Prediction]:
+        """Predictions in the order of `texts`; batches hold texts of similar length."""
+        encodings = self.encoder.tokenizer.encode_batch(texts, add_special_tokens=False)
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        results: list[Prediction | None] = [None] * len(texts)
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            for i, prediction in zip(
+                chunk, self._batch([encodings[i] for i in chunk], texts, chunk)
+            ):
+                results[i] = prediction
+        return results
+
+    def _batch(self, encodings: list, texts: list[str], indices: list[int]) -> list[Prediction]:
+        max_len = self.encoder.max_len
+        items = [
+            (torch.tensor(e.ids[:max_len], dtype=torch.long), torch.tensor(0)) for e in encodings
+        ]
+        batch = PadCollator(self.encoder.pad_id)(items)
+        logits, weights = self.model(batch["tokens"], batch["lengths"])
+        probabilities = self.model.probabilities(logits)
+        names = self.model.class_names
+        predictions = []
+        for row, (encoding, text) in enumerate(zip(encodings, (texts[i] for i in indices))):
+            kept = len(items[row][0])
+            attention = None
+            if weights is not None:
+                spans = [text[a:b] for a, b in encoding.offsets[:kept]]
+                attention = [(s, round(float(w), 6)) for s, w in zip(spans, weights[row, :kept])]
+            predictions.append(
+                Prediction(
+                    label=names[int(probabilities[row].argmax())],
+                    probabilities={
+                        n: round(float(p), 6) for n, p in zip(names, probabilities[row])
+                    },
+                    num_tokens=kept,
+                    truncated=kept < len(encoding.ids),
+                    unknown=sum(i == self.unk_id for i in encoding.ids[:kept]),
+                    attention=attention,
+                )
+            )
+        return predictions
+
+
+def render(index: int, prediction: Prediction, top: int) -> None:
+    """One prediction for people: label, probabilities, and attention as bars."""
+    probabilities = ", ".join(f"{n} {p:.3f}" for n, p in prediction.probabilities.items())
+    notes = [f"{prediction.num_tokens} tokens"]
+    if prediction.truncated:
+        notes.append("truncated to max_len")
+    if prediction.unknown:
+        notes.append(f"{prediction.unknown} unknown")
+    rich.print(f"[bold][{index}] {prediction.label}[/bold]  ({probabilities})  {', '.join(notes)}")
+    if not prediction.attention:
+        return
+    shown = list(enumerate(prediction.attention))
+    if len(shown) > top:  # the heaviest tokens, heaviest first
+        rich.print(f"    top {top} of {len(shown)} tokens by attention weight:")
+        shown = sorted(shown, key=lambda item: -item[1][1])[:top]
+    heaviest = max(weight for _, (_, weight) in shown) or 1.0
+    for _, (token, weight) in shown:
+        bar = "█" * round(BAR_WIDTH * weight / heaviest)
+        rich.print(f"    {escape(token):>16} [red]{bar:<{BAR_WIDTH}}[/red] {weight:.3f}")
+
+
+def read_texts(texts: list[str], file: Path | None) -> list[str]:
+    """Texts from the arguments, else from `file` (one per line; `-` is stdin), else stdin."""
+    if texts:
+        return texts
+    if file is not None and str(file) != "-":
+        return file.read_text(encoding="utf-8").splitlines()
+    return sys.stdin.read().splitlines()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Classify texts with a trained checkpoint (nothing else is needed).",
+        epilog='e.g. python predict.py logs/runs/<run>/checkpoints/last.ckpt "A wonderful film."',
+    )
+    parser.add_argument("checkpoint", type=Path, help="a run's checkpoints/*.ckpt")
+    parser.add_argument("texts", nargs="*", help="texts to classify (default: --file or stdin)")
+    parser.add_argument("--file", type=Path, help="a UTF-8 file with one text per line (- : stdin)")
+    parser.add_argument("--json", action="store_true", help="one JSON object per text")
+    parser.add_argument("--top", type=int, default=15, help="attention tokens shown per text")
+    parser.add_argument("--batch-size", type=int, default=256, help="texts per forward pass")
+    args = parser.parse_args(argv)
+    try:
+        predictor = Predictor.from_checkpoint(args.checkpoint)
+        texts = read_texts(args.texts, args.file)
+    except (CheckpointError, OSError, UnicodeDecodeError) as err:
+        parser.exit(2, f"error: {err}\n")
+    started = time.perf_counter()
+    predictions = predictor(texts, args.batch_size)
+    seconds = time.perf_counter() - started
+    for index, prediction in enumerate(predictions):
+        if args.json:
+            print(json.dumps({"index": index, **asdict(prediction)}, ensure_ascii=False))
+        else:
+            render(index, prediction, args.top)
+    rate = len(texts) / seconds if seconds > 0 else float("inf")
+    print(f"{len(texts)} texts in {seconds:.2f} s ({rate:.0f} texts/s)", file=sys.stderr)
+    return 0

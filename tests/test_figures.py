@@ -1,0 +1,41 @@
+"""TensorBoard figures: attention heat-maps each epoch, confusion matrix and PR curves at test."""
+
+from __future__ import annotations
+
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from lstmlab.figures import attention_figure, confusion_figure
+
+
+def logged(run_dir) -> tuple[dict[str, int], set[str]]:
+    """Images per tag and the tensor tags (PR curves) over a run's event files: Lightning
+    starts a new file when the test stage reopens the logger."""
+    images: dict[str, int] = {}
+    tensors: set[str] = set()
+    for path in run_dir.glob("events.out.tfevents.*"):
+        accumulator = EventAccumulator(str(path), size_guidance={"images": 0, "tensors": 0})
+        accumulator.Reload()
+        for tag in accumulator.Tags()["images"]:
+            images[tag] = images.get(tag, 0) + len(accumulator.Images(tag))
+        tensors.update(accumulator.Tags()["tensors"])
+    return images, tensors
+
+
+def test_a_training_run_logs_attention_confusion_and_pr_curves(text_run):
+    images, tensors = logged(text_run["dir"])
+    assert images["val/attention"] == text_run["results"]["epochs"]  # one per epoch
+    assert images["test/confusion_matrix"] == 1
+    assert {"test/pr_curve/neg", "test/pr_curve/pos"} <= tensors
+
+
+def test_figures_draw_one_strip_per_text_and_label_every_class():
+    rows = [(["a", "b"], torch.tensor([0.3, 0.7]), "one"), (["c"] * 90, torch.ones(90) / 90, "two")]
+    figure = attention_figure(rows, label_limit=60)
+    strips = figure.axes
+    assert len(strips) == 2
+    assert [t.get_text() for t in strips[0].get_xticklabels()] == ["a", "b"]
+    assert len(strips[1].get_xticklabels()) == 60  # long texts: only the heaviest labelled
+    matrix = confusion_figure(torch.tensor([[5, 1], [2, 7]]), ["neg", "pos"])
+    texts = {t.get_text() for t in matrix.axes[0].texts}
+    assert {"5", "1", "2", "7"} <= texts

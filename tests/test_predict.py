@@ -1,0 +1,76 @@
+"""predict.py: labels, probabilities and attention from a checkpoint alone."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+from conftest import run_script
+
+from lstmlab.predict import Predictor
+
+
+@pytest.fixture(scope="module")
+def predictor(text_run) -> Predictor:
+    return Predictor.from_checkpoint(text_run["results"]["best_checkpoint"])
+
+
+def test_predictions_are_valid_distributions_with_attention_over_real_tokens(predictor):
+    texts = ["the film was GREAT and the plot was wonderful", "boring", "a b c d e f g h"]
+    for text, prediction in zip(texts, predictor(texts, batch_size=2)):
+        assert sum(prediction.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
+        assert prediction.label == max(prediction.probabilities, key=prediction.probabilities.get)
+        assert len(prediction.attention) == prediction.num_tokens == len(text.split())
+        assert sum(w for _, w in prediction.attention) == pytest.approx(1.0, abs=1e-4)
+        assert [token for token, _ in prediction.attention] == text.split()  # as written
+    great, boring, _ = predictor(texts)
+    assert (great.label, boring.label) == ("pos", "neg")
+    assert max(great.attention, key=lambda t: t[1])[0] in ("GREAT", "wonderful")
+
+
+def test_predictions_score_the_test_split_as_training_did(predictor, text_run):
+    test = pq.read_table(text_run["data"] / "test.parquet").to_pydict()
+    predictions = predictor(test["text"], batch_size=32)  # batched by length, returned in order
+    correct = [p.label == ["neg", "pos"][y] for p, y in zip(predictions, test["label"])]
+    assert sum(correct) / len(correct) == pytest.approx(text_run["results"]["metrics"]["test/acc"])
+
+
+def test_empty_unknown_and_overlong_texts_have_defined_results(predictor):
+    empty, unknown, long = predictor(["", "zzzz qqqq", "great " * 1000])
+    assert (empty.num_tokens, empty.attention, empty.truncated) == (0, [], False)
+    assert sum(empty.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
+    assert (unknown.unknown, unknown.num_tokens) == (2, 2)
+    assert (long.num_tokens, long.truncated) == (400, True)  # the run's data.max_len
+
+
+def test_predict_py_reads_arguments_files_and_stdin(text_run, tmp_path):
+    checkpoint = text_run["results"]["best_checkpoint"]
+    shown = run_script("predict.py", checkpoint, "a superb story", "the plot was awful")
+    assert shown.returncode == 0, shown.stderr
+    assert "pos" in shown.stdout and "neg" in shown.stdout and "█" in shown.stdout
+    assert "texts/s" in shown.stderr
+
+    (tmp_path / "texts.txt").write_text("a superb story\nthe plot was awful\n\n")
+    from_file = run_script(
+        "predict.py", checkpoint, "--file", str(tmp_path / "texts.txt"), "--json"
+    )
+    from_stdin = run_script(
+        "predict.py", checkpoint, "--json", stdin="a superb story\nthe plot was awful\n\n"
+    )
+    for process in (from_file, from_stdin):
+        assert process.returncode == 0, process.stderr
+        rows = [json.loads(line) for line in process.stdout.splitlines()]
+        assert [row["label"] for row in rows[:2]] == ["pos", "neg"]
+        assert rows[2]["num_tokens"] == 0  # the empty line is a text too
+        assert rows[0]["attention"][1][0] == "superb"
+
+
+def test_predict_py_refuses_what_it_cannot_use(tiny_cfg, tmp_path):
+    from lstmlab.train import train
+
+    missing = run_script("predict.py", str(tmp_path / "none.ckpt"), "text")
+    assert missing.returncode == 2 and "No checkpoint at" in missing.stderr
+    train(tiny_cfg())
+    synthetic = run_script("predict.py", str(tmp_path / "checkpoints" / "last.ckpt"), "text")
+    assert synthetic.returncode == 2 and "holds no tokenizer" in synthetic.stderr
