@@ -25,9 +25,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # Every pooling variant, unidirectional `last` included (the notebooks' failure case).
 VARIANTS: dict[str, list[str]] = {
-    "lstm": ["model=lstm"],
-    "lstm_last": ["model=lstm", "model.pooling=last"],
-    "bilstm": ["model=bilstm"],
+    "lstm_last": ["model=lstm", "model.pooling=last"],  # = hn for one direction
+    "bilstm": ["model=bilstm"],  # last
+    "bilstm_hn": ["model=bilstm", "model.pooling=hn"],
     "bilstm_mean": ["model=bilstm_mean"],
     "bilstm_max": ["model=bilstm_max"],
     "bilstm_attn": ["model=bilstm_attn"],

@@ -185,3 +185,21 @@ def test_head_width_follows_the_loss():
 def test_settings_that_would_silently_misbehave_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         LSTMClassifier(VOCAB, CLASSES, PAD, **kwargs)
+
+
+def test_forget_bias_sets_only_the_forget_gate_of_every_lstm():
+    hidden = 8
+    torch.manual_seed(0)
+    net = LSTMClassifier(50, 2, hidden_size=hidden, num_layers=2, forget_bias=1.0)
+    torch.manual_seed(0)
+    plain = LSTMClassifier(50, 2, hidden_size=hidden, num_layers=2)
+    forget = slice(hidden, 2 * hidden)  # gates are stored input, forget, cell, output
+    for directions, plain_directions in zip(net.lstm, plain.lstm):
+        for lstm, other in zip(directions, plain_directions):
+            total = lstm.bias_ih_l0 + lstm.bias_hh_l0  # nn.LSTM adds its two biases
+            assert torch.equal(total[forget], torch.ones(hidden))
+            others = torch.ones(4 * hidden, dtype=torch.bool)
+            others[forget] = False
+            plain_total = other.bias_ih_l0 + other.bias_hh_l0
+            assert torch.equal(total[others], plain_total[others])
+            assert not torch.equal(plain_total[forget], torch.ones(hidden))

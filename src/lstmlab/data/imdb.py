@@ -75,7 +75,7 @@ class IMDBDataModule(L.LightningDataModule):
         val_size: int = 5_000,
         seed: int = 1234,
         batch_size: int = 64,
-        bucket: bool = False,
+        bucket: bool = True,
         num_workers: int = 0,
         pin_memory: bool = False,
     ) -> None:
