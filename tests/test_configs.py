@@ -33,8 +33,15 @@ def test_every_group_the_recipe_names_has_options():
 
 @pytest.mark.parametrize("name", options("data"))
 def test_data_options_build_datamodules(tmp_path, name):
-    # the dataset's own defaults: TINY's sizes belong to the synthetic set
-    datamodule = instantiate(compose_config([f"data={name}"], tmp_path).data)
+    # the dataset's own defaults (TINY's sizes belong to the synthetic set); file-based options
+    # check that their files exist, so they get one (read only at setup)
+    (tmp_path / "texts.csv").touch()
+    files = {
+        "text_files": [f"data.train={tmp_path}/texts.csv", f"data.test={tmp_path}/texts.csv"],
+        "topics": [f"data.train={tmp_path}/texts.csv"],
+    }
+    overrides = [f"data={name}", *files.get(name, [])]
+    datamodule = instantiate(compose_config(overrides, tmp_path).data)
     assert isinstance(datamodule, L.LightningDataModule)
 
 

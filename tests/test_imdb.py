@@ -19,8 +19,10 @@ from hydra.utils import instantiate
 from tokenizers import Tokenizer, models, pre_tokenizers
 from torch.utils.data import RandomSampler, SequentialSampler
 
-from lstmlab.data import imdb, tokenization
-from lstmlab.data.imdb import BucketBatchSampler, IMDBDataModule, stratified_split
+from lstmlab.data import text as text_pipeline
+from lstmlab.data import tokenization
+from lstmlab.data.imdb import IMDBDataModule
+from lstmlab.data.text import BucketBatchSampler, stratified_split
 from lstmlab.data.tokenization import TextEncoder, train_tokenizer
 from lstmlab.train import train
 
@@ -97,7 +99,7 @@ def write_archive(path: Path) -> Path:
 
 def datamodule(tmp_path: Path, path: Path | None = None, **options) -> IMDBDataModule:
     """A datamodule on the tiny corpus that never reaches for the network."""
-    options = {"val_size": 8, "batch_size": 4, "hub_name": None, **options}
+    options = {"val_size": 8, "batch_size": 4, "hub_name": None, "bucket": False, **options}
     return IMDBDataModule(
         path=None if path is None else str(path),
         local_dir=str(tmp_path / "local"),
@@ -147,7 +149,7 @@ def test_every_layout_gives_the_same_encoded_splits(tmp_path, layout):
         "val": 8,
         "test": len(TEST),
     }
-    for split in imdb.SPLITS:
+    for split in text_pipeline.SPLITS:
         assert ids(dm, split) == ids(reference, split)
         assert torch.equal(dm.splits[split].labels, reference.splits[split].labels)
 
@@ -420,14 +422,14 @@ def test_a_second_run_reads_the_cache_and_tokenizes_nothing(tmp_path, parquet_di
 
 
 def test_an_interrupted_preparation_leaves_no_cache_behind(tmp_path, parquet_dir, monkeypatch):
-    encode_split = imdb.encode_split
+    encode_split = text_pipeline.encode_split
 
     def dies_on_test(part, tokenizer, path, name):
         if name == "test":
             raise KeyboardInterrupt
         return encode_split(part, tokenizer, path, name)
 
-    monkeypatch.setattr(imdb, "encode_split", dies_on_test)
+    monkeypatch.setattr(text_pipeline, "encode_split", dies_on_test)
     with pytest.raises(KeyboardInterrupt):
         ready(datamodule(tmp_path, parquet_dir))
     assert list((tmp_path / "cache").iterdir()) == []

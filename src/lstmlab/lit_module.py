@@ -34,7 +34,10 @@ class LSTMLitModule(L.LightningModule):
 
     Args:
         vocab_size, num_classes, pad_id: from the datamodule.
-        class_names: the labels' names (e.g. neg, pos), for predictions and figures.
+        class_names: the labels' names (e.g. neg, pos), for predictions, figures and the
+            per-class metrics.
+        loss_weights: loss weight per class (the datamodule's `loss_weights`: inverse class
+            frequencies with `data.class_weights=true`), or None for an unweighted loss.
         data: the data settings the model was trained on (the resolved `data` config), kept
             in the checkpoint so evaluate.py can rebuild the same splits from it alone.
         optimizer: a Hydra config with `_partial_: true` (e.g. conf/optimizer/adam.yaml),
@@ -51,6 +54,7 @@ class LSTMLitModule(L.LightningModule):
         num_classes: int,
         pad_id: int = 0,
         class_names: list[str] | None = None,
+        loss_weights: list[float] | None = None,
         data: dict[str, Any] | None = None,
         optimizer: dict[str, Any] | None = None,
         scheduler: dict[str, Any] | None = None,
@@ -60,6 +64,8 @@ class LSTMLitModule(L.LightningModule):
         self.save_hyperparameters()
         self.net = LSTMClassifier(vocab_size, num_classes, pad_id, **network)
         self.binary_head = network.get("head", "ce") == "bce"
+        weights = torch.tensor(loss_weights, dtype=torch.float) if loss_weights else None
+        self.register_buffer("loss_weights", weights, persistent=False)
 
         metrics = MetricCollection(
             {
@@ -86,9 +92,13 @@ class LSTMLitModule(L.LightningModule):
         return self.net(tokens, lengths)
 
     def loss(self, logits: Tensor, labels: Tensor) -> Tensor:
-        if self.binary_head:
-            return F.binary_cross_entropy_with_logits(logits.squeeze(-1), labels.float())
-        return F.cross_entropy(logits, labels)
+        w = self.loss_weights
+        if self.binary_head:  # weight of the positive class relative to the negative one
+            pos_weight = None if w is None else w[1] / w[0]
+            return F.binary_cross_entropy_with_logits(
+                logits.squeeze(-1), labels.float(), pos_weight=pos_weight
+            )
+        return F.cross_entropy(logits, labels, weight=w)
 
     @property
     def class_names(self) -> list[str]:
@@ -111,11 +121,16 @@ class LSTMLitModule(L.LightningModule):
         return self.loss(logits, batch["labels"])
 
     def _end_evaluation(self, stage: str) -> None:
-        """Confusion matrix (rows: true class, columns: predicted; summed over processes) and
-        this process's scores for the stage that just ended."""
+        """Confusion matrix (rows: true class, columns: predicted; summed over processes),
+        per-class precision / recall / F1 from it (logged as `<stage>/f1/<class>`, ...), and
+        this process's scores, for the stage that just ended."""
         scores = self._scores[stage]
+        matrix = self.confusion[stage].compute()
+        for name, values in per_class(matrix).items():
+            for class_name, value in zip(self.class_names, values):
+                self.log(f"{stage}/{name}/{class_name}", value)
         self.evaluation[stage] = {
-            "confusion": self.confusion[stage].compute().cpu(),
+            "confusion": matrix.cpu(),
             "probabilities": torch.cat([p for p, _ in scores]) if scores else torch.empty(0),
             "labels": torch.cat([y for _, y in scores]) if scores else torch.empty(0),
         }
@@ -164,3 +179,14 @@ class LSTMLitModule(L.LightningModule):
         lightning_keys = dict(self.hparams.scheduler)  # interval, frequency, monitor, ...
         scheduler = instantiate(lightning_keys.pop("scheduler"))(optimizer)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, **lightning_keys}}
+
+
+def per_class(matrix: Tensor) -> dict[str, Tensor]:
+    """Precision, recall and F1 of every class from a confusion matrix (rows: true class);
+    0 where a class was never predicted or never present, as torchmetrics does."""
+    matrix = matrix.float()
+    hits = matrix.diag()
+    precision = hits / matrix.sum(0).clamp(min=1)
+    recall = hits / matrix.sum(1).clamp(min=1)
+    f1 = 2 * precision * recall / (precision + recall).clamp(min=1e-12)
+    return {"precision": precision, "recall": recall, "f1": f1}

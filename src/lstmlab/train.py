@@ -61,6 +61,7 @@ def build_model(cfg: DictConfig, datamodule: L.LightningDataModule) -> L.Lightni
         num_classes=datamodule.num_classes,
         pad_id=datamodule.pad_id,
         class_names=getattr(datamodule, "class_names", None),
+        loss_weights=getattr(datamodule, "loss_weights", None),
         data=OmegaConf.to_container(cfg.data, resolve=True),
         optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True),
         scheduler=OmegaConf.to_container(cfg.scheduler, resolve=True) or None,

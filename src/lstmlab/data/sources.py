@@ -75,6 +75,10 @@ class Source:
             for f in _txt(self.location, split, label)
         ]
 
+    def labeled(self) -> tuple[dict[str, datasets.Dataset], list[str]]:
+        """Train and test, and the class names: label 0 is `neg`, 1 is `pos`."""
+        return self.load(LABELED), list(ACL_LABELS)
+
     def load(self, splits: Iterable[str] = LABELED) -> dict[str, datasets.Dataset]:
         """The requested splits, in memory: `text` (and `label` except for `unsupervised`)."""
         splits = tuple(splits)
@@ -300,7 +304,7 @@ def _decode(data: bytes, where: object) -> str:
 
 
 def check_table(table: pa.Table, where: str, labeled: bool = True) -> None:
-    """Text must be UTF-8 strings; labels 0 or 1. Empty reviews are allowed (see imdb.py)."""
+    """Text must be UTF-8 strings; labels 0 or 1. Empty reviews are allowed (see text.py)."""
     if table.num_rows == 0:
         raise ValueError(f"{where} has no reviews.")
     text = table.column("text")

@@ -1,0 +1,262 @@
+"""Your own labelled text from local files: `data=text_files` (conf/data/text_files.yaml).
+
+CSV, TSV, JSON lines or parquet; separate train / (validation) / test files, or one file with
+a split column. Several text columns are joined (title + body); labels may be integers or
+strings. Class ids follow `labels` if given, else the sorted labels of the training split, so
+the order is stable and saved with every checkpoint. Files are read with pyarrow's readers;
+tokenising, caching and batching are the shared pipeline of text.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import datasets
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.json as pa_json
+import pyarrow.parquet as pq
+from datasets.table import InMemoryTable
+
+from lstmlab.data.text import TextDataModule
+
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}
+SPLIT_NAMES = {  # values of a split column, and what they mean
+    "train": "train",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+    "dev": "val",
+    "test": "test",
+}
+JOIN = "\n"  # between the text columns of one row
+
+
+@dataclass(frozen=True)
+class FileSource:
+    """Where the text is and how to read it; `labeled()` reads, checks and maps labels."""
+
+    files: dict[str, Path]  # split -> file; one "all" entry when split_column is set
+    format: str | None
+    text_columns: tuple[str, ...]
+    label_column: str
+    labels: tuple[str, ...] | None
+    split_column: str | None
+
+    def __str__(self) -> str:
+        return ", ".join(f"{split}: {path}" for split, path in self.files.items())
+
+    def fingerprint(self) -> str:
+        """Names, sizes and modification times of the files, plus how they are read."""
+        stats = {
+            split: [str(p), p.stat().st_size, p.stat().st_mtime_ns]
+            for split, p in self.files.items()
+        }
+        settings = [
+            self.format,
+            self.text_columns,
+            self.label_column,
+            self.labels,
+            self.split_column,
+        ]
+        return hashlib.sha256(json.dumps([stats, settings]).encode()).hexdigest()[:16]
+
+    def labeled(self) -> tuple[dict[str, datasets.Dataset], list[str]]:
+        tables = self._read_splits()
+        names = (
+            list(self.labels) if self.labels else inferred_names(tables["train"], self.label_column)
+        )
+        splits = {}
+        for split, table in tables.items():
+            where = f"the {split} split ({self.files.get(split, self.files.get('all'))})"
+            labels = label_ids(
+                table.column(self.label_column), names, where, given=bool(self.labels)
+            )
+            text = joined_text(table, self.text_columns)
+            splits[split] = datasets.Dataset(
+                InMemoryTable(pa.table({"text": text, "label": labels}))
+            )
+        return splits, names
+
+    def _read_splits(self) -> dict[str, pa.Table]:
+        columns = [*self.text_columns, self.label_column]
+        if self.split_column is None:
+            return {
+                split: read_table(path, self.format, columns) for split, path in self.files.items()
+            }
+        table = read_table(self.files["all"], self.format, [*columns, self.split_column])
+        return split_by_column(table, self.split_column, self.files["all"])
+
+
+class TextFilesDataModule(TextDataModule):
+    """Labelled text from local files; see conf/data/text_files.yaml for every key."""
+
+    name = "text files"
+
+    def __init__(
+        self,
+        train: str,
+        val: str | None = None,
+        test: str | None = None,
+        format: str | None = None,
+        text_columns: Sequence[str] = ("text",),
+        label_column: str = "label",
+        labels: Sequence[str] | None = None,
+        split_column: str | None = None,
+        cache_dir: str = "data/cache/text_files",
+        val_size: float = 0.1,
+        **text_options: Any,
+    ) -> None:
+        text_columns = [str(c) for c in text_columns]  # plain lists: checkpoints stay weights_only
+        labels = None if labels is None else [str(name) for name in labels]
+        self.source = FileSource(
+            files=_files(train, val, test, split_column),
+            format=_format(format),
+            text_columns=tuple(text_columns),
+            label_column=label_column,
+            labels=None if labels is None else tuple(labels),
+            split_column=split_column,
+        )
+        super().__init__(cache_dir=cache_dir, val_size=val_size, **text_options)
+
+    def find_source(self) -> FileSource:
+        return self.source
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def read_table(path: Path, format: str | None, columns: list[str]) -> pa.Table:
+    """The file's `columns`, or an error naming the file and what is wrong with it."""
+    kind = format or FORMATS.get(path.suffix.lower())
+    try:
+        if kind in ("csv", "tsv"):
+            parse = pa_csv.ParseOptions(
+                delimiter="\t" if kind == "tsv" else ",", newlines_in_values=True
+            )
+            table = pa_csv.read_csv(path, parse_options=parse)
+        elif kind == "json":
+            table = pa_json.read_json(path)
+        elif kind == "parquet":
+            table = pq.read_table(path)
+        else:
+            raise ValueError(
+                f"{path}: cannot tell the format from the extension '{path.suffix}'. Set "
+                f"data.format to one of csv, tsv, json (JSON lines), parquet."
+            )
+    except (pa.ArrowException, OSError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if "Empty CSV file" in reason or path.stat().st_size == 0:
+            raise ValueError(f"{path} is empty: expected a header row and labelled texts.") from err
+        raise ValueError(f"{path} could not be read as {kind} ({reason}).") from err
+    missing = [c for c in columns if c not in table.column_names]
+    if missing:
+        raise ValueError(
+            f"{path} has no column {', '.join(map(repr, missing))}; its columns are "
+            f"{table.column_names}. Set data.text_columns / data.label_column / "
+            "data.split_column to the names your file uses."
+        )
+    if table.num_rows == 0:
+        raise ValueError(f"{path} has a header but no rows: expected labelled texts.")
+    return table.select(columns)
+
+
+def split_by_column(table: pa.Table, column: str, path: Path) -> dict[str, pa.Table]:
+    """Rows per split of a one-file dataset; `train` and `test` must be there, `val` may be."""
+    values = pc.utf8_lower(pc.cast(table.column(column), pa.string())).to_numpy(
+        zero_copy_only=False
+    )
+    unknown = sorted({v for v in values if v not in SPLIT_NAMES}, key=str)
+    if unknown:
+        raise ValueError(
+            f"{path}: column '{column}' holds {unknown}; expected split names "
+            f"{sorted(SPLIT_NAMES)}."
+        )
+    meaning = np.array([SPLIT_NAMES[v] for v in values])
+    splits = {s: table.filter(pa.array(meaning == s)) for s in ("train", "val", "test")}
+    for required in ("train", "test"):
+        if splits[required].num_rows == 0:
+            raise ValueError(
+                f"{path}: no row has {column} = {required}; both train and test are needed."
+            )
+    if splits["val"].num_rows == 0:
+        del splits["val"]  # held out from train instead
+    return {split: t.drop_columns([column]) for split, t in splits.items()}
+
+
+def joined_text(table: pa.Table, columns: tuple[str, ...]) -> pa.Array:
+    """The text columns as strings (missing values as empty), joined per row."""
+    parts = [pc.fill_null(pc.cast(table.column(c), pa.string()), "") for c in columns]
+    if len(parts) == 1:
+        return parts[0].combine_chunks()
+    return pc.binary_join_element_wise(*parts, JOIN).combine_chunks()
+
+
+def inferred_names(train: pa.Table, column: str) -> list[str]:
+    """The training split's distinct labels, sorted (numbers numerically), as names."""
+    values = train.column(column)
+    distinct = pc.unique(values.drop_null()).to_pylist()
+    return [str(v) for v in sorted(distinct)]
+
+
+def label_ids(values: pa.ChunkedArray, names: list[str], where: str, given: bool) -> pa.Array:
+    """Class ids of `values` in `names` order; integer labels may also be ids when names are
+    given. Missing labels and labels outside `names` are errors."""
+    if values.null_count:
+        raise ValueError(f"{where}: {values.null_count} rows have no label.")
+    if given and pa.types.is_integer(values.type):
+        ids = values.to_numpy()
+        if ((ids >= 0) & (ids < len(names))).all() and not set(map(str, ids)) <= set(names):
+            return pa.array(ids.astype(np.int64))  # integer ids for the given names
+    text = pc.cast(values, pa.string())
+    index = pc.index_in(text, value_set=pa.array(names))
+    if index.null_count:
+        unknown = sorted(set(pc.filter(text, pc.is_null(index)).to_pylist()))
+        source = "data.labels" if given else "the training split"
+        raise ValueError(
+            f"{where} has labels {unknown[:10]} that {source} does not have ({names}). "
+            + ("Add them to data.labels." if given else "List every class in data.labels.")
+        )
+    return index.combine_chunks().cast(pa.int64())
+
+
+def _files(
+    train: str, val: str | None, test: str | None, split_column: str | None
+) -> dict[str, Path]:
+    if split_column is not None:
+        if val is not None or test is not None:
+            raise ValueError(
+                f"data.split_column={split_column!r} reads every split from data.train; leave "
+                "data.val and data.test unset (null)."
+            )
+        files = {"all": Path(train)}
+    elif test is None:
+        raise ValueError(
+            "data.test is not set: give a test file, or one file with every split and "
+            "data.split_column naming the column that says which split each row is in."
+        )
+    else:
+        files = {"train": Path(train), "test": Path(test)}
+        if val is not None:
+            files["val"] = Path(val)
+    for split, path in files.items():
+        if not path.is_file():
+            key = "train" if split == "all" else split
+            raise FileNotFoundError(
+                f"data.{key}={path} is not a file (relative paths are relative to the "
+                f"directory you run from: {Path.cwd()})."
+            )
+    return files
+
+
+def _format(format: str | None) -> str | None:
+    if format is not None and format not in set(FORMATS.values()):
+        raise ValueError(f"data.format={format!r}: expected csv, tsv, json, parquet or null")
+    return format

@@ -1,0 +1,256 @@
+"""data=text_files: labelled text in CSV / TSV / JSON lines / parquet, multi-class end to end."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+import pytest
+import torch
+from conftest import compose_config, run_script
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+
+from lstmlab.data.text_files import TextFilesDataModule
+from lstmlab.predict import Predictor
+from lstmlab.train import build_model, train
+
+COLORS = {
+    "red": ["cherry", "blood", "ruby"],
+    "green": ["grass", "leaf", "lime"],
+    "blue": ["sky", "sea"],
+}
+FILLER = ["the", "a", "is", "was", "very", "quite", "and", "of"]
+
+
+def colour_rows(count: int, seed: int = 0) -> list[dict]:
+    """Short texts whose label (a colour) is told by one word among filler; 50/30/20 %."""
+    rng = random.Random(seed)
+    labels = rng.choices(list(COLORS), weights=[5, 3, 2], k=count)
+    rows = []
+    for label in labels:
+        words = rng.choices(FILLER, k=rng.randint(2, 8))
+        words.insert(rng.randrange(len(words) + 1), rng.choice(COLORS[label]))
+        rows.append({"title": rng.choice(FILLER), "body": " ".join(words), "label": label})
+    return rows
+
+
+def write(path: Path, rows: list[dict]) -> Path:
+    """`rows` in the format `path`'s extension names."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pylist(rows)
+    if path.suffix == ".parquet":
+        pq.write_table(table, path)
+    elif path.suffix == ".jsonl":
+        path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    else:
+        delimiter = "\t" if path.suffix == ".tsv" else ","
+        pa_csv.write_csv(table, path, pa_csv.WriteOptions(delimiter=delimiter))
+    return path
+
+
+def files_datamodule(tmp_path: Path, **options) -> TextFilesDataModule:
+    options = {"cache_dir": str(tmp_path / "cache"), "text_columns": ["body"], **options}
+    dm = TextFilesDataModule(**options)
+    dm.prepare_data()
+    dm.setup("fit")
+    return dm
+
+
+def encoded(dm: TextFilesDataModule, split: str) -> list[tuple[list[int], int]]:
+    return [(ids.tolist(), int(label)) for ids, label in dm.splits[split]]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".jsonl", ".parquet"])
+def test_every_format_gives_the_same_splits(tmp_path, suffix):
+    rows, test_rows = colour_rows(60), colour_rows(20, seed=1)
+    reference = files_datamodule(
+        tmp_path / "ref",
+        train=str(write(tmp_path / "ref" / "train.csv", rows)),
+        test=str(write(tmp_path / "ref" / "test.csv", test_rows)),
+    )
+    dm = files_datamodule(
+        tmp_path / suffix,
+        train=str(write(tmp_path / suffix / f"train{suffix}", rows)),
+        test=str(write(tmp_path / suffix / f"test{suffix}", test_rows)),
+    )
+    assert dm.class_names == ["blue", "green", "red"]  # the string labels, sorted
+    assert dm.num_classes == 3
+    for split in ("train", "val", "test"):
+        assert encoded(dm, split) == encoded(reference, split)
+    assert len(dm.splits["val"]) == 6  # val_size 0.1 of the training file
+
+
+def test_one_file_with_a_split_column_and_joined_text_columns(tmp_path):
+    rows = [{**row, "split": "train"} for row in colour_rows(50)]
+    rows += [{**row, "split": "validation"} for row in colour_rows(10, seed=1)]
+    rows += [{**row, "split": "TEST"} for row in colour_rows(10, seed=2)]
+    path = write(tmp_path / "all.csv", rows)
+    dm = files_datamodule(
+        tmp_path, train=str(path), split_column="split", text_columns=["title", "body"]
+    )
+    assert {name: len(split) for name, split in dm.splits.items()} == {
+        "train": 50,
+        "val": 10,
+        "test": 10,
+    }
+    first = rows[0]
+    expected = dm.tokenizer.encode(f"{first['title']}\n{first['body']}").ids
+    assert encoded(dm, "train")[0] == (expected, dm.class_names.index(first["label"]))
+
+
+def test_label_orders_integer_labels_and_given_names(tmp_path):
+    rows = [{"body": f"word{i % 3}", "label": [5, 1, 3][i % 3]} for i in range(30)]
+    path = write(tmp_path / "ints.csv", rows)
+    dm = files_datamodule(tmp_path / "a", train=str(path), test=str(path), val_size=6)
+    assert dm.class_names == ["1", "3", "5"]  # numeric order, as names
+    assert [label for _, label in encoded(dm, "test")][:3] == [2, 0, 1]
+
+    ids = write(
+        tmp_path / "ids.csv", [{"body": r["body"], "label": i % 3} for i, r in enumerate(rows)]
+    )
+    named = files_datamodule(
+        tmp_path / "b", train=str(ids), test=str(ids), labels=["x", "y", "z"], val_size=6
+    )
+    assert named.class_names == ["x", "y", "z"]
+    assert [label for _, label in encoded(named, "test")][:3] == [0, 1, 2]  # integers are ids
+
+    ordered = files_datamodule(
+        tmp_path / "c", train=str(path), test=str(path), labels=["5", "3", "1"], val_size=6
+    )
+    assert [label for _, label in encoded(ordered, "test")][:3] == [0, 2, 1]  # by name, given order
+
+
+def test_the_class_count_reaches_the_model_and_bce_is_refused_for_three_classes(tmp_path):
+    data = write(tmp_path / "train.csv", colour_rows(60))
+    overrides = [
+        "data=text_files",
+        f"data.train={data}",
+        f"data.test={data}",
+        f"data.cache_dir={tmp_path}/c",
+    ]
+    cfg = compose_config([*overrides, "data.text_columns=[body]"], tmp_path)
+    dm = instantiate(cfg.data)
+    dm.prepare_data()
+    dm.setup("fit")
+    model = build_model(cfg, dm)
+    assert model.net.head.out_features == 3 and model.class_names == ["blue", "green", "red"]
+    cfg.model.head = "bce"
+    with pytest.raises(InstantiationException, match="needs exactly 2 classes, but the data has 3"):
+        build_model(cfg, dm)
+
+
+def test_class_weights_balance_the_loss(tmp_path):
+    data = write(tmp_path / "train.csv", colour_rows(100))
+    dm = files_datamodule(tmp_path, train=str(data), test=str(data), class_weights=True)
+    counts = dm.class_counts
+    assert dm.loss_weights == pytest.approx([sum(counts) / (3 * c) for c in counts])
+    assert files_datamodule(tmp_path, train=str(data), test=str(data)).loss_weights is None
+    weighted = [w * c for w, c in zip(dm.loss_weights, counts)]
+    assert weighted == pytest.approx([weighted[0]] * 3)  # every class weighs the same in total
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"label_column": "colour"},
+            r"has no column 'colour'; its columns are \['title', 'body', 'label'\]",
+        ),
+        (
+            {"test_rows": [{"title": "a", "body": "b", "label": "purple"}]},
+            r"labels \['purple'\] that the training split does not have",
+        ),
+        ({"test_rows": []}, "is empty"),
+        ({"labels": ["red", "green"]}, r"labels \['blue'\] that data.labels does not have"),
+        ({"test": None}, "data.test is not set"),
+        ({"train": "missing.csv"}, "data.train=missing.csv is not a file"),
+        ({"format": "xml"}, "data.format='xml': expected csv"),
+    ],
+)
+def test_bad_files_and_settings_are_refused_with_a_specific_message(tmp_path, change, message):
+    rows = colour_rows(30)
+    test_rows = change.pop("test_rows", colour_rows(10, seed=1))
+    options = {
+        "train": str(write(tmp_path / "train.csv", rows)),
+        "test": str(tmp_path / "test.csv"),
+        **change,
+    }
+    if test_rows:
+        write(tmp_path / "test.csv", test_rows)
+    else:
+        (tmp_path / "test.csv").write_text("")
+    with pytest.raises((ValueError, FileNotFoundError), match=message):
+        files_datamodule(tmp_path, **options)
+
+
+def test_header_only_files_and_unknown_split_names_are_refused(tmp_path):
+    (tmp_path / "header.csv").write_text("body,label\n")
+    train = str(write(tmp_path / "train.csv", colour_rows(20)))
+    with pytest.raises(ValueError, match="has a header but no rows"):
+        files_datamodule(tmp_path, train=train, test=str(tmp_path / "header.csv"))
+    rows = [{**row, "split": "holdout"} for row in colour_rows(5)]
+    with pytest.raises(ValueError, match=r"holds \['holdout'\]; expected split names"):
+        files_datamodule(tmp_path, train=str(write(tmp_path / "s.csv", rows)), split_column="split")
+
+
+@pytest.fixture(scope="module")
+def colour_run(tmp_path_factory) -> dict:
+    """A BiLSTM + attention trained on three colour classes (chance: 50 % for the majority)."""
+    root = tmp_path_factory.mktemp("colours")
+    train_file = write(root / "train.jsonl", colour_rows(600))
+    test_file = write(root / "test.jsonl", colour_rows(150, seed=1))
+    overrides = [
+        "data=text_files",
+        f"data.train={train_file}",
+        f"data.test={test_file}",
+        "data.text_columns=[title,body]",
+        f"data.cache_dir={root}/cache",
+        "data.batch_size=16",
+        "model.embed_dim=16",
+        "model.hidden_size=16",
+        "optimizer.lr=0.01",
+        "trainer=cpu",
+        "trainer.max_epochs=3",
+        "+trainer.enable_model_summary=false",
+    ]
+    train(compose_config(overrides, root / "run"))
+    return json.loads((root / "run" / "results.json").read_text())
+
+
+def test_a_three_class_run_beats_chance_and_reports_every_class(colour_run):
+    metrics = colour_run["metrics"]
+    assert metrics["test/acc"] > 0.9  # majority class: ~0.5
+    for name in ("blue", "green", "red"):
+        assert metrics[f"test/f1/{name}"] > 0.8
+    assert metrics["test/f1"] == pytest.approx(
+        sum(metrics[f"test/f1/{c}"] for c in ("blue", "green", "red")) / 3, abs=1e-5
+    )
+    assert len(colour_run["test_confusion_matrix"]) == 3
+
+
+def test_predict_names_the_classes_of_a_multi_class_checkpoint(colour_run):
+    predictor = Predictor.from_checkpoint(colour_run["best_checkpoint"])
+    predictions = predictor(["the\nthe sky was very", "a\ncherry and", "of\nlime"])
+    assert [p.label for p in predictions] == ["blue", "red", "green"]
+    assert all(set(p.probabilities) == {"blue", "green", "red"} for p in predictions)
+
+
+def test_the_worked_example_dataset_script_writes_a_readable_file(tmp_path):
+    process = run_script("scripts/make_topics_dataset.py", "--out", str(tmp_path), "--rows", "200")
+    assert process.returncode == 0, process.stderr
+    cfg = compose_config(
+        ["data=topics", f"data.train={tmp_path}/topics.csv", f"data.cache_dir={tmp_path}/c"],
+        tmp_path,
+    )
+    dm = instantiate(cfg.data)
+    dm.prepare_data()
+    dm.setup("fit")
+    assert dm.class_names == ["food", "politics", "science", "sports"]
+    assert sum(len(split) for split in dm.splits.values()) == 200
+    assert max(dm.class_counts) > 2 * min(dm.class_counts)  # imbalanced, as documented
+    assert torch.is_tensor(dm.splits["train"][0][0])
