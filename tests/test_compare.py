@@ -1,0 +1,91 @@
+"""scripts/compare.py: a sweep's table (mean ± std over seeds), CSV, Markdown and plot."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import TINY, run_script
+
+from lstmlab.compare import find_jobs, main, summarize
+
+
+def fake_job(sweep: Path, number: int, overrides: list[str], acc: float | None) -> None:
+    """A job folder as Hydra and train.py leave it; acc None: the job failed."""
+    folder = sweep / f"{number}_job"
+    (folder / ".hydra").mkdir(parents=True)
+    (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    if acc is not None:
+        metrics = {"val/acc_best": acc, "test/acc": acc - 0.01, "test/f1": acc - 0.02}
+        (folder / "results.json").write_text(json.dumps({"metrics": metrics}))
+
+
+@pytest.fixture
+def sweep(tmp_path: Path) -> Path:
+    jobs = [
+        (["data=imdb", "model.pooling=max", "seed=1"], 0.88),
+        (["data=imdb", "model.pooling=max", "seed=2"], 0.90),
+        (["data=imdb", "model.pooling=last", "seed=1"], 0.80),
+        (["data=imdb", "model.pooling=last", "seed=2"], None),
+        (["data=imdb", "model.pooling=first", "seed=1"], None),
+    ]
+    for number, (overrides, acc) in enumerate(jobs):
+        fake_job(tmp_path / "sweep", number, overrides, acc)
+    return tmp_path / "sweep"
+
+
+def test_rows_group_seeds_sort_by_the_metric_and_keep_failed_jobs(sweep):
+    jobs, common = find_jobs(sweep)
+    assert common == ["data=imdb"]
+    rows = summarize(jobs, ["val/acc_best", "test/acc"])
+    assert [r.config for r in rows] == [
+        "model.pooling=max",
+        "model.pooling=last",
+        "model.pooling=first",
+    ]
+    best, last, first = rows
+    assert best.stats["val/acc_best"][0] == pytest.approx(0.89)
+    assert best.stats["val/acc_best"][1] == pytest.approx(0.0141421, abs=1e-6)  # sample std
+    assert (last.runs, last.failed, last.stats["val/acc_best"]) == (2, 1, (0.80, None))
+    assert (first.runs, first.failed, first.stats) == (1, 1, {})
+
+
+def test_the_command_writes_csv_markdown_and_a_plot(sweep, tmp_path, capsys):
+    assert main([str(sweep), "--metric", "test/acc", "--out", str(tmp_path / "report")]) == 0
+    report = tmp_path / "report"
+    with (report / "compare.csv").open() as file:
+        table = list(csv.DictReader(file))
+    assert [row["config"] for row in table] == [
+        "model.pooling=max",
+        "model.pooling=last",
+        "model.pooling=first",
+    ]
+    assert float(table[0]["test/acc_mean"]) == pytest.approx(0.88)
+    markdown = (report / "compare.md").read_text()
+    assert "| model.pooling=max | 2 | 88.00 ± 1.41 |" in markdown
+    assert "| model.pooling=first | 1 (1 failed) | failed |" in markdown
+    assert "| model.pooling=last | 2 (1 failed) | 79.00 |" in markdown
+    assert (report / "compare.png").read_bytes()[:4] == b"\x89PNG"
+    assert "5 jobs, 2 failed" in capsys.readouterr().out
+
+
+def test_a_folder_without_jobs_is_refused(tmp_path):
+    process = run_script("scripts/compare.py", str(tmp_path))
+    assert process.returncode == 2 and "holds no job folders" in process.stderr
+
+
+def test_a_real_sweep_with_a_failing_job_still_reports_the_others(tmp_path):
+    sweep = tmp_path / "sweep"
+    process = run_script(
+        "train.py", "-m", *TINY, "model.pooling=max,first", f"hydra.sweep.dir={sweep}"
+    )
+    assert process.returncode != 0  # the sweep reports the failure...
+    assert "model.pooling='first'" in process.stderr
+    compared = run_script("scripts/compare.py", str(sweep))
+    assert compared.returncode == 0, compared.stderr
+    markdown = (sweep / "compare.md").read_text()
+    assert "| model.pooling=max | 1 |" in markdown  # ...and the other job finished
+    assert "| model.pooling=first | 1 (1 failed) | failed |" in markdown
