@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import torch
 from conftest import TINY
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
+from lstmlab.lit_module import LSTMLitModule
 from lstmlab.train import train
 
 HPARAMS_METRICS = {"val/acc_best", "test/acc", "test/f1"}
@@ -83,6 +85,37 @@ def test_training_resumes_from_last_checkpoint(tiny_cfg, tmp_path):
     state = torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", weights_only=True)
     assert state["epoch"] == 1  # the second epoch, counted from 0: not a fresh start
     assert state["global_step"] == 2 * steps_per_epoch
+
+
+def test_the_same_seed_and_config_give_identical_metrics_on_cpu(tiny_cfg, tmp_path):
+    results = []
+    for name in ("first", "second"):
+        cfg = tiny_cfg("trainer.max_epochs=2")
+        cfg.paths.output_dir = str(tmp_path / name)
+        train(cfg)
+        results.append(json.loads((tmp_path / name / "results.json").read_text())["metrics"])
+    assert results[0] == results[1]
+    other = tiny_cfg("trainer.max_epochs=2", "seed=7")
+    other.paths.output_dir = str(tmp_path / "other")
+    train(other)
+    assert json.loads((tmp_path / "other" / "results.json").read_text())["metrics"] != results[0]
+
+
+def test_a_diverging_loss_stops_the_run_naming_the_step_and_keeps_the_last_good_checkpoint(
+    tiny_cfg, tmp_path, monkeypatch
+):
+    loss = LSTMLitModule.loss
+
+    def nan_in_the_second_epoch(self, logits, labels):
+        value = loss(self, logits, labels)
+        return value * float("nan") if self.training and self.current_epoch == 1 else value
+
+    monkeypatch.setattr(LSTMLitModule, "loss", nan_in_the_second_epoch)
+    with pytest.raises(FloatingPointError, match=r"train/loss became nan at step 8 \(epoch 1"):
+        train(tiny_cfg("trainer.max_epochs=2"))
+    last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["epoch"] == 0  # the good state after the first epoch
+    assert all(torch.isfinite(w).all() for w in last["state_dict"].values())
 
 
 def test_train_py_names_run_folders_after_their_overrides(train_py, tmp_path):

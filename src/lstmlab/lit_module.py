@@ -153,6 +153,13 @@ class LSTMLitModule(L.LightningModule):
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         loss = self._step(batch, self.train_metrics)
+        if not torch.isfinite(loss):  # stop before the optimiser spreads it into the weights
+            raise FloatingPointError(
+                f"train/loss became {loss.item()} at step {self.global_step} (epoch "
+                f"{self.current_epoch}, batch {batch_idx}): training diverged. Checkpoints "
+                "written so far are kept (checkpoints/last.ckpt is the last good state). Try "
+                "a lower optimizer.lr, trainer.gradient_clip_val=1.0, or trainer.precision=32-true."
+            )
         self._log_stage("train", loss, self.train_metrics, batch)
         return loss
 
