@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY
+from conftest import ROOT, TINY, run_script
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
@@ -116,6 +120,40 @@ def test_a_diverging_loss_stops_the_run_naming_the_step_and_keeps_the_last_good_
     last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     assert last["epoch"] == 0  # the good state after the first epoch
     assert all(torch.isfinite(w).all() for w in last["state_dict"].values())
+
+
+def test_sigterm_writes_a_checkpoint_and_the_run_continues_from_it(tmp_path):
+    run = tmp_path / "run"
+    args = [*TINY, "trainer.max_epochs=500", "~callbacks.early_stopping", f"hydra.run.dir={run}"]
+    process = subprocess.Popen(
+        [sys.executable, "train.py", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    last = run / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 300
+    while not last.exists() and time.monotonic() < deadline:  # an epoch has finished
+        time.sleep(0.2)
+    written = last.stat().st_mtime_ns
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=300)
+    assert process.returncode == 143, output[-3000:]
+    assert "Stopped by SIGTERM at step" in output
+    state = torch.load(last, weights_only=True)
+    assert last.stat().st_mtime_ns > written and state["global_step"] > 0  # saved on SIGTERM
+
+    epochs = state["epoch"] + 2
+    resumed = run_script(
+        "train.py",
+        *TINY,
+        f"trainer.max_epochs={epochs}",
+        f"ckpt_path={last}",
+        f"hydra.run.dir={tmp_path}/resumed",
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert json.loads((tmp_path / "resumed" / "results.json").read_text())["epochs"] == epochs
 
 
 def test_train_py_names_run_folders_after_their_overrides(train_py, tmp_path):

@@ -1,4 +1,5 @@
-"""A trained model back from one checkpoint file, read safely and checked.
+"""A trained model back from one checkpoint file, read safely and checked; and a checkpoint
+written when a cluster stops the run (SIGTERM), to continue from.
 
 Checkpoints hold only tensors and plain data (the model's settings, the data settings, the
 tokenizer as JSON), so they are read with `torch.load(weights_only=True)`: loading a file never
@@ -10,7 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import torch
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from lstmlab.data.tokenization import from_json
 from lstmlab.lit_module import LSTMLitModule
@@ -85,3 +88,21 @@ def _check_vocabulary(checkpoint: dict[str, Any], path: str | Path) -> None:
             "tokens, so ids would mean other words: the file was assembled from different "
             "runs. Use a checkpoint written by one train.py run."
         )
+
+
+class CheckpointOnSigterm(L.Callback):
+    """On SIGTERM (a scheduler's pre-emption or time-limit notice), Lightning stops after the
+    current batch; this callback first writes `checkpoints/last.ckpt`, so the run continues
+    with `ckpt_path=<run folder>/checkpoints/last.ckpt`. SIGKILL cannot be caught: then the
+    last end-of-epoch `last.ckpt` is where to continue from."""
+
+    def on_exception(
+        self, trainer: L.Trainer, module: L.LightningModule, error: BaseException
+    ) -> None:
+        if isinstance(error, SIGTERMException):
+            trainer.save_checkpoint(sigterm_checkpoint_path(trainer))
+
+
+def sigterm_checkpoint_path(trainer: L.Trainer) -> Path:
+    folder = getattr(trainer.checkpoint_callback, "dirpath", None)
+    return Path(folder or Path(trainer.default_root_dir) / "checkpoints") / "last.ckpt"

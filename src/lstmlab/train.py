@@ -9,11 +9,14 @@ from pathlib import Path
 import lightning as L
 from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
+from lstmlab.checkpoints import sigterm_checkpoint_path
 from lstmlab.console import print_config_tree, print_summary
 from lstmlab.hparams import hyperparameters, log_hparams_with_metrics
 
+SIGTERM_EXIT = 143  # 128 + SIGTERM, the shell's convention for "terminated"
 REPORTED_STAGES = ("val/", "test/")  # final metrics shown in the summary and the HPARAMS tab
 
 
@@ -31,7 +34,15 @@ def train(cfg: DictConfig) -> float | None:
     loggers = instantiate_each(cfg.get("logger"))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
 
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    try:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    except SIGTERMException:
+        last = sigterm_checkpoint_path(trainer)
+        rank_zero_info(
+            f"Stopped by SIGTERM at step {trainer.global_step}. Continue this run with "
+            f"the same overrides and ckpt_path={last}"
+        )
+        raise SystemExit(SIGTERM_EXIT) from None
     metrics = final_metrics(trainer)
     best_ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else None
     if cfg.get("test"):
