@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import run_script
 
-from lstmlab.predict import Predictor
+from lstmlab.predict import Predictor, lines
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +64,11 @@ def test_predict_py_reads_arguments_files_and_stdin(text_run, tmp_path):
         assert [row["label"] for row in rows[:2]] == ["pos", "neg"]
         assert rows[2]["num_tokens"] == 0  # the empty line is a text too
         assert rows[0]["attention"][1][0] == "superb"
+
+
+def test_texts_are_one_per_line_whatever_else_they_hold():
+    content = "first\rstill the first\u2028and still\r\nsecond\n\nfourth\n"
+    assert lines(content) == ["first\rstill the first\u2028and still", "second", "", "fourth"]
 
 
 def test_predict_py_refuses_what_it_cannot_use(tiny_cfg, tmp_path):

@@ -132,8 +132,15 @@ def read_texts(texts: list[str], file: Path | None) -> list[str]:
     if texts:
         return texts
     if file is not None and str(file) != "-":
-        return file.read_text(encoding="utf-8").splitlines()
-    return sys.stdin.read().splitlines()
+        return lines(file.read_text(encoding="utf-8"))
+    return lines(sys.stdin.read())
+
+
+def lines(content: str) -> list[str]:
+    """One text per line, split at newlines only: reviews may hold carriage returns and other
+    characters `str.splitlines` would also split at. A Windows line end is dropped."""
+    parts = [line.removesuffix("\r") for line in content.split("\n")]
+    return parts[:-1] if parts and parts[-1] == "" else parts
 
 
 def main(argv: list[str] | None = None) -> int:
