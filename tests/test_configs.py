@@ -7,12 +7,17 @@ import pytest
 import torch
 from conftest import CONF_DIR, compose_config
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
 from lstmlab.train import build_model, instantiate_each, train
 
 
 def options(group: str) -> list[str]:
-    return sorted(path.stem for path in (CONF_DIR / group).glob("*.yaml"))
+    """A group's options as `group=<option>` takes them, nested folders included."""
+    folder = CONF_DIR / group
+    return sorted(
+        path.relative_to(folder).with_suffix("").as_posix() for path in folder.rglob("*.yaml")
+    )
 
 
 def test_every_group_the_recipe_names_has_options():
@@ -86,4 +91,33 @@ def test_every_model_preset_runs_fast_dev_run(tiny_cfg, name):
 
 @pytest.mark.parametrize("name", options("experiment"))
 def test_every_experiment_preset_runs_fast_dev_run(tiny_cfg, name):
-    train(tiny_cfg(f"experiment={name}", "trainer=fast_dev_run"))
+    # two classes, as on IMDB, since a preset may choose the single-logit BCE head
+    train(tiny_cfg(f"experiment={name}", "trainer=fast_dev_run", "data.num_classes=2"))
+
+
+def test_the_six_variants_sweep_is_the_base_model_and_each_change_alone_and_all_together(tiny_cfg):
+    grid = OmegaConf.load(CONF_DIR / "experiment" / "six_variants.yaml").hydra.sweeper.params
+    swept = [name.strip() for name in grid.model.split(",")]
+    keys = ("bidirectional", "dropout", "init_state", "pooling")
+
+    def changes(model: str) -> dict:
+        cfg = tiny_cfg("experiment=six_variants", f"model={model}").model
+        return {key: cfg[key] for key in keys if cfg[key] != base[key]}
+
+    base = tiny_cfg("experiment=six_variants", "model=six_variants/base").model
+    assert {key: base[key] for key in keys} == {
+        "bidirectional": False,
+        "dropout": 0.0,
+        "init_state": "random",
+        "pooling": "last",
+    }
+    alone = {
+        "six_variants/bidirectional": {"bidirectional": True},
+        "six_variants/dropout": {"dropout": 0.5},
+        "six_variants/zero_state": {"init_state": "zeros"},
+        "six_variants/max_pooling": {"pooling": "max"},
+    }
+    together = {key: value for change in alone.values() for key, value in change.items()}
+    assert swept == ["six_variants/base", *alone, "six_variants/improved"]
+    assert {model: changes(model) for model in alone} == alone
+    assert changes("six_variants/improved") == together
