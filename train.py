@@ -1,11 +1,13 @@
 """Train and test an LSTM text classifier: `python train.py model=bilstm_attn` (see README)."""
 
+import sys
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
 from lstmlab import resolvers
+from lstmlab.resume import ResumeError, expand_resume
 from lstmlab.train import train
 
 resolvers.register(root=Path(__file__).resolve().parent)  # logs/ and data/ live here
@@ -17,4 +19,8 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    try:
+        sys.argv[1:] = expand_resume(sys.argv[1:])  # resume=<run folder>: see lstmlab/resume.py
+    except ResumeError as error:
+        sys.exit(f"Error: {error}")
     main()

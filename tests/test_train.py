@@ -144,16 +144,24 @@ def test_sigterm_writes_a_checkpoint_and_the_run_continues_from_it(tmp_path):
     state = torch.load(last, weights_only=True)
     assert last.stat().st_mtime_ns > written and state["global_step"] > 0  # saved on SIGTERM
 
-    epochs = state["epoch"] + 2
-    resumed = run_script(
-        "train.py",
-        *TINY,
-        f"trainer.max_epochs={epochs}",
-        f"ckpt_path={last}",
-        f"hydra.run.dir={tmp_path}/resumed",
-    )
+    epochs = state["epoch"] + 2  # continue in place, training one epoch past the stop
+    resumed = run_script("train.py", f"resume={run}", f"trainer.max_epochs={epochs}")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert json.loads((tmp_path / "resumed" / "results.json").read_text())["epochs"] == epochs
+    assert json.loads((run / "results.json").read_text())["epochs"] == epochs
+    assert "trainer.max_epochs=500" in (run / ".hydra" / "overrides.yaml").read_text()
+    # one TensorBoard run: the continued epochs are logged in the same folder, after the others
+    steps = [event.step for event in EventAccumulator(str(run)).Reload().Scalars("val/acc")]
+    assert len(steps) == len(set(steps)) == epochs  # every epoch validated once, none repeated
+
+
+def test_resume_refuses_a_folder_that_is_not_a_run_or_has_no_checkpoint(tmp_path):
+    result = run_script("train.py", f"resume={tmp_path}")
+    assert result.returncode != 0 and "no run there" in result.stderr
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "overrides.yaml").write_text("- model=lstm\n")
+    result = run_script("train.py", f"resume={tmp_path}")
+    assert result.returncode != 0 and "stopped before its first checkpoint" in result.stderr
+    assert (tmp_path / ".hydra" / "overrides.yaml").read_text() == "- model=lstm\n"
 
 
 def test_train_py_names_run_folders_after_their_overrides(train_py, tmp_path):

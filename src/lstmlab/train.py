@@ -37,10 +37,10 @@ def train(cfg: DictConfig) -> float | None:
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     except SIGTERMException:
-        last = sigterm_checkpoint_path(trainer)
         rank_zero_info(
-            f"Stopped by SIGTERM at step {trainer.global_step}. Continue this run with "
-            f"the same overrides and ckpt_path={last}"
+            f"Stopped by SIGTERM at step {trainer.global_step}; checkpoint written to "
+            f"{sigterm_checkpoint_path(trainer)}. Continue the run in place with: "
+            f"python train.py resume={cfg.paths.output_dir}"
         )
         raise SystemExit(SIGTERM_EXIT) from None
     metrics = final_metrics(trainer)
