@@ -17,10 +17,11 @@ import torch
 from conftest import compose_config
 from hydra.utils import instantiate
 from tokenizers import Tokenizer, models, pre_tokenizers
-from torch.utils.data import RandomSampler, SequentialSampler
+from torch.utils.data import SequentialSampler
 
 from lstmlab.data import text as text_pipeline
 from lstmlab.data import tokenization
+from lstmlab.data.batching import EpochShuffleSampler
 from lstmlab.data.imdb import IMDBDataModule
 from lstmlab.data.text import BucketBatchSampler, stratified_split
 from lstmlab.data.tokenization import TextEncoder, train_tokenizer
@@ -526,12 +527,20 @@ def test_loader_settings_reach_the_dataloaders(tmp_path, parquet_dir):
 
 def test_bucketing_batches_similar_lengths_and_covers_every_review_once():
     lengths = torch.randint(0, 500, (1000,))
-    torch.manual_seed(0)
-    sampler = BucketBatchSampler(RandomSampler(range(1000)), 32, False, lengths, pool_batches=5)
-    epoch1, epoch2 = list(sampler), list(sampler)
+    shuffle = EpochShuffleSampler(1000, seed=7)
+    sampler = BucketBatchSampler(shuffle, 32, False, lengths, pool_batches=5)
+    epoch1 = list(sampler)
     assert len(epoch1) == len(sampler) == 32
     assert sorted(i for batch in epoch1 for i in batch) == list(range(1000))
-    assert epoch1 != epoch2  # shuffled anew every epoch
+    shuffle.set_epoch(1)
+    epoch2 = list(sampler)
+    assert epoch1 != epoch2  # shuffled anew every epoch...
+    torch.manual_seed(123)  # ...from (seed, epoch) alone: a resumed run gets the same batches
+    assert (
+        list(sampler) == epoch2
+        and list(BucketBatchSampler(shuffle, 32, False, lengths, pool_batches=5)) == epoch2
+    )
+    assert list(BucketBatchSampler(EpochShuffleSampler(1000, seed=8), 32, False, lengths)) != epoch1
 
     def padding(batches):
         return sum(int(lengths[b].max()) * len(b) - int(lengths[b].sum()) for b in batches)

@@ -77,18 +77,25 @@ def test_synthetic_task_is_learned_far_above_chance(tiny_cfg):
     assert train(cfg) > 0.9
 
 
-def test_training_resumes_from_last_checkpoint(tiny_cfg, tmp_path):
-    first = tiny_cfg("trainer.max_epochs=1")
-    train(first)
+def test_a_run_continued_from_an_end_of_epoch_checkpoint_ends_as_an_uninterrupted_one(
+    tiny_cfg, tmp_path
+):
+    # what a SIGKILL in epoch 2 leaves: the last.ckpt of epoch 1, continued in the same folder
+    uninterrupted = tiny_cfg("trainer.max_epochs=3", "~callbacks.early_stopping")
+    uninterrupted.paths.output_dir = str(tmp_path / "uninterrupted")
+    train(uninterrupted)
+    train(tiny_cfg("trainer.max_epochs=1", "~callbacks.early_stopping"))
     last = tmp_path / "checkpoints" / "last.ckpt"
     steps_per_epoch = torch.load(last, weights_only=True)["global_step"]
+    train(tiny_cfg("trainer.max_epochs=3", "~callbacks.early_stopping", f"ckpt_path={last}"))
 
-    resumed = tiny_cfg("trainer.max_epochs=2", f"ckpt_path={last}")
-    resumed.paths.output_dir = str(tmp_path / "resumed")
-    train(resumed)
-    state = torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", weights_only=True)
-    assert state["epoch"] == 1  # the second epoch, counted from 0: not a fresh start
-    assert state["global_step"] == 2 * steps_per_epoch
+    state = torch.load(last, weights_only=True)
+    assert state["epoch"] == 2 and state["global_step"] == 3 * steps_per_epoch  # not restarted
+    results = [
+        json.loads((path / "results.json").read_text())
+        for path in (tmp_path, tmp_path / "uninterrupted")
+    ]
+    assert results[0]["metrics"] == results[1]["metrics"]  # same batches, same dropout masks
 
 
 def test_the_same_seed_and_config_give_identical_metrics_on_cpu(tiny_cfg, tmp_path):

@@ -1,4 +1,5 @@
-"""`python train.py resume=<run folder>`: continue an interrupted run in place.
+"""Continuing an interrupted run: `python train.py resume=<run folder>`, and the seeding that
+makes a continued run draw what an uninterrupted one would.
 
 Hydra composes the config before any of our code runs, so the key is expanded on the command
 line instead: into the run's own overrides (from its `.hydra/overrides.yaml`), its folder as
@@ -11,7 +12,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import lightning as L
+import torch
 import yaml
+
+from lstmlab.data.batching import mixed_seed
 
 KEY = "resume="
 REPLACED = ("ckpt_path=", "hydra.run.dir=")  # set here, whatever the run was started with
@@ -43,3 +48,21 @@ def expand_resume(args: list[str]) -> list[str]:
     overrides = [o for o in yaml.safe_load(saved.read_text()) or [] if not o.startswith(REPLACED)]
     extra = [arg for arg in args if arg not in given]
     return [*overrides, f"hydra.run.dir='{run}'", f"ckpt_path='{last}'", *extra]
+
+
+class EpochSeed(L.Callback):
+    """Seeds torch's global random stream (dropout, random initial states) at the first batch of
+    every epoch from (seed, epoch). The training order already depends on (seed, epoch) only
+    (`EpochShuffleSampler`), so a run continued from an end-of-epoch checkpoint trains exactly
+    as an uninterrupted one: same batches, same dropout masks, same final metrics on CPU. (A
+    checkpoint written mid-epoch, on SIGTERM, continues from its step, but the rest of that
+    epoch draws other batches and masks.)"""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+    def on_train_batch_start(
+        self, trainer: L.Trainer, module: L.LightningModule, batch: object, batch_idx: int
+    ) -> None:
+        if batch_idx == 0:
+            torch.manual_seed(mixed_seed(self.seed, trainer.current_epoch))

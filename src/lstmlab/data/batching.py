@@ -9,12 +9,13 @@ so the model always receives the same batch layout:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Sampler
 
 
 class EncodedDataset(Dataset):
@@ -49,3 +50,34 @@ class PadCollator:
         if tokens.size(1) == 0:  # every sequence empty: keep one column to pool over
             tokens = torch.full((len(sequences), 1), self.pad_id, dtype=torch.long)
         return {"tokens": tokens, "lengths": lengths, "labels": torch.stack(labels)}
+
+
+def mixed_seed(*entropy: int) -> int:
+    """One seed from several integers (NumPy's SeedSequence: nearby inputs, unrelated seeds)."""
+    return int(np.random.SeedSequence(entropy).generate_state(1)[0])
+
+
+def seeded_generator(*entropy: int) -> torch.Generator:
+    """A torch generator determined by the given integers alone."""
+    return torch.Generator().manual_seed(mixed_seed(*entropy))
+
+
+class EpochShuffleSampler(Sampler[int]):
+    """A new training order every epoch that depends on (seed, epoch) only, as under DDP with
+    DistributedSampler (whose `seed` / `epoch` attributes it shares): a run continued from an
+    end-of-epoch checkpoint then sees exactly the batches an uninterrupted run would have.
+    Lightning calls `set_epoch` before every epoch."""
+
+    def __init__(self, size: int, seed: int) -> None:
+        self.size, self.seed, self.epoch = size, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        yield from torch.randperm(
+            self.size, generator=seeded_generator(self.seed, self.epoch)
+        ).tolist()
+
+    def __len__(self) -> int:
+        return self.size

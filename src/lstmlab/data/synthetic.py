@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from lstmlab.data.batching import EncodedDataset, PadCollator
+from lstmlab.data.batching import EncodedDataset, EpochShuffleSampler, PadCollator
 
 PAD_ID, UNK_ID, FIRST_KEY_ID = 0, 1, 2
 TASK_KEYS = ("vocab_size", "num_classes", "min_len", "max_len", "num_distractors")
@@ -98,7 +98,9 @@ class SyntheticDataModule(L.LightningDataModule):
         return DataLoader(
             self.splits[split],
             batch_size=self.hparams.batch_size,
-            shuffle=shuffle,
+            sampler=EpochShuffleSampler(len(self.splits[split]), self.hparams.seed)
+            if shuffle
+            else None,
             collate_fn=PadCollator(self.pad_id),
             num_workers=self.hparams.num_workers,
             pin_memory=self.hparams.pin_memory,

@@ -38,10 +38,15 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 from tokenizers import Tokenizer
 from torch import Tensor
-from torch.utils.data import BatchSampler, DataLoader, RandomSampler, Sampler, SequentialSampler
+from torch.utils.data import BatchSampler, DataLoader, Sampler, SequentialSampler
 
 from lstmlab.data import tokenization
-from lstmlab.data.batching import EncodedDataset, PadCollator
+from lstmlab.data.batching import (
+    EncodedDataset,
+    EpochShuffleSampler,
+    PadCollator,
+    seeded_generator,
+)
 
 CACHE_FORMAT = 2  # bump when the cache layout changes, so old caches are not read
 SPLITS = ("train", "val", "test")
@@ -86,6 +91,7 @@ class TextDataModule(L.LightningDataModule):
         max_len: int | None = 400,
         val_size: float = 5_000,
         seed: int = 1234,
+        shuffle_seed: int = 0,
         class_weights: bool = False,
         batch_size: int = 64,
         bucket: bool = True,
@@ -221,11 +227,11 @@ class TextDataModule(L.LightningDataModule):
             "pin_memory": h.pin_memory,
             "persistent_workers": h.num_workers > 0,
         }
+        sampler = EpochShuffleSampler(len(dataset), h.shuffle_seed) if train else None
         if not h.bucket:
-            return DataLoader(dataset, batch_size=h.batch_size, shuffle=train, **options)
-        sampler = RandomSampler(dataset) if train else SequentialSampler(dataset)
+            return DataLoader(dataset, batch_size=h.batch_size, sampler=sampler, **options)
         batches = BucketBatchSampler(
-            sampler,
+            sampler or SequentialSampler(dataset),
             h.batch_size,
             drop_last=False,
             lengths=dataset.sequences.lengths,
@@ -479,9 +485,9 @@ class BucketBatchSampler(BatchSampler):
             batches += [b.tolist() for b in chunk.split(self.batch_size)]
         if self.drop_last and batches and len(batches[-1]) < self.batch_size:
             batches.pop()  # pools are whole batches, so only the very last can be short
-        if self.shuffle:
-            seed = int(torch.empty((), dtype=torch.int64).random_())  # follows seed_everything
-            order = torch.randperm(len(batches), generator=torch.Generator().manual_seed(seed))
+        if self.shuffle:  # from the sampler's (seed, epoch), so a resumed run sees the same order
+            seed, epoch = (getattr(self.sampler, key, 0) for key in ("seed", "epoch"))
+            order = torch.randperm(len(batches), generator=seeded_generator(seed, epoch, 1))
             batches = [batches[i] for i in order]
         yield from batches
 
