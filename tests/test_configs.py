@@ -32,6 +32,7 @@ def test_every_group_the_recipe_names_has_options():
         "paths",
         "hydra",
         "experiment",
+        "hparams_search",
     ):
         assert options(group), f"conf/{group}/ is empty"
 
