@@ -8,14 +8,15 @@ from omegaconf import DictConfig
 
 from lstmlab import resolvers
 from lstmlab.resume import ResumeError, expand_resume
-from lstmlab.train import train
+from lstmlab.train import own_ddp_ranks, train
 
 resolvers.register(root=Path(__file__).resolve().parent)  # logs/ and data/ live here
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    return train(cfg)
+    with own_ddp_ranks():  # a sweep's job keeps its DDP ranks to itself
+        return train(cfg)
 
 
 if __name__ == "__main__":

@@ -223,3 +223,18 @@ def test_ddp_on_two_cpu_processes_finishes_and_writes_one_run(train_py, tmp_path
     (run_dir,) = (tmp_path / "runs").iterdir()
     assert "test/acc" in json.loads((run_dir / "results.json").read_text())["metrics"]
     assert hparams_tab(run_dir)[1] >= HPARAMS_METRICS
+
+
+def test_a_multirun_of_ddp_jobs_keeps_each_jobs_ranks_in_its_folder(train_py, tmp_path):
+    """Lightning re-runs the command line for rank 1: in a sweep, that must be the job's own run,
+    not the whole sweep again; and the next job in the process must start its own ranks."""
+    args = [*TINY, "trainer=ddp", "trainer.devices=2", "model.pooling=max,mean"]
+    result = train_py("-m", *args, f"paths.log_dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert [p.name for p in tmp_path.iterdir()] == ["multiruns"]  # no stray run folders
+    (sweep,) = (tmp_path / "multiruns").iterdir()  # ...and no second sweep
+    jobs = sorted(p for p in sweep.iterdir() if p.is_dir())
+    assert [job.name.split("_")[0] for job in jobs] == ["0", "1"]
+    for job in jobs:
+        assert (job / "train_ddp_process_1.log").exists()  # rank 1 ran here
+        assert "test/acc" in json.loads((job / "results.json").read_text())["metrics"]
