@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import signal
 import subprocess
@@ -127,6 +128,39 @@ def test_a_diverging_loss_stops_the_run_naming_the_step_and_keeps_the_last_good_
     last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     assert last["epoch"] == 0  # the good state after the first epoch
     assert all(torch.isfinite(w).all() for w in last["state_dict"].values())
+
+
+def test_a_full_disk_while_checkpointing_stops_the_run_and_keeps_the_last_checkpoint(
+    tiny_cfg, tmp_path, monkeypatch
+):
+    from fsspec.implementations.local import LocalFileOpener
+
+    write, checkpoints = LocalFileOpener.write, []
+
+    def fill_the_disk_after_the_first_epoch(self, data):
+        if str(self.path).endswith(".ckpt"):
+            checkpoints.append(self.path)
+            if len(checkpoints) > 2:  # epoch 1 wrote its best and its last checkpoint
+                raise OSError(errno.ENOSPC, "No space left on device", self.path)
+        return write(self, data)
+
+    monkeypatch.setattr(LocalFileOpener, "write", fill_the_disk_after_the_first_epoch)
+    stopped = r"No space left on device .* at step 16\. Checkpoints are written whole"
+    with pytest.raises(OSError, match=stopped) as info:
+        train(tiny_cfg("trainer.max_epochs=3", "~callbacks.early_stopping"))
+    assert info.value.errno == errno.ENOSPC and f"resume={tmp_path}" in str(info.value)
+    last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["epoch"] == 0 and last["global_step"] == 8  # whole: the first epoch's state
+
+
+def test_train_py_refuses_a_missing_or_corrupt_ckpt_path(train_py, tmp_path):
+    missing = train_py(*TINY, f"ckpt_path={tmp_path}/nothing.ckpt", f"hydra.run.dir={tmp_path}/a")
+    assert missing.returncode != 0 and "No checkpoint at" in missing.stderr
+    corrupt = tmp_path / "corrupt.ckpt"
+    corrupt.write_bytes(b"PK\x03\x04 not a whole file")
+    result = train_py(*TINY, f"ckpt_path={corrupt}", f"hydra.run.dir={tmp_path}/b")
+    assert result.returncode != 0 and "could not be read as a checkpoint" in result.stderr
+    assert not (tmp_path / "b" / "checkpoints").exists()  # refused before training began
 
 
 def test_sigterm_writes_a_checkpoint_and_the_run_continues_from_it(tmp_path):

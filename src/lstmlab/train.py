@@ -19,7 +19,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf, read_write
 
-from lstmlab.checkpoints import sigterm_checkpoint_path
+from lstmlab.checkpoints import read_checkpoint, sigterm_checkpoint_path
 from lstmlab.console import print_config_tree, print_summary
 from lstmlab.hparams import hyperparameters, log_hparams_with_metrics
 
@@ -41,8 +41,18 @@ def train(cfg: DictConfig) -> float | None:
     loggers = instantiate_each(cfg.get("logger"))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
 
+    if cfg.get("ckpt_path"):
+        read_checkpoint(cfg.ckpt_path)  # a missing, truncated or foreign file: a clear error now
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    except OSError as error:  # a full disk or a lost folder while writing checkpoints or logs
+        raise OSError(
+            error.errno,
+            f"{error.strerror} ({error.filename or 'writing the run'}) at step "
+            f"{trainer.global_step}. Checkpoints are written whole or not at all, so those in "
+            f"{sigterm_checkpoint_path(trainer).parent} are intact: free space (or fix the "
+            f"folder), then continue with: python train.py resume={cfg.paths.output_dir}",
+        ) from error
     except SIGTERMException:
         rank_zero_info(
             f"Stopped by SIGTERM at step {trainer.global_step}; checkpoint written to "
