@@ -563,6 +563,14 @@ def test_bucketed_loaders_serve_whole_splits(tmp_path, parquet_dir):
         assert sorted(labels.tolist()) == sorted(dm.splits[split].labels.tolist())
 
 
+@pytest.mark.parametrize("bucket", [True, False])
+def test_a_batch_larger_than_the_training_split_is_refused(tmp_path, parquet_dir, bucket):
+    dm = ready(datamodule(tmp_path, parquet_dir, bucket=bucket, batch_size=33))
+    with pytest.raises(ValueError, match=r"batch_size=33 is larger than the training split \(32 "):
+        dm.train_dataloader()
+    assert len(dm.val_dataloader()) == 1  # evaluation may take a split in one batch
+
+
 def test_bucketing_survives_lightnings_distributed_sampler(tmp_path, parquet_dir):
     """Under DDP Lightning rebuilds the batch sampler around a DistributedSampler (this uses
     its internal helpers, as the Trainer does): each rank then buckets its own share."""

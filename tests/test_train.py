@@ -249,6 +249,11 @@ def test_invalid_model_setting_fails_with_a_specific_message(train_py, tmp_path)
     assert "model.pooling='first': expected one of last, hn, mean, max, attn" in result.stderr
 
 
+def test_a_batch_larger_than_the_training_split_is_refused(tiny_cfg):
+    with pytest.raises(ValueError, match=r"data.batch_size=300 is larger than the training split"):
+        train(tiny_cfg("data.batch_size=300"))  # TINY has 256 training examples
+
+
 def test_ddp_on_two_cpu_processes_finishes_and_writes_one_run(train_py, tmp_path):
     """Lightning relaunches train.py per rank; all ranks must share one folder, and only rank 0
     writes the HPARAMS summary (other ranks hold dummy loggers)."""

@@ -52,6 +52,16 @@ class PadCollator:
         return {"tokens": tokens, "lengths": lengths, "labels": torch.stack(labels)}
 
 
+def check_batch_size(batch_size: int, train_size: int) -> None:
+    """A batch larger than the training split makes every epoch a single step: surely a slip."""
+    if batch_size > train_size:
+        raise ValueError(
+            f"data.batch_size={batch_size} is larger than the training split ({train_size} "
+            f"examples), so every epoch would be a single step. Use data.batch_size={train_size} "
+            "or less, or more training data."
+        )
+
+
 def mixed_seed(*entropy: int) -> int:
     """One seed from several integers (NumPy's SeedSequence: nearby inputs, unrelated seeds)."""
     return int(np.random.SeedSequence(entropy).generate_state(1)[0])

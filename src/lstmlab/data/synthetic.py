@@ -23,7 +23,12 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from lstmlab.data.batching import EncodedDataset, EpochShuffleSampler, PadCollator
+from lstmlab.data.batching import (
+    EncodedDataset,
+    EpochShuffleSampler,
+    PadCollator,
+    check_batch_size,
+)
 
 PAD_ID, UNK_ID, FIRST_KEY_ID = 0, 1, 2
 TASK_KEYS = ("vocab_size", "num_classes", "min_len", "max_len", "num_distractors")
@@ -108,6 +113,7 @@ class SyntheticDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
+        check_batch_size(self.hparams.batch_size, len(self.splits["train"]))
         return self._loader("train", shuffle=True)
 
     def val_dataloader(self) -> DataLoader:

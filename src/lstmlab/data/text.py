@@ -45,6 +45,7 @@ from lstmlab.data.batching import (
     EncodedDataset,
     EpochShuffleSampler,
     PadCollator,
+    check_batch_size,
     seeded_generator,
 )
 
@@ -227,6 +228,8 @@ class TextDataModule(L.LightningDataModule):
             "pin_memory": h.pin_memory,
             "persistent_workers": h.num_workers > 0,
         }
+        if train:
+            check_batch_size(h.batch_size, len(dataset))
         sampler = EpochShuffleSampler(len(dataset), h.shuffle_seed) if train else None
         if not h.bucket:
             return DataLoader(dataset, batch_size=h.batch_size, sampler=sampler, **options)
