@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -247,6 +248,24 @@ def test_invalid_model_setting_fails_with_a_specific_message(train_py, tmp_path)
     result = train_py(*TINY, "model.pooling=first", f"paths.log_dir={tmp_path}")
     assert result.returncode != 0
     assert "model.pooling='first': expected one of last, hn, mean, max, attn" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("data.batch_size=abc", "data.batch_size='abc': expected an integer"),
+        ("trainer.max_epochs=ten", "trainer.max_epochs='ten': expected an integer or null"),
+        ("model.hidden_size=1.5", "model.hidden_size=1.5: expected an integer"),
+        ("model.bidirectional=maybe", "model.bidirectional='maybe': expected true or false"),
+        ("model.dropout=high", "model.dropout='high': expected a number"),
+    ],
+)
+def test_a_value_of_the_wrong_type_is_refused_before_any_work(
+    tiny_cfg, tmp_path, override, message
+):
+    with pytest.raises(TypeError, match=re.escape(message)):
+        train(tiny_cfg(override))
+    assert list(tmp_path.iterdir()) == []  # nothing written
 
 
 def test_a_batch_larger_than_the_training_split_is_refused(tiny_cfg):

@@ -6,7 +6,7 @@ optimiser and scheduler is passed straight to it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import lightning as L
 import torch
@@ -47,6 +47,8 @@ class LSTMLitModule(L.LightningModule):
             (e.g. conf/scheduler/cosine.yaml); the other keys go to Lightning's scheduler dict.
         **network: the remaining `model.*` keys, see `LSTMClassifier`.
     """
+
+    kwargs_class: ClassVar[type] = LSTMClassifier  # takes **network (config_types checks them)
 
     def __init__(
         self,

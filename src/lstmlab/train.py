@@ -20,6 +20,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf, read_write
 
 from lstmlab.checkpoints import read_checkpoint, sigterm_checkpoint_path
+from lstmlab.config_types import check_types
 from lstmlab.console import print_config_tree, print_summary
 from lstmlab.hparams import hyperparameters, log_hparams_with_metrics
 
@@ -33,6 +34,7 @@ def train(cfg: DictConfig) -> float | None:
     print_config_tree(cfg)
     L.seed_everything(cfg.seed, workers=True)
 
+    check_types(cfg, "data", "model", "trainer")  # e.g. data.batch_size=abc, before any work
     datamodule: L.LightningDataModule = instantiate(cfg.data)
     datamodule.prepare_data()
     datamodule.setup("fit")  # the vocabulary size and class count are known from here on

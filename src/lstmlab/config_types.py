@@ -1,0 +1,85 @@
+"""Config values checked against the type hints of the class they configure.
+
+Hydra passes a command-line value as it was typed, so `data.batch_size=abc` or
+`trainer.max_epochs=ten` would otherwise fail deep inside a library, or not at all. Each key of a
+node with a `_target_` is checked against the hints of that class's `__init__`, its parents'
+(for keys a subclass passes on through `**kwargs`) and its `kwargs_class`'s (the class its
+`**kwargs` go to, e.g. LSTMLitModule's network); hints this does not understand pass.
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+import typing
+from typing import Any
+
+from hydra.utils import get_class
+from omegaconf import DictConfig, ListConfig
+
+SIMPLE = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+
+
+def check_types(cfg: DictConfig, *groups: str) -> None:
+    """Raises a TypeError naming `<group>.<key>`, the value, and the type expected."""
+    for group in groups:
+        node = cfg.get(group)
+        if not isinstance(node, DictConfig) or "_target_" not in node:
+            continue
+        target = get_class(node._target_)
+        hints = init_hints(target)
+        for key, value in node.items():
+            hint = hints.get(str(key))
+            if hint is not None and not matches(value, hint):
+                raise TypeError(
+                    f"{group}.{key}={value!r}: expected {describe(hint)} ({target.__name__}'s "
+                    f"`{key}`). Fix the override or conf/{group}/."
+                )
+
+
+def init_hints(cls: type) -> dict[str, Any]:
+    """`__init__` hints of `cls` and of the classes it inherits from, nearest first."""
+    hints: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        init = klass.__dict__.get("__init__")
+        if init is None or not inspect.isfunction(init):
+            continue
+        try:
+            hints.update(typing.get_type_hints(init))
+        except Exception:  # hints naming what this module cannot resolve: skip the class
+            continue
+    hints.pop("return", None)
+    forwarded = getattr(cls, "kwargs_class", None)  # where a class sends its **kwargs
+    return {**init_hints(forwarded), **hints} if forwarded else hints
+
+
+def matches(value: Any, hint: Any) -> bool:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(matches(value, member) for member in typing.get_args(hint))
+    if origin is typing.Literal:
+        return value in typing.get_args(hint)
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if origin in (list, tuple) or hint in (list, tuple):
+        return isinstance(value, (ListConfig, list, tuple))
+    return True  # anything else (Any, classes, callables, mappings): not checked here
+
+
+def describe(hint: Any) -> str:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(dict.fromkeys(describe(member) for member in typing.get_args(hint)))
+    if origin is typing.Literal:
+        return "one of " + ", ".join(map(str, typing.get_args(hint)))
+    if hint is type(None):
+        return "null"
+    return SIMPLE.get(hint, getattr(hint, "__name__", str(hint)))
