@@ -50,7 +50,7 @@ def train(cfg: DictConfig) -> float | None:
     except OSError as error:  # a full disk or a lost folder while writing checkpoints or logs
         raise OSError(
             error.errno,
-            f"{error.strerror} ({error.filename or 'writing the run'}) at step "
+            f"{error.strerror or error} ({error.filename or 'writing the run'}) at step "
             f"{trainer.global_step}. Checkpoints are written whole or not at all, so those in "
             f"{sigterm_checkpoint_path(trainer).parent} are intact: free space (or fix the "
             f"folder), then continue with: python train.py resume={cfg.paths.output_dir}",
