@@ -100,9 +100,10 @@ class CheckpointOnSigterm(L.Callback):
         self, trainer: L.Trainer, module: L.LightningModule, error: BaseException
     ) -> None:
         if isinstance(error, SIGTERMException):
-            trainer.save_checkpoint(sigterm_checkpoint_path(trainer))
+            trainer.save_checkpoint(last_checkpoint_path(trainer))
 
 
-def sigterm_checkpoint_path(trainer: L.Trainer) -> Path:
+def last_checkpoint_path(trainer: L.Trainer) -> Path:
+    """The run's `checkpoints/last.ckpt`, where `ModelCheckpoint` keeps the latest state."""
     folder = getattr(trainer.checkpoint_callback, "dirpath", None)
     return Path(folder or Path(trainer.default_root_dir) / "checkpoints") / "last.ckpt"

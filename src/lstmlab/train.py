@@ -19,7 +19,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf, read_write
 
-from lstmlab.checkpoints import read_checkpoint, sigterm_checkpoint_path
+from lstmlab.checkpoints import last_checkpoint_path, read_checkpoint
 from lstmlab.config_types import check_types
 from lstmlab.console import print_config_tree, print_summary
 from lstmlab.hparams import hyperparameters, log_hparams_with_metrics
@@ -52,13 +52,13 @@ def train(cfg: DictConfig) -> float | None:
             error.errno,
             f"{error.strerror or error} ({error.filename or 'writing the run'}) at step "
             f"{trainer.global_step}. Checkpoints are written whole or not at all, so those in "
-            f"{sigterm_checkpoint_path(trainer).parent} are intact: free space (or fix the "
+            f"{last_checkpoint_path(trainer).parent} are intact: free space (or fix the "
             f"folder), then continue with: python train.py resume={cfg.paths.output_dir}",
         ) from error
     except SIGTERMException:
         rank_zero_info(
             f"Stopped by SIGTERM at step {trainer.global_step}; checkpoint written to "
-            f"{sigterm_checkpoint_path(trainer)}. Continue the run in place with: "
+            f"{last_checkpoint_path(trainer)}. Continue the run in place with: "
             f"python train.py resume={cfg.paths.output_dir}"
         )
         raise SystemExit(SIGTERM_EXIT) from None
