@@ -6,7 +6,8 @@ import json
 import subprocess
 import sys
 
-from conftest import ROOT, TINY
+import pytest
+from conftest import ROOT, TINY, write_reviews
 
 
 def test_accuracy_benchmark_reports_every_variant_it_ran(tmp_path):
@@ -29,3 +30,32 @@ def test_accuracy_benchmark_reports_every_variant_it_ran(tmp_path):
         assert 0.0 <= run["test_acc"] <= 1.0 and 0.0 <= run["test_f1"] <= 1.0
         assert run["epochs"] == 1 and run["wall_time_s"] > 0
     assert "test acc" in result.stdout and figures["hardware"]
+
+
+def test_speed_benchmark_runs_every_pipeline_and_prints_every_figure(tmp_path):
+    data = write_reviews(tmp_path / "reviews", {"train": 300, "test": 50})
+    command = [sys.executable, "scripts/benchmark.py", "--path", str(data), "--val-size", "60"]
+    result = subprocess.run(
+        [*command, "--epochs", "2"], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    for name in ("notebook", "plain", "lstmlab"):
+        run = figures[name]
+        assert len(run["train_epoch_s"]) == 2 and run["epoch_s"] == run["train_epoch_s"][1]
+        assert run["samples_per_s"] == pytest.approx(240 / run["epoch_s"], rel=0.05)
+        assert run["peak_rss_mb"] > 0 and 0.0 <= run["val_acc"] <= 1.0
+        assert f"{name} " in result.stdout
+    for name in ("notebook", "plain"):  # train.py's preparation is the plain run's, warm
+        assert figures[name]["prep_cold_s"] > 0 and figures[name]["prep_warm_s"] > 0
+    speedups = {key for key in figures if key.endswith("_speedup")}
+    assert speedups == {
+        "lstmlab_vs_notebook_speedup",
+        "plain_vs_notebook_speedup",
+        "lstmlab_vs_plain_speedup",
+    }
+    assert all(figures[key] > 0 for key in speedups)
+    assert figures["lightning_overhead_pct"] == pytest.approx(
+        100 / figures["lstmlab_vs_plain_speedup"] - 100, abs=0.2
+    )
+    assert figures["hardware"] and figures["device"] == "cpu"

@@ -61,6 +61,10 @@ def test_a_run_writes_checkpoints_and_a_hparams_tab_with_real_metrics(tiny_cfg, 
     assert results["epochs"] == 2 and results["wall_time_s"] > 0
     assert results["metrics"]["test/acc"] == scalars["test/acc"]
     assert results["best_checkpoint"].endswith(".ckpt")
+    timing = results["timing"]  # callback epoch_timer, also logged as time/* scalars
+    assert len(timing["train_epoch_s"]) == len(timing["train_samples_per_s"]) == 2
+    assert all(s > 0 for s in timing["train_epoch_s"]) and timing["peak_rss_mb"] > 0
+    assert scalars["time/samples_per_s"] == pytest.approx(timing["train_samples_per_s"][-1], 1e-3)
 
 
 def test_synthetic_task_is_learned_far_above_chance(tiny_cfg):

@@ -23,6 +23,7 @@ from lstmlab.checkpoints import last_checkpoint_path, read_checkpoint
 from lstmlab.config_types import check_types
 from lstmlab.console import print_config_tree, print_summary
 from lstmlab.hparams import hyperparameters, log_hparams_with_metrics
+from lstmlab.timing import EpochTimer
 
 SIGTERM_EXIT = 143  # 128 + SIGTERM, the shell's convention for "terminated"
 REPORTED_STAGES = ("val/", "test/")  # final metrics shown in the summary and the HPARAMS tab
@@ -78,6 +79,7 @@ def train(cfg: DictConfig) -> float | None:
         wall_time_s=round(time.perf_counter() - started, 1),
         best_checkpoint=best_ckpt or None,
         test_confusion_matrix=confusion_matrix(model, "test"),
+        timing=timing(trainer, model),
     )
     print_summary(metrics, trainer.default_root_dir, best_ckpt, cfg.paths.log_dir)
     return metrics.get(cfg.get("optimized_metric"))
@@ -153,6 +155,12 @@ def confusion_matrix(model: L.LightningModule, stage: str) -> list[list[int]] | 
     """Rows: true class, columns: predicted class (None if the stage did not run)."""
     result = getattr(model, "evaluation", {}).get(stage)
     return result["confusion"].tolist() if result else None
+
+
+def timing(trainer: L.Trainer, model: L.LightningModule) -> dict | None:
+    """Seconds and samples/s of every training epoch and peak memory (callback `epoch_timer`)."""
+    timer = next((c for c in trainer.callbacks if isinstance(c, EpochTimer)), None)
+    return timer.summary(model.device) if timer else None
 
 
 def final_metrics(trainer: L.Trainer) -> dict[str, float]:
