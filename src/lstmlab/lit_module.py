@@ -11,7 +11,6 @@ from typing import Any, ClassVar
 import lightning as L
 import torch
 import torch.nn.functional as F
-from hydra.utils import instantiate
 from torch import Tensor
 from torchmetrics import MaxMetric, MetricCollection
 from torchmetrics.classification import (
@@ -22,11 +21,11 @@ from torchmetrics.classification import (
     MulticlassRecall,
 )
 
+from lstmlab.language_model import load_encoder
 from lstmlab.network import LSTMClassifier
+from lstmlab.optimization import configure_optimizers
 
 Batch = dict[str, Tensor]  # tokens [B, T], lengths [B], labels [B]
-
-DEFAULT_OPTIMIZER = {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 1e-3}
 
 
 class LSTMLitModule(L.LightningModule):
@@ -45,6 +44,8 @@ class LSTMLitModule(L.LightningModule):
             checkpoint stays loadable with `weights_only` and the HPARAMS tab can show it.
         scheduler: None, or `{scheduler: <partial config>, interval: ..., monitor: ...}`
             (e.g. conf/scheduler/cosine.yaml); the other keys go to Lightning's scheduler dict.
+        pretrained_encoder: an encoder.pt from `pretrain.py`, copied into the embedding and
+            LSTM when fitting starts (see `setup`).
         **network: the remaining `model.*` keys, see `LSTMClassifier`.
     """
 
@@ -60,10 +61,12 @@ class LSTMLitModule(L.LightningModule):
         data: dict[str, Any] | None = None,
         optimizer: dict[str, Any] | None = None,
         scheduler: dict[str, Any] | None = None,
+        pretrained_encoder: str | None = None,
         **network: Any,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        self.network = network  # the LSTMClassifier's keys (in hparams too, merged with ours)
         self.net = LSTMClassifier(vocab_size, num_classes, pad_id, **network)
         self.binary_head = network.get("head", "ce") == "bce"
         weights = torch.tensor(loss_weights, dtype=torch.float) if loss_weights else None
@@ -92,6 +95,20 @@ class LSTMLitModule(L.LightningModule):
 
     def forward(self, tokens: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor | None]:
         return self.net(tokens, lengths)
+
+    def setup(self, stage: str) -> None:
+        """Pretrained weights go in here rather than in `__init__`, so that evaluating or
+        loading a checkpoint never needs their file; a resumed run's checkpoint, restored after
+        this, overwrites them with its trained weights."""
+        if stage != "fit" or not self.hparams.pretrained_encoder:
+            return
+        tokenizer = getattr(self.trainer.datamodule, "tokenizer", None)
+        load_encoder(
+            self.net,
+            self.hparams.pretrained_encoder,
+            self.network,
+            tokenizer.to_str() if tokenizer is not None else None,
+        )
 
     def loss(self, logits: Tensor, labels: Tensor) -> Tensor:
         w = self.loss_weights
@@ -182,12 +199,9 @@ class LSTMLitModule(L.LightningModule):
         self._end_evaluation("test")
 
     def configure_optimizers(self) -> Any:
-        optimizer = instantiate(self.hparams.optimizer or DEFAULT_OPTIMIZER)(self.parameters())
-        if not self.hparams.scheduler:
-            return optimizer
-        lightning_keys = dict(self.hparams.scheduler)  # interval, frequency, monitor, ...
-        scheduler = instantiate(lightning_keys.pop("scheduler"))(optimizer)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, **lightning_keys}}
+        return configure_optimizers(
+            self.parameters(), self.hparams.optimizer, self.hparams.scheduler
+        )
 
 
 def per_class(matrix: Tensor) -> dict[str, Tensor]:

@@ -6,9 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import datasets
+import numpy as np
 
+from lstmlab.data import tokenization
+from lstmlab.data.batching import EncodedDataset
 from lstmlab.data.sources import UNSUPERVISED, Source, find_source
-from lstmlab.data.text import TextDataModule
+from lstmlab.data.text import TextDataModule, encode_split, load_encoded
 
 
 class IMDBDataModule(TextDataModule):
@@ -38,3 +41,14 @@ class IMDBDataModule(TextDataModule):
         """The 50 000 unlabelled reviews (column `text`), raw, for pretraining. They are never
         part of train / validation / test; encode them with `self.tokenizer` if needed."""
         return self.find_source().load([UNSUPERVISED])[UNSUPERVISED]
+
+    def unlabeled_split(self) -> EncodedDataset:
+        """The unlabelled reviews encoded with this datamodule's tokenizer (call `setup`
+        first), cut to `max_len`, labels -1: for language-model pretraining. Encoded once and
+        cached beside the labelled splits."""
+        path = self._cache_folder() / f"{UNSUPERVISED}.arrow"
+        if not path.exists():
+            texts = self.load_unsupervised().select_columns(["text"])
+            part = texts.add_column("label", np.full(len(texts), -1, dtype=np.int64))
+            encode_split(part, tokenization.text_encoder(self.tokenizer), path, UNSUPERVISED)
+        return load_encoded(path, self.hparams.max_len)

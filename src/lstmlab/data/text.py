@@ -219,9 +219,10 @@ class TextDataModule(L.LightningDataModule):
 
     # ------------------------------------------------------------------ loaders
 
-    def _loader(self, split: str, train: bool = False) -> DataLoader:
+    def loader(self, dataset: EncodedDataset, train: bool = False) -> DataLoader:
+        """Batches of `dataset` with this datamodule's settings: shuffled per (seed, epoch) and
+        bucketed by length for training; in order for evaluation."""
         h = self.hparams
-        dataset = self.splits[split]
         options = {
             "collate_fn": PadCollator(self.pad_id),
             "num_workers": h.num_workers,
@@ -244,13 +245,13 @@ class TextDataModule(L.LightningDataModule):
         return DataLoader(dataset, batch_sampler=batches, **options)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", train=True)
+        return self.loader(self.splits["train"], train=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("val")
+        return self.loader(self.splits["val"])
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader("test")
+        return self.loader(self.splits["test"])
 
 
 # ---------------------------------------------------------------------- the cache
@@ -447,6 +448,14 @@ class RaggedSequences:
         self.flat = flat
         self.starts = starts
         self.lengths = lengths if max_len is None else lengths.clamp(max=max_len)
+
+    @classmethod
+    def concat(cls, parts: list[RaggedSequences]) -> RaggedSequences:
+        """All sequences of `parts`, in order, as one (each keeps its cut to max_len)."""
+        offsets = torch.tensor([0, *(len(p.flat) for p in parts)]).cumsum(0)
+        starts = torch.cat([p.starts + offset for p, offset in zip(parts, offsets)])
+        flat = torch.cat([p.flat for p in parts])
+        return cls(flat, starts, torch.cat([p.lengths for p in parts]), None)
 
     def __len__(self) -> int:
         return len(self.starts)

@@ -1,0 +1,79 @@
+"""One language-model pretraining run: data, the classifier's encoder as an LM, fit, and the
+best epoch's encoder written to `<run>/encoder.pt` for `model.pretrained_encoder`."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from lstmlab.checkpoints import read_checkpoint
+from lstmlab.config_types import check_types
+from lstmlab.console import print_config_tree, print_summary
+from lstmlab.data.text import TextDataModule
+from lstmlab.language_model import LanguageModelData, LSTMLanguageModel, encoder_state
+from lstmlab.train import final_metrics, instantiate_each, save_results, timing
+
+ENCODER_FILE = "encoder.pt"
+
+
+def pretrain(cfg: DictConfig) -> float | None:
+    """Fits the LM and saves its encoder; returns the best validation loss."""
+    started = time.perf_counter()
+    print_config_tree(cfg)
+    L.seed_everything(cfg.seed, workers=True)
+    check_types(cfg, "data", "model", "trainer")
+    text = instantiate(cfg.data)
+    if not isinstance(text, TextDataModule):
+        raise ValueError(
+            f"data={cfg.data._target_.rsplit('.', 1)[-1]} has no text to pretrain on: use "
+            "data=imdb, data=text_files or data=topics."
+        )
+    data = LanguageModelData(text, unlabeled=cfg.lm.unlabeled)
+    data.prepare_data()
+    data.setup("fit")
+    model = build_language_model(cfg, text)
+    callbacks, loggers = instantiate_each(cfg.get("callbacks")), instantiate_each(cfg.get("logger"))
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+    trainer.fit(model, datamodule=data, ckpt_path=cfg.get("ckpt_path"))
+
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    if best:  # the encoder of the epoch with the lowest validation loss
+        model.load_state_dict(read_checkpoint(best)["state_dict"])
+    encoder = Path(cfg.paths.output_dir) / ENCODER_FILE
+    if trainer.is_global_zero:
+        torch.save(encoder_state(model), encoder)
+    metrics = final_metrics(trainer)
+    save_results(
+        Path(cfg.paths.output_dir) / "results.json",
+        metrics=metrics,
+        epochs=trainer.current_epoch,
+        wall_time_s=round(time.perf_counter() - started, 1),
+        best_checkpoint=best or None,
+        encoder=str(encoder),
+        timing=timing(trainer, model),
+    )
+    print_summary(metrics, trainer.default_root_dir, best, cfg.paths.log_dir)
+    print(f"Encoder for the classifier: model.pretrained_encoder={encoder}")
+    return metrics.get("val/loss")
+
+
+def build_language_model(cfg: DictConfig, text: TextDataModule) -> LSTMLanguageModel:
+    """The LM over the encoder that `model.*` describes, sized by the data."""
+    network = OmegaConf.to_container(cfg.model, resolve=True)
+    for key in ("_target_", "pretrained_encoder"):
+        network.pop(key, None)
+    return LSTMLanguageModel(
+        text.vocab_size,
+        network,
+        pad_id=text.pad_id,
+        cutoffs=tuple(cfg.lm.cutoffs),
+        dropout=cfg.lm.dropout,
+        tokenizer=text.tokenizer.to_str(),
+        optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True),
+        scheduler=OmegaConf.to_container(cfg.scheduler, resolve=True) or None,
+    )

@@ -1,0 +1,114 @@
+"""Language-model pretraining: what it reads, that it cannot peek at the words it predicts, and
+that its encoder goes into a classifier (and is refused where it would not fit)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from conftest import compose_config, write_reviews
+from hydra.utils import instantiate
+
+from lstmlab.data.text import TextDataModule
+from lstmlab.language_model import (
+    LanguageModelData,
+    LSTMLanguageModel,
+    encoder_state,
+    load_encoder,
+)
+from lstmlab.network import LSTMClassifier
+from lstmlab.pretrain import pretrain
+from lstmlab.train import train
+
+SMALL = {"embed_dim": 8, "hidden_size": 8, "bidirectional": True, "pooling": "max"}
+
+
+def text_overrides(root, *extra: str) -> list[str]:
+    """IMDB-shaped tiny parquet data with an unlabelled split, and a tiny model."""
+    data = write_reviews(root / "reviews", {"train": 120, "test": 40, "unsupervised": 80})
+    return [
+        "data=imdb",
+        f"data.path={data}",
+        f"data.cache_dir={root}/cache",
+        "data.hub_name=null",
+        "data.val_size=20",
+        "data.batch_size=16",
+        "model=bilstm_max",
+        "model.embed_dim=8",
+        "model.hidden_size=8",
+        "trainer=cpu",
+        "+trainer.enable_model_summary=false",
+        *extra,
+    ]
+
+
+def test_the_lm_reads_the_training_split_and_the_unlabelled_reviews_only(tmp_path):
+    text: TextDataModule = instantiate(compose_config(text_overrides(tmp_path), tmp_path).data)
+    data = LanguageModelData(text, unlabeled=True)
+    data.prepare_data()
+    data.setup("fit")
+    assert len(data.train) == len(text.splits["train"]) + 80 == 180
+    assert (data.train.labels == -1).sum() == 80  # the unlabelled reviews keep no label
+    alone = LanguageModelData(text, unlabeled=False)
+    alone.setup("fit")
+    assert len(alone.train) == 100
+
+
+@pytest.mark.parametrize("direction", [0, 1])
+def test_no_direction_sees_the_token_it_predicts(direction):
+    torch.manual_seed(0)
+    lm = LSTMLanguageModel(30, SMALL).eval()
+    tokens = torch.randint(2, 30, (1, 12))
+    batch = {"tokens": tokens, "lengths": torch.tensor([12])}
+    x = lm.net.embedding(tokens).detach().requires_grad_(True)
+    position = 5  # forward: predicts token 6 from tokens 0..5; backward: token 5 from 6..11
+    lm.log_likelihoods(x, batch)[direction][position].backward()
+    seen = x.grad[0].abs().sum(-1) > 0
+    if direction == 0:
+        assert seen[: position + 1].all() and not seen[position + 1 :].any()
+    else:
+        assert seen[position + 1 :].all() and not seen[: position + 1].any()
+
+
+def test_a_stacked_bidirectional_lm_is_refused_since_layer_two_would_see_the_answer():
+    with pytest.raises(ValueError, match="num_layers=1"):
+        LSTMLanguageModel(30, {**SMALL, "num_layers": 2})
+
+
+def test_pretraining_learns_and_its_encoder_starts_a_classifier(tmp_path):
+    run = tmp_path / "pretrain"
+    overrides = text_overrides(tmp_path, "trainer.max_epochs=3", "optimizer.lr=0.01")
+    cfg = compose_config(overrides, run, name="pretrain")
+    pretrain(cfg)
+    results = json.loads((run / "results.json").read_text())
+    vocab = len(
+        json.loads(next((tmp_path / "cache").glob("*/tokenizer.json")).read_text())["model"][
+            "vocab"
+        ]
+    )
+    # uniform guessing scores the vocabulary size; the filler words are random, so ~13 is best
+    assert results["metrics"]["val/perplexity"] < 0.8 * vocab
+    saved = torch.load(run / "encoder.pt", weights_only=True)
+
+    classifier = LSTMClassifier(vocab, 2, 0, **SMALL)
+    load_encoder(classifier, run / "encoder.pt", SMALL, saved["tokenizer"])
+    for name, weight in saved["encoder"].items():
+        assert torch.equal(classifier.state_dict()[name], weight), name
+
+    finetune = text_overrides(
+        tmp_path, "experiment=imdb_lm_finetune", f"model.pretrained_encoder={run}/encoder.pt"
+    )
+    train(compose_config([*finetune, "trainer=fast_dev_run"], tmp_path / "finetune"))
+
+
+def test_an_encoder_of_another_shape_or_vocabulary_or_no_file_is_refused(tmp_path):
+    lm = LSTMLanguageModel(30, SMALL, tokenizer="vocabulary A")
+    torch.save(encoder_state(lm), tmp_path / "encoder.pt")
+    net = LSTMClassifier(30, 2, 0, **{**SMALL, "hidden_size": 16})
+    with pytest.raises(ValueError, match=r"model\.hidden_size=8"):
+        load_encoder(net, tmp_path / "encoder.pt", {**SMALL, "hidden_size": 16}, "vocabulary A")
+    with pytest.raises(ValueError, match="another tokenizer"):
+        load_encoder(net, tmp_path / "encoder.pt", SMALL, "vocabulary B")
+    with pytest.raises(FileNotFoundError, match=r"pretrain\.py"):
+        load_encoder(net, tmp_path / "missing.pt", SMALL, "vocabulary A")
