@@ -9,11 +9,12 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, TINY, run_script
+from conftest import ROOT, TINY, compose_config, run_script
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
@@ -38,6 +39,11 @@ def hparams_tab(run_dir: Path) -> tuple[dict, set[str], dict[str, float]]:
     metric_tags = {info.name.tag for info in experiment.experiment.metric_infos}
     scalars = {tag: events.Scalars(tag)[-1].value for tag in events.Tags()["scalars"]}
     return hparams, metric_tags, scalars
+
+
+def validated_steps(run_dir: Path) -> list[int]:
+    """The steps at which a run folder's TensorBoard events hold `val/acc`, one per validation."""
+    return [event.step for event in EventAccumulator(str(run_dir)).Reload().Scalars("val/acc")]
 
 
 def test_a_run_writes_checkpoints_and_a_hparams_tab_with_real_metrics(tiny_cfg, tmp_path):
@@ -92,16 +98,51 @@ def test_a_run_continued_from_an_end_of_epoch_checkpoint_ends_as_an_uninterrupte
     train(uninterrupted)
     train(tiny_cfg("trainer.max_epochs=1", "~callbacks.early_stopping"))
     last = tmp_path / "checkpoints" / "last.ckpt"
-    steps_per_epoch = torch.load(last, weights_only=True)["global_step"]
     train(tiny_cfg("trainer.max_epochs=3", "~callbacks.early_stopping", f"ckpt_path={last}"))
 
-    state = torch.load(last, weights_only=True)
-    assert state["epoch"] == 2 and state["global_step"] == 3 * steps_per_epoch  # not restarted
+    assert validated_steps(tmp_path) == validated_steps(tmp_path / "uninterrupted")  # continued
     results = [
         json.loads((path / "results.json").read_text())
         for path in (tmp_path, tmp_path / "uninterrupted")
     ]
     assert results[0]["metrics"] == results[1]["metrics"]  # same batches, same dropout masks
+
+
+def test_a_run_continued_from_a_mid_epoch_checkpoint_ends_as_an_uninterrupted_one(
+    tiny_cfg, tmp_path, monkeypatch
+):
+    # what a SIGKILL in mid-epoch leaves: last.ckpt of step 12 (batch 4 of 8 in epoch 1)
+    options = ["trainer.max_epochs=3", "~callbacks.early_stopping", "model.dropout=0.5"]
+    options.append("+callbacks.model_checkpoint.every_n_train_steps=3")
+    uninterrupted = tiny_cfg(*options)
+    uninterrupted.paths.output_dir = str(tmp_path / "uninterrupted")
+    train(uninterrupted)
+    step = LSTMLitModule.training_step
+
+    def killed_after_step_12(self, batch, batch_idx):
+        if self.global_step == 12:
+            raise RuntimeError("killed")  # stands in for SIGKILL: no checkpoint is written
+        return step(self, batch, batch_idx)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(LSTMLitModule, "training_step", killed_after_step_12)
+        with pytest.raises(RuntimeError, match="killed"):
+            train(tiny_cfg(*options))
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    state = torch.load(last, weights_only=True)
+    assert state["epoch"] == 1 and state["global_step"] == 12  # mid-epoch
+    train(tiny_cfg(*options, f"ckpt_path={last}"))
+
+    results = [
+        json.loads((path / "results.json").read_text())
+        for path in (tmp_path, tmp_path / "uninterrupted")
+    ]
+    assert results[0]["metrics"] == results[1]["metrics"]  # same batches, same dropout masks
+    weights = [
+        torch.load(path / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+        for path in (tmp_path, tmp_path / "uninterrupted")
+    ]
+    assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[1])
 
 
 def test_the_same_seed_and_config_give_identical_metrics_on_cpu(tiny_cfg, tmp_path):
@@ -168,20 +209,43 @@ def test_train_py_refuses_a_missing_or_corrupt_ckpt_path(train_py, tmp_path):
     assert not (tmp_path / "b" / "checkpoints").exists()  # refused before training began
 
 
-def test_sigterm_writes_a_checkpoint_and_the_run_continues_from_it(tmp_path):
-    run = tmp_path / "run"
-    args = [*TINY, "trainer.max_epochs=500", "~callbacks.early_stopping", f"hydra.run.dir={run}"]
-    process = subprocess.Popen(
+def start_train_py(*args: str) -> subprocess.Popen:
+    """`python train.py ARGS` in the background, as a scheduler starts a job."""
+    return subprocess.Popen(
         [sys.executable, "train.py", *args],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
-    last = run / "checkpoints" / "last.ckpt"
+
+
+def wait_for_checkpoint(path: Path, ready: Callable[[dict], bool] = lambda state: True) -> None:
+    """Returns once the checkpoint at `path` exists and satisfies `ready` (written whole: Lightning
+    writes checkpoints in a transaction)."""
     deadline = time.monotonic() + 300
-    while not last.exists() and time.monotonic() < deadline:  # an epoch has finished
-        time.sleep(0.2)
+    while time.monotonic() < deadline:
+        if path.exists() and ready(torch.load(path, weights_only=True)):
+            return
+        time.sleep(0.02)
+    raise TimeoutError(f"no checkpoint at {path} after 300 s")
+
+
+def finished_as_uninterrupted(run: Path, epochs: int, options: list[str], tmp_path: Path) -> None:
+    """The continued run in `run` has the final metrics of one trained `epochs` epochs at once."""
+    uninterrupted = compose_config([*options, f"trainer.max_epochs={epochs}"], tmp_path / "once")
+    train(uninterrupted)
+    results = [json.loads((path / "results.json").read_text()) for path in (run, tmp_path / "once")]
+    assert results[0]["epochs"] == results[1]["epochs"] == epochs
+    assert results[0]["metrics"] == results[1]["metrics"]  # same batches, same dropout masks
+
+
+def test_sigterm_writes_a_checkpoint_and_the_run_continues_from_it(tmp_path):
+    run, options = tmp_path / "run", [*TINY, "~callbacks.early_stopping", "model.dropout=0.5"]
+    options.append("data.num_samples=1024")  # 32 steps an epoch: SIGTERM most likely mid-epoch
+    process = start_train_py(*options, "trainer.max_epochs=500", f"hydra.run.dir={run}")
+    last = run / "checkpoints" / "last.ckpt"
+    wait_for_checkpoint(last)  # an epoch has finished
     written = last.stat().st_mtime_ns
     process.send_signal(signal.SIGTERM)
     output, _ = process.communicate(timeout=300)
@@ -193,11 +257,29 @@ def test_sigterm_writes_a_checkpoint_and_the_run_continues_from_it(tmp_path):
     epochs = state["epoch"] + 2  # continue in place, training one epoch past the stop
     resumed = run_script("train.py", f"resume={run}", f"trainer.max_epochs={epochs}")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert json.loads((run / "results.json").read_text())["epochs"] == epochs
     assert "trainer.max_epochs=500" in (run / ".hydra" / "overrides.yaml").read_text()
-    # one TensorBoard run: the continued epochs are logged in the same folder, after the others
-    steps = [event.step for event in EventAccumulator(str(run)).Reload().Scalars("val/acc")]
-    assert len(steps) == len(set(steps)) == epochs  # every epoch validated once, none repeated
+    finished_as_uninterrupted(run, epochs, options, tmp_path)
+    # one TensorBoard run: every epoch validated once, at the steps of the uninterrupted run
+    assert validated_steps(run) == validated_steps(tmp_path / "once")
+
+
+def test_after_sigkill_the_run_continues_exactly_from_its_last_mid_epoch_checkpoint(tmp_path):
+    run, options = tmp_path / "run", [*TINY, "~callbacks.early_stopping", "model.dropout=0.5"]
+    options.append("+callbacks.model_checkpoint.every_n_train_steps=7")  # 8 steps an epoch
+    process = start_train_py(*options, "trainer.max_epochs=500", f"hydra.run.dir={run}")
+    last = run / "checkpoints" / "last.ckpt"
+    wait_for_checkpoint(last, lambda state: state["global_step"] % 8 != 0)
+    process.kill()  # SIGKILL: no handler runs, nothing is written
+    process.communicate(timeout=60)
+    assert process.returncode == -signal.SIGKILL
+    state = torch.load(last, weights_only=True)
+    assert state["global_step"] % 8 != 0  # the run stopped with a mid-epoch checkpoint
+
+    epochs = state["epoch"] + 2
+    resumed = run_script("train.py", f"resume={run}", f"trainer.max_epochs={epochs}")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    finished_as_uninterrupted(run, epochs, options, tmp_path)  # what it logged after the
+    # checkpoint, before the kill, is logged again: TensorBoard may show those points twice
 
 
 def test_resume_refuses_a_folder_that_is_not_a_run_or_has_no_checkpoint(tmp_path):

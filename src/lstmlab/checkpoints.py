@@ -94,7 +94,7 @@ class CheckpointOnSigterm(L.Callback):
     """On SIGTERM (a scheduler's pre-emption or time-limit notice), Lightning stops after the
     current batch; this callback first writes `checkpoints/last.ckpt`, so the run continues
     with `ckpt_path=<run folder>/checkpoints/last.ckpt`. SIGKILL cannot be caught: then the
-    last end-of-epoch `last.ckpt` is where to continue from."""
+    last `last.ckpt` written (at an epoch's end, or every N steps) is where to continue from."""
 
     def on_exception(
         self, trainer: L.Trainer, module: L.LightningModule, error: BaseException

@@ -10,12 +10,14 @@ so the model always receives the same batch layout:
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from itertools import islice
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 
 class EncodedDataset(Dataset):
@@ -74,8 +76,8 @@ def seeded_generator(*entropy: int) -> torch.Generator:
 
 class EpochShuffleSampler(Sampler[int]):
     """A new training order every epoch that depends on (seed, epoch) only, as under DDP with
-    DistributedSampler (whose `seed` / `epoch` attributes it shares): a run continued from an
-    end-of-epoch checkpoint then sees exactly the batches an uninterrupted run would have.
+    DistributedSampler (whose `seed` / `epoch` attributes it shares): a continued run then sees
+    exactly the batches an uninterrupted run would have (from mid-epoch: `ResumableLoader`).
     Lightning calls `set_epoch` before every epoch."""
 
     def __init__(self, size: int, seed: int) -> None:
@@ -91,3 +93,36 @@ class EpochShuffleSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return self.size
+
+
+class ResumableLoader(DataLoader):
+    """A training loader that a run checkpointed mid-epoch continues exactly.
+
+    Lightning stores the `state_dict()` of a training loader that has one in every checkpoint
+    and hands it to `load_state_dict` when the run continues. The state is the epoch and the
+    batches of it handed to the trainer so far: counted here, as the trainer takes them, not in
+    the sampler, which DataLoader workers read ahead of training. The first pass over that
+    epoch after a restore draws those batches again and drops them, so training goes on with
+    the rest of the order an uninterrupted run sees (it depends on (seed, epoch) only:
+    `EpochShuffleSampler`). Dropping costs at most an epoch of loading, no training, and asks
+    nothing of the sampler. The pass starts at the first batch requested, after Lightning's
+    `set_epoch`, so the epoch it reads from the sampler is the one being trained.
+    """
+
+    served: tuple[int, int] = (0, 0)  # (epoch, batches of it handed to the trainer)
+    restored: tuple[int, int] | None = None  # `served` from a checkpoint, for the next pass
+
+    def state_dict(self) -> dict[str, int]:
+        epoch, batches = self.served
+        return {"epoch": epoch, "batches": batches}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.restored = (state["epoch"], state["batches"])
+
+    def __iter__(self) -> Iterator[Any]:
+        epoch = getattr(self.batch_sampler.sampler, "epoch", 0)
+        done = self.restored[1] if self.restored and self.restored[0] == epoch else 0
+        self.restored, self.served = None, (epoch, done)
+        for batch in islice(super().__iter__(), done, None):
+            self.served = (epoch, self.served[1] + 1)
+            yield batch

@@ -27,6 +27,7 @@ from lstmlab.data.batching import (
     EncodedDataset,
     EpochShuffleSampler,
     PadCollator,
+    ResumableLoader,
     check_batch_size,
 )
 
@@ -100,12 +101,12 @@ class SyntheticDataModule(L.LightningDataModule):
             self.splits[name] = make_key_task(size, seed=split_seed, **rule)
 
     def _loader(self, split: str, shuffle: bool = False) -> DataLoader:
-        return DataLoader(
+        size = len(self.splits[split])
+        loader = ResumableLoader if shuffle else DataLoader  # training: resumable mid-epoch
+        return loader(
             self.splits[split],
             batch_size=self.hparams.batch_size,
-            sampler=EpochShuffleSampler(len(self.splits[split]), self.hparams.seed)
-            if shuffle
-            else None,
+            sampler=EpochShuffleSampler(size, self.hparams.seed) if shuffle else None,
             collate_fn=PadCollator(self.pad_id),
             num_workers=self.hparams.num_workers,
             pin_memory=self.hparams.pin_memory,

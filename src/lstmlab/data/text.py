@@ -45,6 +45,7 @@ from lstmlab.data.batching import (
     EncodedDataset,
     EpochShuffleSampler,
     PadCollator,
+    ResumableLoader,
     check_batch_size,
     seeded_generator,
 )
@@ -232,8 +233,9 @@ class TextDataModule(L.LightningDataModule):
         if train:
             check_batch_size(h.batch_size, len(dataset))
         sampler = EpochShuffleSampler(len(dataset), h.shuffle_seed) if train else None
+        loader = ResumableLoader if train else DataLoader  # training: resumable mid-epoch
         if not h.bucket:
-            return DataLoader(dataset, batch_size=h.batch_size, sampler=sampler, **options)
+            return loader(dataset, batch_size=h.batch_size, sampler=sampler, **options)
         batches = BucketBatchSampler(
             sampler or SequentialSampler(dataset),
             h.batch_size,
@@ -242,7 +244,7 @@ class TextDataModule(L.LightningDataModule):
             shuffle=train,
             pool_batches=50 if train else None,
         )
-        return DataLoader(dataset, batch_sampler=batches, **options)
+        return loader(dataset, batch_sampler=batches, **options)
 
     def train_dataloader(self) -> DataLoader:
         return self.loader(self.splits["train"], train=True)
