@@ -108,12 +108,20 @@ def test_a_run_continued_from_an_end_of_epoch_checkpoint_ends_as_an_uninterrupte
     assert results[0]["metrics"] == results[1]["metrics"]  # same batches, same dropout masks
 
 
+def test_last_ckpt_is_the_latest_epoch_even_when_it_is_not_the_best(tiny_cfg, tmp_path):
+    train(tiny_cfg("trainer.max_epochs=3", "~callbacks.early_stopping", "optimizer.lr=0"))
+    best = torch.load(next((tmp_path / "checkpoints").glob("epoch_*.ckpt")), weights_only=True)
+    last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert best["epoch"] == 0  # nothing learned (lr 0): the first epoch stays the best
+    assert last["epoch"] == 2 and last["global_step"] == 3 * 8
+
+
 def test_a_run_continued_from_a_mid_epoch_checkpoint_ends_as_an_uninterrupted_one(
     tiny_cfg, tmp_path, monkeypatch
 ):
     # what a SIGKILL in mid-epoch leaves: last.ckpt of step 12 (batch 4 of 8 in epoch 1)
     options = ["trainer.max_epochs=3", "~callbacks.early_stopping", "model.dropout=0.5"]
-    options.append("+callbacks.model_checkpoint.every_n_train_steps=3")
+    options.append("callbacks.last_checkpoint.every_n_train_steps=3")
     uninterrupted = tiny_cfg(*options)
     uninterrupted.paths.output_dir = str(tmp_path / "uninterrupted")
     train(uninterrupted)
@@ -265,7 +273,7 @@ def test_sigterm_writes_a_checkpoint_and_the_run_continues_from_it(tmp_path):
 
 def test_after_sigkill_the_run_continues_exactly_from_its_last_mid_epoch_checkpoint(tmp_path):
     run, options = tmp_path / "run", [*TINY, "~callbacks.early_stopping", "model.dropout=0.5"]
-    options.append("+callbacks.model_checkpoint.every_n_train_steps=7")  # 8 steps an epoch
+    options.append("callbacks.last_checkpoint.every_n_train_steps=7")  # 8 steps an epoch
     process = start_train_py(*options, "trainer.max_epochs=500", f"hydra.run.dir={run}")
     last = run / "checkpoints" / "last.ckpt"
     wait_for_checkpoint(last, lambda state: state["global_step"] % 8 != 0)
