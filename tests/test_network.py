@@ -203,3 +203,16 @@ def test_forget_bias_sets_only_the_forget_gate_of_every_lstm():
             plain_total = other.bias_ih_l0 + other.bias_hh_l0
             assert torch.equal(total[others], plain_total[others])
             assert not torch.equal(plain_total[forget], torch.ones(hidden))
+
+
+@pytest.mark.parametrize("pooling", POOLINGS)
+def test_bf16_autocast_keeps_padding_out_too(pooling):
+    """trainer.precision=bf16-mixed (the faster path on CPUs with bf16 instructions) runs the
+    LSTM in bfloat16: its results move by bf16 rounding, never by padding."""
+    net = make_net(pooling=pooling, bidirectional=True)
+    tokens, lengths = ragged_batch()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        before = logits_of(net, tokens, lengths).float()
+        after = logits_of(net, with_extra_padding(tokens, 9), lengths).float()
+    torch.testing.assert_close(after, before, rtol=0, atol=1e-3)  # padding leaks move it more
+    torch.testing.assert_close(before, logits_of(net, tokens, lengths), rtol=0.05, atol=0.02)
