@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import lightning as L
 import pytest
 import torch
@@ -57,6 +59,8 @@ def test_model_optimizer_and_scheduler_options_build_a_trainable_module(tiny_cfg
         cfg = tiny_cfg(f"{group}={name}")
         datamodule = instantiate(cfg.data)
         model = build_model(cfg, datamodule)
+        # what a scheduler over the whole run (`total_steps: null`) asks the trainer
+        model.trainer = SimpleNamespace(estimated_stepping_batches=100)
         built = model.configure_optimizers()
         optimizer = built["optimizer"] if isinstance(built, dict) else built
         assert optimizer.param_groups[0]["params"], f"{group}={name}: optimiser has no parameters"

@@ -45,6 +45,8 @@ class LSTMLitModule(L.LightningModule):
             checkpoint stays loadable with `weights_only` and the HPARAMS tab can show it.
         scheduler: None, or `{scheduler: <partial config>, interval: ..., monitor: ...}`
             (e.g. conf/scheduler/cosine.yaml); the other keys go to Lightning's scheduler dict.
+            A `total_steps: null` in the partial config means the whole run (as the trainer
+            estimates it), e.g. conf/scheduler/warmup_cosine.yaml.
         **network: the remaining `model.*` keys, see `LSTMClassifier`.
     """
 
@@ -186,7 +188,10 @@ class LSTMLitModule(L.LightningModule):
         if not self.hparams.scheduler:
             return optimizer
         lightning_keys = dict(self.hparams.scheduler)  # interval, frequency, monitor, ...
-        scheduler = instantiate(lightning_keys.pop("scheduler"))(optimizer)
+        config = dict(lightning_keys.pop("scheduler"))
+        if "total_steps" in config and config["total_steps"] is None:  # the whole run
+            config["total_steps"] = int(self.trainer.estimated_stepping_batches)
+        scheduler = instantiate(config)(optimizer)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, **lightning_keys}}
 
 
