@@ -1,7 +1,7 @@
 """The one LightningModule for every LSTM variant: loss, metrics per stage, optimisation.
 
 The network itself is `network.LSTMClassifier`; every `model.*` config key other than the
-optimiser and scheduler is passed straight to it.
+optimiser, the scheduler and `embedding` (pretrained vectors) is passed straight to it.
 """
 
 from __future__ import annotations
@@ -23,10 +23,12 @@ from torchmetrics.classification import (
 )
 
 from lstmlab.network import LSTMClassifier
+from lstmlab.vectors import Coverage, load_into
 
 Batch = dict[str, Tensor]  # tokens [B, T], lengths [B], labels [B]
 
 DEFAULT_OPTIMIZER = {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 1e-3}
+EMBEDDING_KEYS = {"vectors": None, "freeze": False}  # model.embedding.* and their defaults
 
 
 class LSTMLitModule(L.LightningModule):
@@ -47,6 +49,10 @@ class LSTMLitModule(L.LightningModule):
             (e.g. conf/scheduler/cosine.yaml); the other keys go to Lightning's scheduler dict.
             A `total_steps: null` in the partial config means the whole run (as the trainer
             estimates it), e.g. conf/scheduler/warmup_cosine.yaml.
+        embedding: `{vectors: <file> | None, freeze: bool}`. The file is read by
+            `load_vectors`, which train.py calls when a run starts from scratch (never here:
+            a checkpoint holds the weights, so loading one needs no vectors file). `freeze`
+            keeps the embedding as it starts, and needs vectors.
         **network: the remaining `model.*` keys, see `LSTMClassifier`.
     """
 
@@ -62,11 +68,14 @@ class LSTMLitModule(L.LightningModule):
         data: dict[str, Any] | None = None,
         optimizer: dict[str, Any] | None = None,
         scheduler: dict[str, Any] | None = None,
+        embedding: dict[str, Any] | None = None,
         **network: Any,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.net = LSTMClassifier(vocab_size, num_classes, pad_id, **network)
+        self.embedding_options = embedding_options(embedding)
+        self.net.embedding.weight.requires_grad_(not self.embedding_options["freeze"])
         self.binary_head = network.get("head", "ce") == "bce"
         weights = torch.tensor(loss_weights, dtype=torch.float) if loss_weights else None
         self.register_buffer("loss_weights", weights, persistent=False)
@@ -183,8 +192,17 @@ class LSTMLitModule(L.LightningModule):
     def on_test_epoch_end(self) -> None:
         self._end_evaluation("test")
 
+    def load_vectors(self, vocab: dict[str, int]) -> Coverage | None:
+        """Starts the embedding from `model.embedding.vectors` (None when it is not set):
+        `vocab` maps each token to its id, e.g. the datamodule's `tokenizer.get_vocab()`."""
+        path = self.embedding_options["vectors"]
+        if path is None:
+            return None
+        return load_into(self.net.embedding, vocab, str(path), self.hparams.pad_id)
+
     def configure_optimizers(self) -> Any:
-        optimizer = instantiate(self.hparams.optimizer or DEFAULT_OPTIMIZER)(self.parameters())
+        trainable = [p for p in self.parameters() if p.requires_grad]  # not a frozen embedding
+        optimizer = instantiate(self.hparams.optimizer or DEFAULT_OPTIMIZER)(trainable)
         if not self.hparams.scheduler:
             return optimizer
         lightning_keys = dict(self.hparams.scheduler)  # interval, frequency, monitor, ...
@@ -193,6 +211,27 @@ class LSTMLitModule(L.LightningModule):
             config["total_steps"] = int(self.trainer.estimated_stepping_batches)
         scheduler = instantiate(config)(optimizer)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, **lightning_keys}}
+
+
+def embedding_options(embedding: dict[str, Any] | None) -> dict[str, Any]:
+    """`model.embedding` with its defaults filled in; unknown keys and a frozen embedding
+    without vectors (random vectors that never learn) are refused."""
+    options = {**EMBEDDING_KEYS, **(embedding or {})}
+    unknown = set(options) - set(EMBEDDING_KEYS)
+    if unknown:
+        raise ValueError(
+            f"model.embedding has unknown keys {sorted(unknown)}: expected "
+            f"{', '.join(EMBEDDING_KEYS)} (conf/model/lstm.yaml)"
+        )
+    if not isinstance(options["freeze"], bool):
+        raise TypeError(f"model.embedding.freeze={options['freeze']!r}: expected true or false")
+    if options["freeze"] and options["vectors"] is None:
+        raise ValueError(
+            "model.embedding.freeze=true keeps the embedding as it starts, but "
+            "model.embedding.vectors is null, so it would stay random. Set "
+            "model.embedding.vectors=<file>, or model.embedding.freeze=false."
+        )
+    return options
 
 
 def per_class(matrix: Tensor) -> dict[str, Tensor]:

@@ -39,6 +39,7 @@ def train(cfg: DictConfig) -> float | None:
     datamodule.prepare_data()
     datamodule.setup("fit")  # the vocabulary size and class count are known from here on
     model = build_model(cfg, datamodule)
+    coverage = {} if cfg.get("ckpt_path") else load_vectors(cfg, model, datamodule)
     callbacks = instantiate_each(cfg.get("callbacks"))
     loggers = instantiate_each(cfg.get("logger"))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
@@ -70,7 +71,8 @@ def train(cfg: DictConfig) -> float | None:
         trainer.test(model, datamodule=datamodule, ckpt_path=best_ckpt or None)
         metrics.update(final_metrics(trainer))
 
-    log_hparams_with_metrics(trainer.loggers, hyperparameters(cfg), metrics)
+    params = {**hyperparameters(cfg), **coverage}
+    log_hparams_with_metrics(trainer.loggers, params, metrics)
     save_results(
         Path(cfg.paths.output_dir) / "results.json",
         metrics=metrics,
@@ -98,6 +100,26 @@ def build_model(cfg: DictConfig, datamodule: L.LightningDataModule) -> L.Lightni
         _recursive_=False,  # optimizer/scheduler stay plain configs, completed by the module
         _convert_="all",
     )
+
+
+def load_vectors(
+    cfg: DictConfig, model: L.LightningModule, datamodule: L.LightningDataModule
+) -> dict[str, float]:
+    """Starts a new run's embedding from `model.embedding.vectors`, if set, and returns the
+    coverage for the HPARAMS tab. Not for a run from a checkpoint: its
+    trained embedding stays."""
+    if OmegaConf.select(cfg, "model.embedding.vectors") is None:
+        return {}
+    tokenizer = getattr(datamodule, "tokenizer", None)
+    if tokenizer is None:
+        raise ValueError(
+            f"model.embedding.vectors needs a vocabulary of words, but {type(datamodule).__name__}"
+            " has no tokenizer (the synthetic task's tokens are ids). Use data=imdb, "
+            "data=text_files or data=topics, or set model.embedding.vectors=null."
+        )
+    coverage = model.load_vectors(tokenizer.get_vocab())
+    rank_zero_info(str(coverage))
+    return {"model.embedding.coverage": round(coverage.fraction, 4)}
 
 
 DDP_LAUNCH_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
