@@ -48,30 +48,25 @@ class Coverage:
 def load_into(embedding: nn.Embedding, vocab: dict[str, int], path: str, pad_id: int) -> Coverage:
     """Copies the vectors of `vocab`'s words (token -> id) from `path` into their rows of
     `embedding`; raises if the widths differ or no word is found (a wrong file)."""
-    dim, vectors = read_vectors(Path(path), set(vocab) - {_token_of(vocab, pad_id)})
+    words = {token: i for token, i in vocab.items() if i != pad_id}
+    dim, vectors = read_vectors(Path(path), set(words))
     if dim != embedding.embedding_dim:
         raise ValueError(
             f"model.embedding.vectors={path} holds {dim}-dimensional vectors, but "
             f"model.embed_dim={embedding.embedding_dim}. Set model.embed_dim={dim}: the "
             "embedding must be as wide as the vectors it starts from."
         )
-    coverage = Coverage(len(vectors), len(vocab) - 1, path)
     if not vectors:
         raise ValueError(
-            f"None of the {coverage.words:,} vocabulary words is in model.embedding.vectors="
-            f"{path}: the file is for other text, or other tokens (the `word` tokenizer gives "
-            "lower-cased words; subword vocabularies rarely match word vectors)."
+            f"None of the {len(words):,} vocabulary words is in model.embedding.vectors={path}: "
+            "the file is for other text, or other tokens (the `word` tokenizer gives lower-cased "
+            "words; subword vocabularies rarely match word vectors)."
         )
-    ids = torch.tensor([vocab[word] for word in vectors])
+    ids = torch.tensor([words[word] for word in vectors])
+    rows = torch.from_numpy(np.stack(list(vectors.values())))
     with torch.no_grad():
-        embedding.weight[ids] = torch.from_numpy(np.stack(list(vectors.values()))).to(
-            embedding.weight
-        )
-    return coverage
-
-
-def _token_of(vocab: dict[str, int], token_id: int) -> str | None:
-    return next((token for token, i in vocab.items() if i == token_id), None)
+        embedding.weight[ids] = rows.to(embedding.weight)
+    return Coverage(len(vectors), len(words), path)
 
 
 def read_vectors(path: Path, wanted: set[str]) -> tuple[int, Vectors]:
