@@ -194,8 +194,8 @@ def plain(args: argparse.Namespace) -> dict:
     from hydra import compose, initialize_config_dir
 
     from lstmlab import resolvers
-    from lstmlab.network import LSTMClassifier
     from lstmlab.timing import peak_memory_mb
+    from lstmlab.train import build_model
 
     resolvers.register(root=ROOT)
     with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
@@ -208,10 +208,7 @@ def plain(args: argparse.Namespace) -> dict:
 
     torch.manual_seed(cfg.seed)
     device = torch.device(args.device)
-    network = {k: v for k, v in cfg.model.items() if k != "_target_"}
-    model = LSTMClassifier(
-        datamodule.vocab_size, datamodule.num_classes, datamodule.pad_id, **network
-    ).to(device)
+    model = build_model(cfg, datamodule).net.to(device)  # the network train.py builds
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.optimizer.lr)
     to_device = lambda batch: {k: v.to(device) for k, v in batch.items()}  # noqa: E731
 

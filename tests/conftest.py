@@ -23,6 +23,13 @@ ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
 
 # Small enough for a CPU test, big enough to learn the synthetic task.
+TINY_RUN = [
+    "model.embed_dim=16",
+    "model.hidden_size=16",
+    "trainer=cpu",
+    "trainer.max_epochs=1",
+    "+trainer.enable_model_summary=false",
+]
 TINY = [
     "data=synthetic",
     "data.num_samples=256",
@@ -31,11 +38,7 @@ TINY = [
     "data.min_len=5",
     "data.max_len=30",
     "data.batch_size=32",
-    "model.embed_dim=16",
-    "model.hidden_size=16",
-    "trainer=cpu",
-    "trainer.max_epochs=1",
-    "+trainer.enable_model_summary=false",
+    *TINY_RUN,
 ]
 
 resolvers.register()
@@ -95,6 +98,34 @@ def write_reviews(folder: Path, sizes: dict[str, int], seed: int = 0) -> Path:
     return folder
 
 
+def review_overrides(data: Path, cache_dir: Path, val_size: int = 20) -> list[str]:
+    """`data=imdb` reading `write_reviews` parquet from `data`, never the Hub."""
+    return [
+        "data=imdb",
+        f"data.path={data}",
+        f"data.cache_dir={cache_dir}",
+        "data.hub_name=null",
+        f"data.val_size={val_size}",
+        "data.batch_size=16",
+    ]
+
+
+def write_vectors(path: Path, vectors: dict[str, list[float]], header: bool = True) -> Path:
+    """A word2vec text file (GloVe's layout with `header=False`)."""
+    dim = len(next(iter(vectors.values())))
+    lines = [f"{len(vectors)} {dim}"] if header else []
+    lines += [" ".join([word, *map(str, values)]) for word, values in vectors.items()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def mood_vectors(path: Path, dim: int) -> Path:
+    """`write_vectors` for the mood words of `write_reviews` (and one word it never uses)."""
+    words = [*MOODS[0], *MOODS[1], "unseen"]
+    return write_vectors(path, {w: [float(i + 1)] * dim for i, w in enumerate(words)})
+
+
 @pytest.fixture(scope="session")
 def text_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A BiLSTM + attention trained for a few epochs on `write_reviews` text, once per session:
@@ -102,12 +133,7 @@ def text_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("text_run")
     data = write_reviews(root / "reviews", {"train": 400, "test": 100})
     overrides = [
-        "data=imdb",
-        f"data.path={data}",
-        f"data.cache_dir={root}/cache",
-        "data.hub_name=null",
-        "data.val_size=100",
-        "data.batch_size=16",
+        *review_overrides(data, root / "cache", val_size=100),
         "model=bilstm_attn",
         "model.embed_dim=16",
         "model.hidden_size=16",

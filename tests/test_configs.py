@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import lightning as L
 import pytest
 import torch
-from conftest import CONF_DIR, compose_config
+from conftest import (
+    CONF_DIR,
+    TINY_RUN,
+    compose_config,
+    mood_vectors,
+    review_overrides,
+    write_reviews,
+)
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
@@ -57,6 +66,8 @@ def test_model_optimizer_and_scheduler_options_build_a_trainable_module(tiny_cfg
         cfg = tiny_cfg(f"{group}={name}")
         datamodule = instantiate(cfg.data)
         model = build_model(cfg, datamodule)
+        # what a scheduler over the whole run (`total_steps: null`) asks the trainer
+        model.trainer = SimpleNamespace(estimated_stepping_batches=100)
         built = model.configure_optimizers()
         optimizer = built["optimizer"] if isinstance(built, dict) else built
         assert optimizer.param_groups[0]["params"], f"{group}={name}: optimiser has no parameters"
@@ -95,9 +106,22 @@ NEED_A_FILE = {"imdb_lm_finetune": "test_language_model.py"}
 
 
 @pytest.mark.parametrize("name", sorted(set(options("experiment")) - set(NEED_A_FILE)))
-def test_every_experiment_preset_runs_fast_dev_run(tiny_cfg, name):
-    # two classes, as on IMDB, since a preset may choose the single-logit BCE head
-    train(tiny_cfg(f"experiment={name}", "trainer=fast_dev_run", "data.num_classes=2"))
+def test_every_experiment_preset_runs_fast_dev_run(tmp_path, tiny_cfg, name):
+    cfg = tiny_cfg(f"experiment={name}")
+    if OmegaConf.select(cfg, "model.embedding.vectors") is None:
+        # two classes, as on IMDB, since a preset may choose the single-logit BCE head
+        train(tiny_cfg(f"experiment={name}", "trainer=fast_dev_run", "data.num_classes=2"))
+        return
+    # word vectors need words: tiny reviews, and a tiny vectors file in place of the preset's
+    data = write_reviews(tmp_path / "reviews", {"train": 80, "test": 20})
+    overrides = [
+        *review_overrides(data, tmp_path / "cache"),
+        f"experiment={name}",
+        *TINY_RUN,
+        "trainer=fast_dev_run",
+        f"model.embedding.vectors={mood_vectors(tmp_path / 'vectors.txt', dim=16)}",
+    ]
+    train(compose_config(overrides, tmp_path / "run"))
 
 
 def test_the_six_variants_sweep_is_the_base_model_and_each_change_alone_and_all_together(tiny_cfg):

@@ -112,3 +112,13 @@ def test_an_encoder_of_another_shape_or_vocabulary_or_no_file_is_refused(tmp_pat
         load_encoder(net, tmp_path / "encoder.pt", SMALL, "vocabulary B")
     with pytest.raises(FileNotFoundError, match=r"pretrain\.py"):
         load_encoder(net, tmp_path / "missing.pt", SMALL, "vocabulary A")
+
+
+def test_vectors_and_an_encoder_together_are_refused_since_one_would_overwrite_the_other(
+    tmp_path,
+):
+    overrides = text_overrides(
+        tmp_path, "model.embedding.vectors=v.txt", "model.pretrained_encoder=encoder.pt"
+    )
+    with pytest.raises(ValueError, match=r"model\.embedding\.vectors=null"):
+        train(compose_config([*overrides, "trainer=fast_dev_run"], tmp_path / "run"))

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import lightning as L
 import pytest
 import torch
+from conftest import CONF_DIR
+from omegaconf import OmegaConf
 
 from lstmlab.data.synthetic import SyntheticDataModule
 from lstmlab.lit_module import LSTMLitModule
+from lstmlab.optimization import DEFAULT_OPTIMIZER
+from lstmlab.schedules import warmup_cosine
 
 
 def tiny_data(num_classes: int = 4) -> SyntheticDataModule:
@@ -111,3 +117,28 @@ def test_hyperparameters_rebuild_the_model_from_a_checkpoint(tmp_path):
     assert restored.hparams.pooling == "max" and restored.hparams.init_state == "learned"
     for (name, p), q in zip(model.state_dict().items(), restored.state_dict().values()):
         assert torch.equal(p, q), name
+
+
+def test_warmup_cosine_ramps_the_learning_rate_up_then_decays_it_over_the_whole_run():
+    scheduler = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "scheduler/warmup_cosine.yaml"))
+    scheduler["scheduler"]["warmup_steps"] = 4
+    model = tiny_module(scheduler=scheduler)
+    model.trainer = SimpleNamespace(estimated_stepping_batches=12)  # the run's length
+    built = model.configure_optimizers()
+    optimizer, step = built["optimizer"], built["lr_scheduler"]
+    assert step["interval"] == "step"
+    rates = []
+    for _ in range(12):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        step["scheduler"].step()
+    peak = DEFAULT_OPTIMIZER["lr"]
+    assert rates[0] == pytest.approx(peak / 4)
+    assert rates[:5] == sorted(rates[:5]) and rates[4] == pytest.approx(peak)
+    assert rates[4:] == sorted(rates[4:], reverse=True) and rates[-1] < peak / 10
+
+
+def test_warmup_needs_at_least_one_step():
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    with pytest.raises(ValueError, match="warmup_steps=0: expected at least 1"):
+        warmup_cosine(optimizer, warmup_steps=0, total_steps=10)

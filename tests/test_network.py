@@ -12,6 +12,7 @@ from lstmlab.network import INIT_STATES, LSTMClassifier
 from lstmlab.pooling import POOLINGS
 
 VOCAB, CLASSES, PAD = 50, 3, 0
+LSTM_PARAMETERS = ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"]  # as nn.LSTM's
 
 
 def make_net(**kwargs) -> LSTMClassifier:
@@ -39,21 +40,36 @@ def logits_of(net: LSTMClassifier, tokens: torch.Tensor, lengths: torch.Tensor) 
         return net(tokens, lengths)[0]
 
 
-VARIANTS = list(itertools.product(POOLINGS, [False, True], INIT_STATES))
+VARIANTS = list(itertools.product(POOLINGS, [False, True], INIT_STATES, [0.0, 0.5]))
 
 
-@pytest.mark.parametrize(("pooling", "bidirectional", "init_state"), VARIANTS)
-def test_logits_do_not_change_when_padding_is_appended(pooling, bidirectional, init_state):
-    net = make_net(pooling=pooling, bidirectional=bidirectional, init_state=init_state)
+def make_net_for(weight_dropout: float, **kwargs) -> LSTMClassifier:
+    """With weight dropout: in training mode, where it acts (the seeded calls of `logits_of`
+    drop the same weights, whatever the padding: the mask's shape is the weight's)."""
+    net = make_net(weight_dropout=weight_dropout, **kwargs)
+    return net.train() if weight_dropout else net
+
+
+@pytest.mark.parametrize(("pooling", "bidirectional", "init_state", "weight_dropout"), VARIANTS)
+def test_logits_do_not_change_when_padding_is_appended(
+    pooling, bidirectional, init_state, weight_dropout
+):
+    net = make_net_for(
+        weight_dropout, pooling=pooling, bidirectional=bidirectional, init_state=init_state
+    )
     tokens, lengths = ragged_batch()
     before = logits_of(net, tokens, lengths)
     after = logits_of(net, with_extra_padding(tokens, 9), lengths)
     torch.testing.assert_close(after, before, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("pooling", POOLINGS)
-def test_two_layer_network_is_padding_invariant_too(pooling):
-    net = make_net(pooling=pooling, bidirectional=True, num_layers=2, lstm_dropout=0.3)
+@pytest.mark.parametrize(("pooling", "weight_dropout"), itertools.product(POOLINGS, [0.0, 0.5]))
+def test_two_layer_network_is_padding_invariant_too(pooling, weight_dropout):
+    # between-layer dropout draws a mask per position, so it stays off in training mode
+    lstm_dropout = 0.0 if weight_dropout else 0.3
+    net = make_net_for(
+        weight_dropout, pooling=pooling, bidirectional=True, num_layers=2, lstm_dropout=lstm_dropout
+    )
     tokens, lengths = ragged_batch()
     torch.testing.assert_close(
         logits_of(net, with_extra_padding(tokens, 4), lengths), logits_of(net, tokens, lengths)
@@ -164,6 +180,31 @@ def test_zero_initial_state_is_deterministic_and_learned_state_is_trained():
     assert learned.c0.grad is not None and learned.c0.grad.abs().sum() > 0
 
 
+def test_weight_dropout_varies_training_calls_only_and_trains_the_whole_weight():
+    net = make_net(weight_dropout=0.5, bidirectional=True, num_layers=2).train()
+    tokens, lengths = ragged_batch()
+    first, second = net(tokens, lengths)[0], net(tokens, lengths)[0]
+    assert not torch.allclose(first, second)
+    (first + second).sum().backward()
+    for directions in net.lstm:
+        for lstm in directions:
+            grad = lstm.weight_hh_l0.grad
+            assert grad is not None and (grad == 0).any() and grad.abs().sum() > 0
+            assert [name for name, _ in lstm.named_parameters()] == LSTM_PARAMETERS
+    net.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(net(tokens, lengths)[0], net(tokens, lengths)[0])
+
+
+def test_evaluation_uses_the_full_recurrent_weights():
+    tokens, lengths = ragged_batch()
+    plain = make_net(bidirectional=True)
+    dropped = make_net(bidirectional=True, weight_dropout=0.5)  # same seed, same weights
+    torch.testing.assert_close(
+        logits_of(dropped, tokens, lengths), logits_of(plain, tokens, lengths)
+    )
+
+
 def test_head_width_follows_the_loss():
     tokens, lengths = ragged_batch()
     assert make_net(head="ce")(tokens, lengths)[0].shape == (4, CLASSES)
@@ -180,6 +221,7 @@ def test_head_width_follows_the_loss():
         ({"head": "bce"}, "needs exactly 2 classes"),
         ({"lstm_dropout": 0.5}, "has no effect with model.num_layers=1"),
         ({"num_layers": 0}, "model.num_layers=0"),
+        ({"weight_dropout": 1.0}, r"model.weight_dropout=1.0: expected a probability in \[0, 1\)"),
     ],
 )
 def test_settings_that_would_silently_misbehave_are_refused(kwargs, message):

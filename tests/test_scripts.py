@@ -1,4 +1,4 @@
-"""The benchmark scripts run end to end on tiny synthetic input and print what they promise."""
+"""The scripts run end to end on tiny input and print (and write) what they promise."""
 
 from __future__ import annotations
 
@@ -6,8 +6,14 @@ import json
 import subprocess
 import sys
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
-from conftest import ROOT, TINY, write_reviews
+from conftest import ROOT, TINY, run_script, write_reviews
+
+from lstmlab.data.imdb import IMDBDataModule
+from lstmlab.lit_module import LSTMLitModule
 
 
 def test_accuracy_benchmark_reports_every_variant_it_ran(tmp_path):
@@ -59,3 +65,31 @@ def test_speed_benchmark_runs_every_pipeline_and_prints_every_figure(tmp_path):
         100 / figures["lstmlab_vs_plain_speedup"] - 100, abs=0.2
     )
     assert figures["hardware"] and figures["device"] == "cpu"
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_word2vec_script_trains_on_train_and_unsupervised_only_and_its_words_align(
+    tmp_path, binary
+):
+    gensim = pytest.importorskip("gensim")
+    data = write_reviews(tmp_path / "imdb", {"train": 200, "unsupervised": 200})
+    pq.write_table(pa.table({"text": ["a testonly review"], "label": [0]}), data / "test.parquet")
+    output = tmp_path / ("v.bin" if binary else "v.txt")
+    args = ["--data", str(data), "--dim", "8", "--epochs", "1", "--min-count", "1"]
+    args += ["--workers", "1", "--output", str(output), *(["--binary"] if binary else [])]
+    result = run_script("scripts/train_word2vec.py", *args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "400 reviews" in result.stdout and f"wrote {output}" in result.stdout
+    trained = gensim.models.KeyedVectors.load_word2vec_format(str(output), binary=binary)
+    assert "testonly" not in trained.key_to_index
+
+    datamodule = IMDBDataModule(
+        path=str(data), cache_dir=str(tmp_path / "cache"), hub_name=None, val_size=20
+    )
+    datamodule.setup("fit")
+    vocab = datamodule.tokenizer.get_vocab()
+    model = LSTMLitModule(len(vocab), 2, embed_dim=8, embedding={"vectors": str(output)})
+    coverage = model.load_vectors(vocab)
+    assert coverage.found == coverage.words - 1  # every word but <unk>
+    row = model.net.embedding.weight[vocab["great"]].detach().numpy()
+    np.testing.assert_allclose(row, trained["great"], rtol=1e-6)

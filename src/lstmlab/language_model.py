@@ -156,7 +156,12 @@ class LSTMLanguageModel(L.LightningModule):
             for name, p in self.named_parameters()
             if not name.startswith(("net.pooling", "net.head")) and p.requires_grad
         ]
-        return configure_optimizers(trained, self.hparams.optimizer, self.hparams.scheduler)
+        return configure_optimizers(
+            trained,
+            self.hparams.optimizer,
+            self.hparams.scheduler,
+            run_steps=lambda: int(self.trainer.estimated_stepping_batches),
+        )
 
 
 def encoder_state(model: LSTMLanguageModel) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """The one LightningModule for every LSTM variant: loss, metrics per stage, optimisation.
 
 The network itself is `network.LSTMClassifier`; every `model.*` config key other than the
-optimiser and scheduler is passed straight to it.
+optimiser, the scheduler and the pretrained starts (`embedding`, `pretrained_encoder`) is passed
+straight to it.
 """
 
 from __future__ import annotations
@@ -24,8 +25,11 @@ from torchmetrics.classification import (
 from lstmlab.language_model import load_encoder
 from lstmlab.network import LSTMClassifier
 from lstmlab.optimization import configure_optimizers
+from lstmlab.vectors import Coverage, load_into
 
 Batch = dict[str, Tensor]  # tokens [B, T], lengths [B], labels [B]
+
+EMBEDDING_KEYS = {"vectors": None, "freeze": False}  # model.embedding.* and their defaults
 
 
 class LSTMLitModule(L.LightningModule):
@@ -44,8 +48,14 @@ class LSTMLitModule(L.LightningModule):
             checkpoint stays loadable with `weights_only` and the HPARAMS tab can show it.
         scheduler: None, or `{scheduler: <partial config>, interval: ..., monitor: ...}`
             (e.g. conf/scheduler/cosine.yaml); the other keys go to Lightning's scheduler dict.
+            A `total_steps: null` in the partial config means the whole run (as the trainer
+            estimates it), e.g. conf/scheduler/warmup_cosine.yaml.
+        embedding: `{vectors: <file> | None, freeze: bool}`. The file is read by
+            `load_vectors`, which train.py calls when a run starts from scratch (never here:
+            a checkpoint holds the weights, so loading one needs no vectors file). `freeze`
+            keeps the embedding as it starts, and needs vectors.
         pretrained_encoder: an encoder.pt from `pretrain.py`, copied into the embedding and
-            LSTM when fitting starts (see `setup`).
+            LSTM by `load_encoder` when a run starts from scratch (as the vectors are).
         **network: the remaining `model.*` keys, see `LSTMClassifier`.
     """
 
@@ -61,13 +71,15 @@ class LSTMLitModule(L.LightningModule):
         data: dict[str, Any] | None = None,
         optimizer: dict[str, Any] | None = None,
         scheduler: dict[str, Any] | None = None,
+        embedding: dict[str, Any] | None = None,
         pretrained_encoder: str | None = None,
         **network: Any,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.network = network  # the LSTMClassifier's keys (in hparams too, merged with ours)
         self.net = LSTMClassifier(vocab_size, num_classes, pad_id, **network)
+        self.embedding_options = embedding_options(embedding)
+        self.net.embedding.weight.requires_grad_(not self.embedding_options["freeze"])
         self.binary_head = network.get("head", "ce") == "bce"
         weights = torch.tensor(loss_weights, dtype=torch.float) if loss_weights else None
         self.register_buffer("loss_weights", weights, persistent=False)
@@ -95,20 +107,6 @@ class LSTMLitModule(L.LightningModule):
 
     def forward(self, tokens: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor | None]:
         return self.net(tokens, lengths)
-
-    def setup(self, stage: str) -> None:
-        """Pretrained weights go in here rather than in `__init__`, so that evaluating or
-        loading a checkpoint never needs their file; a resumed run's checkpoint, restored after
-        this, overwrites them with its trained weights."""
-        if stage != "fit" or not self.hparams.pretrained_encoder:
-            return
-        tokenizer = getattr(self.trainer.datamodule, "tokenizer", None)
-        load_encoder(
-            self.net,
-            self.hparams.pretrained_encoder,
-            self.network,
-            tokenizer.to_str() if tokenizer is not None else None,
-        )
 
     def loss(self, logits: Tensor, labels: Tensor) -> Tensor:
         w = self.loss_weights
@@ -198,10 +196,49 @@ class LSTMLitModule(L.LightningModule):
     def on_test_epoch_end(self) -> None:
         self._end_evaluation("test")
 
+    def load_encoder(self, tokenizer: str | None) -> None:
+        """Starts the embedding and LSTM from `model.pretrained_encoder`, if set; `tokenizer`
+        (the data's, as JSON) must be the one the encoder was pretrained with."""
+        if self.hparams.pretrained_encoder:
+            load_encoder(self.net, self.hparams.pretrained_encoder, self.hparams, tokenizer)
+
+    def load_vectors(self, vocab: dict[str, int]) -> Coverage | None:
+        """Starts the embedding from `model.embedding.vectors` (None when it is not set):
+        `vocab` maps each token to its id, e.g. the datamodule's `tokenizer.get_vocab()`."""
+        path = self.embedding_options["vectors"]
+        if path is None:
+            return None
+        return load_into(self.net.embedding, vocab, str(path), self.hparams.pad_id)
+
     def configure_optimizers(self) -> Any:
+        trainable = [p for p in self.parameters() if p.requires_grad]  # not a frozen embedding
         return configure_optimizers(
-            self.parameters(), self.hparams.optimizer, self.hparams.scheduler
+            trainable,
+            self.hparams.optimizer,
+            self.hparams.scheduler,
+            run_steps=lambda: int(self.trainer.estimated_stepping_batches),
         )
+
+
+def embedding_options(embedding: dict[str, Any] | None) -> dict[str, Any]:
+    """`model.embedding` with its defaults filled in; unknown keys and a frozen embedding
+    without vectors (random vectors that never learn) are refused."""
+    options = {**EMBEDDING_KEYS, **(embedding or {})}
+    unknown = set(options) - set(EMBEDDING_KEYS)
+    if unknown:
+        raise ValueError(
+            f"model.embedding has unknown keys {sorted(unknown)}: expected "
+            f"{', '.join(EMBEDDING_KEYS)} (conf/model/lstm.yaml)"
+        )
+    if not isinstance(options["freeze"], bool):
+        raise TypeError(f"model.embedding.freeze={options['freeze']!r}: expected true or false")
+    if options["freeze"] and options["vectors"] is None:
+        raise ValueError(
+            "model.embedding.freeze=true keeps the embedding as it starts, but "
+            "model.embedding.vectors is null, so it would stay random. Set "
+            "model.embedding.vectors=<file>, or model.embedding.freeze=false."
+        )
+    return options
 
 
 def per_class(matrix: Tensor) -> dict[str, Tensor]:

@@ -9,6 +9,7 @@ from pathlib import Path
 import lightning as L
 import torch
 from hydra.utils import instantiate
+from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig, OmegaConf
 
 from lstmlab.checkpoints import read_checkpoint
@@ -16,7 +17,9 @@ from lstmlab.config_types import check_types
 from lstmlab.console import print_config_tree, print_summary
 from lstmlab.data.text import TextDataModule
 from lstmlab.language_model import LanguageModelData, LSTMLanguageModel, encoder_state
+from lstmlab.lit_module import embedding_options
 from lstmlab.train import final_metrics, instantiate_each, save_results, timing
+from lstmlab.vectors import load_into
 
 ENCODER_FILE = "encoder.pt"
 
@@ -67,7 +70,8 @@ def build_language_model(cfg: DictConfig, text: TextDataModule) -> LSTMLanguageM
     network = OmegaConf.to_container(cfg.model, resolve=True)
     for key in ("_target_", "pretrained_encoder"):
         network.pop(key, None)
-    return LSTMLanguageModel(
+    embedding = embedding_options(network.pop("embedding", None))
+    model = LSTMLanguageModel(
         text.vocab_size,
         network,
         pad_id=text.pad_id,
@@ -77,3 +81,10 @@ def build_language_model(cfg: DictConfig, text: TextDataModule) -> LSTMLanguageM
         optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True),
         scheduler=OmegaConf.to_container(cfg.scheduler, resolve=True) or None,
     )
+    if embedding["vectors"] is not None:  # an LM may start from word vectors too
+        vocab = text.tokenizer.get_vocab()
+        rank_zero_info(
+            str(load_into(model.net.embedding, vocab, embedding["vectors"], text.pad_id))
+        )
+    model.net.embedding.weight.requires_grad_(not embedding["freeze"])
+    return model

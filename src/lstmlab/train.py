@@ -40,6 +40,7 @@ def train(cfg: DictConfig) -> float | None:
     datamodule.prepare_data()
     datamodule.setup("fit")  # the vocabulary size and class count are known from here on
     model = build_model(cfg, datamodule)
+    coverage = {} if cfg.get("ckpt_path") else start_from_pretrained(cfg, model, datamodule)
     callbacks = instantiate_each(cfg.get("callbacks"))
     loggers = instantiate_each(cfg.get("logger"))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
@@ -71,7 +72,8 @@ def train(cfg: DictConfig) -> float | None:
         trainer.test(model, datamodule=datamodule, ckpt_path=best_ckpt or None)
         metrics.update(final_metrics(trainer))
 
-    log_hparams_with_metrics(trainer.loggers, hyperparameters(cfg), metrics)
+    params = {**hyperparameters(cfg), **coverage}
+    log_hparams_with_metrics(trainer.loggers, params, metrics)
     save_results(
         Path(cfg.paths.output_dir) / "results.json",
         metrics=metrics,
@@ -100,6 +102,39 @@ def build_model(cfg: DictConfig, datamodule: L.LightningDataModule) -> L.Lightni
         _recursive_=False,  # optimizer/scheduler stay plain configs, completed by the module
         _convert_="all",
     )
+
+
+def start_from_pretrained(
+    cfg: DictConfig, model: L.LightningModule, datamodule: L.LightningDataModule
+) -> dict[str, float]:
+    """Starts a new run from pretrained weights where configured: word vectors in the embedding
+    (`model.embedding.vectors`) or a pretrained encoder in the embedding and LSTM
+    (`model.pretrained_encoder`). Returns the vectors' coverage for the HPARAMS tab. Not for a
+    run from a checkpoint: its trained weights stay."""
+    vectors = OmegaConf.select(cfg, "model.embedding.vectors")
+    encoder = OmegaConf.select(cfg, "model.pretrained_encoder")
+    if vectors is None and encoder is None:
+        return {}
+    if vectors is not None and encoder is not None:
+        raise ValueError(
+            "model.embedding.vectors and model.pretrained_encoder both set the embedding, and "
+            "the encoder's would replace the vectors. Set model.embedding.vectors=null (an "
+            "encoder pretrained from vectors holds them already, trained further)."
+        )
+    tokenizer = getattr(datamodule, "tokenizer", None)
+    if tokenizer is None:
+        key = "embedding.vectors" if vectors is not None else "pretrained_encoder"
+        raise ValueError(
+            f"model.{key} needs a vocabulary of words, but {type(datamodule).__name__} has no "
+            "tokenizer (the synthetic task's tokens are ids). Use data=imdb, "
+            f"data=text_files or data=topics, or set model.{key}=null."
+        )
+    if encoder is not None:
+        model.load_encoder(tokenizer.to_str())
+        return {}
+    coverage = model.load_vectors(tokenizer.get_vocab())
+    rank_zero_info(str(coverage))
+    return {"model.embedding.coverage": round(coverage.fraction, 4)}
 
 
 DDP_LAUNCH_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
