@@ -290,6 +290,16 @@ def test_after_sigkill_the_run_continues_exactly_from_its_last_mid_epoch_checkpo
     # checkpoint, before the kill, is logged again: TensorBoard may show those points twice
 
 
+def test_an_output_folder_that_cannot_be_created_stops_the_run_naming_it(train_py, tmp_path):
+    # a file where the folder should be: unwritable even for root, unlike a chmod
+    blocker = tmp_path / "logs"
+    blocker.write_text("an earlier run's notes\n")
+    result = train_py(*TINY, f"paths.log_dir={blocker}")
+    assert result.returncode != 0
+    assert "Not a directory" in result.stderr and str(blocker) in result.stderr
+    assert blocker.read_text() == "an earlier run's notes\n"
+
+
 def test_resume_refuses_a_folder_that_is_not_a_run_or_has_no_checkpoint(tmp_path):
     result = run_script("train.py", f"resume={tmp_path}")
     assert result.returncode != 0 and "no run there" in result.stderr
