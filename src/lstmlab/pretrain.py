@@ -18,7 +18,7 @@ from lstmlab.console import print_config_tree, print_summary
 from lstmlab.data.text import TextDataModule
 from lstmlab.language_model import LanguageModelData, LSTMLanguageModel, encoder_state
 from lstmlab.lit_module import embedding_options
-from lstmlab.train import final_metrics, instantiate_each, save_results, timing
+from lstmlab.train import final_metrics, instantiate_each, save_results
 from lstmlab.vectors import load_into
 
 ENCODER_FILE = "encoder.pt"
@@ -51,15 +51,7 @@ def pretrain(cfg: DictConfig) -> float | None:
     if trainer.is_global_zero:
         torch.save(encoder_state(model), encoder)
     metrics = final_metrics(trainer)
-    save_results(
-        Path(cfg.paths.output_dir) / "results.json",
-        metrics=metrics,
-        epochs=trainer.current_epoch,
-        wall_time_s=round(time.perf_counter() - started, 1),
-        best_checkpoint=best or None,
-        encoder=str(encoder),
-        timing=timing(trainer, model),
-    )
+    save_results(cfg, trainer, model, started, metrics, best, encoder=str(encoder))
     print_summary(metrics, trainer.default_root_dir, best, cfg.paths.log_dir)
     print(f"Encoder for the classifier: model.pretrained_encoder={encoder}")
     return metrics.get("val/loss")

@@ -75,13 +75,13 @@ def train(cfg: DictConfig) -> float | None:
     params = {**hyperparameters(cfg), **coverage}
     log_hparams_with_metrics(trainer.loggers, params, metrics)
     save_results(
-        Path(cfg.paths.output_dir) / "results.json",
-        metrics=metrics,
-        epochs=trainer.current_epoch,
-        wall_time_s=round(time.perf_counter() - started, 1),
-        best_checkpoint=best_ckpt or None,
+        cfg,
+        trainer,
+        model,
+        started,
+        metrics,
+        best_ckpt,
         test_confusion_matrix=confusion_matrix(model, "test"),
-        timing=timing(trainer, model),
     )
     print_summary(metrics, trainer.default_root_dir, best_ckpt, cfg.paths.log_dir)
     return metrics.get(cfg.get("optimized_metric"))
@@ -180,8 +180,27 @@ def instantiate_each(group: DictConfig | None) -> list:
 
 
 @rank_zero_only
-def save_results(path: Path, **results: object) -> None:
-    """The run's outcome as JSON, for scripts that compare runs without reading event files."""
+def save_results(
+    cfg: DictConfig,
+    trainer: L.Trainer,
+    model: L.LightningModule,
+    started: float,
+    metrics: dict[str, float],
+    best_checkpoint: str | None,
+    **extra: object,
+) -> None:
+    """The run's outcome as `<run>/results.json` (final metrics, epochs, wall time since
+    `started`, best checkpoint, epoch timing, and `extra`), for scripts that compare runs
+    without reading event files."""
+    path = Path(cfg.paths.output_dir) / "results.json"
+    results = {
+        "metrics": metrics,
+        "epochs": trainer.current_epoch,
+        "wall_time_s": round(time.perf_counter() - started, 1),
+        "best_checkpoint": best_checkpoint or None,
+        **extra,
+        "timing": timing(trainer, model),
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=2) + "\n")
 
