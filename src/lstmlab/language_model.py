@@ -28,6 +28,7 @@ from lstmlab.network import LSTMClassifier
 from lstmlab.optimization import configure_optimizers
 
 ENCODER_PREFIXES = ("embedding.", "lstm.", "h0", "c0")  # LSTMClassifier's encoder weights
+UNTRAINED = ("net.pooling", "net.head")  # the classifier's parts the LM does not use
 SHAPE_KEYS = ("embed_dim", "hidden_size", "num_layers", "bidirectional", "init_state")
 
 
@@ -151,28 +152,24 @@ class LSTMLanguageModel(L.LightningModule):
             self.log("val/perplexity", math.exp(min(float(loss), 50.0)), prog_bar=True)
 
     def configure_optimizers(self) -> Any:
-        trained = [
-            p
-            for name, p in self.named_parameters()
-            if not name.startswith(("net.pooling", "net.head")) and p.requires_grad
-        ]
-        return configure_optimizers(
-            trained,
-            self.hparams.optimizer,
-            self.hparams.scheduler,
-            run_steps=lambda: int(self.trainer.estimated_stepping_batches),
-        )
+        trained = (p for name, p in self.named_parameters() if not name.startswith(UNTRAINED))
+        return configure_optimizers(self, trained)
 
 
 def encoder_state(model: LSTMLanguageModel) -> dict[str, Any]:
     """What `load_encoder` needs: the encoder's weights, its shapes and the tokenizer."""
     weights = model.net.state_dict()
-    built = inspect.signature(LSTMClassifier).parameters
     return {
         "encoder": {k: v.cpu() for k, v in weights.items() if k.startswith(ENCODER_PREFIXES)},
-        "network": {k: model.hparams.network.get(k, built[k].default) for k in SHAPE_KEYS},
+        "network": encoder_shapes(model.hparams.network),
         "tokenizer": model.hparams.tokenizer,
     }
+
+
+def encoder_shapes(network: dict[str, Any]) -> dict[str, Any]:
+    """The `model.*` keys that decide the encoder's weight shapes, defaults filled in."""
+    built = inspect.signature(LSTMClassifier).parameters
+    return {k: network.get(k, built[k].default) for k in SHAPE_KEYS}
 
 
 def load_encoder(
@@ -195,8 +192,8 @@ def load_encoder(
             "its embedding rows would mean other words. Use the data.* settings of the "
             "pretraining run (its .hydra/config.yaml)."
         )
-    built = inspect.signature(LSTMClassifier).parameters
-    differ = {k: v for k, v in saved["network"].items() if v != network.get(k, built[k].default)}
+    shapes = encoder_shapes(network)
+    differ = {k: v for k, v in saved["network"].items() if v != shapes[k]}
     if differ:
         fixes = " ".join(f"model.{k}={v}" for k, v in differ.items())
         raise ValueError(

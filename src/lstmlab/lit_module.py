@@ -211,13 +211,7 @@ class LSTMLitModule(L.LightningModule):
         return load_into(self.net.embedding, vocab, str(path), self.hparams.pad_id)
 
     def configure_optimizers(self) -> Any:
-        trainable = [p for p in self.parameters() if p.requires_grad]  # not a frozen embedding
-        return configure_optimizers(
-            trainable,
-            self.hparams.optimizer,
-            self.hparams.scheduler,
-            run_steps=lambda: int(self.trainer.estimated_stepping_batches),
-        )
+        return configure_optimizers(self, self.parameters())
 
 
 def embedding_options(embedding: dict[str, Any] | None) -> dict[str, Any]:
