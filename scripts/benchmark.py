@@ -52,6 +52,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--precision", choices=PRECISIONS, default="32-true", help="lstmlab's trainer.precision"
     )
+    parser.add_argument(
+        "--fused-adam", action="store_true", help="lstmlab's optimizer.fused=true"
+    )
     parser.add_argument("--only", nargs="+", choices=PIPELINES, default=list(PIPELINES))
     parser.add_argument("--child", choices=PIPELINES, help=argparse.SUPPRESS)
     parser.add_argument("--cache-dir", type=Path, help=argparse.SUPPRESS)
@@ -181,6 +184,7 @@ def overrides(args: argparse.Namespace) -> list[str]:
         "model.dropout=0",
         "optimizer=adam",
         "optimizer.lr=1e-3",
+        f"optimizer.fused={'true' if args.fused_adam else 'null'}",
         f"trainer.max_epochs={args.epochs}",
         f"trainer.precision={args.precision}",
         f"trainer.accelerator={'gpu' if args.device.startswith('cuda') else 'cpu'}",
@@ -194,6 +198,7 @@ def plain(args: argparse.Namespace) -> dict:
     a plain loop; also times data preparation, cold into a fresh cache, then warm."""
     import torch
     from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
 
     from lstmlab import resolvers
     from lstmlab.timing import peak_memory_mb
@@ -211,7 +216,7 @@ def plain(args: argparse.Namespace) -> dict:
     torch.manual_seed(cfg.seed)
     device = torch.device(args.device)
     model = build_model(cfg, datamodule).net.to(device)  # the network train.py builds
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.optimizer.lr)
+    optimizer = instantiate(cfg.optimizer)(model.parameters())  # train.py's Adam
     to_device = lambda batch: {k: v.to(device) for k, v in batch.items()}  # noqa: E731
 
     bf16 = args.precision == "bf16-mixed"  # as Lightning's bf16-mixed: autocast the forward
@@ -300,6 +305,7 @@ def run_child(name: str, args: argparse.Namespace, cache_dir: Path, run_dir: Pat
         str(args.max_len),
         "--precision",
         args.precision,
+        *(["--fused-adam"] if args.fused_adam else []),
         "--cache-dir",
         str(cache_dir),
         "--run-dir",
@@ -333,6 +339,7 @@ def report(args: argparse.Namespace, runs: dict[str, dict]) -> dict:
         "device": args.device,
         "hardware": hardware(args.device),
         "precision": args.precision,
+        "fused_adam": args.fused_adam,
         "epochs": args.epochs,
     }
     for name, run in runs.items():

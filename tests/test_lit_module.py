@@ -67,6 +67,20 @@ def test_the_configured_optimizer_is_the_one_used(optimizer):
     assert built.param_groups[0]["lr"] == optimizer["lr"]
 
 
+def test_fused_adam_is_a_speed_switch_only():
+    """`optimizer.fused=true` takes the same steps as the per-parameter loop."""
+    adam = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "optimizer" / "adam.yaml"))
+    trained = {}
+    for fused in (None, True):
+        torch.manual_seed(0)
+        model = tiny_module(optimizer={**adam, "fused": fused})
+        quiet_trainer(max_steps=3, limit_val_batches=0).fit(model, datamodule=tiny_data())
+        assert model.optimizers().optimizer.defaults["fused"] is fused
+        trained[fused] = model.state_dict()
+    for name, value in trained[None].items():
+        torch.testing.assert_close(trained[True][name], value, msg=name)
+
+
 def test_scheduler_keys_reach_lightning():
     scheduler = {
         "scheduler": {"_target_": "torch.optim.lr_scheduler.ReduceLROnPlateau", "_partial_": True},

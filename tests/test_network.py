@@ -104,10 +104,12 @@ def lstm_outputs(net: LSTMClassifier, tokens: torch.Tensor, n: int) -> torch.Ten
         return net.encode(net.embedding(tokens[None, :n]), torch.tensor([n]))[0][0]
 
 
+@pytest.mark.parametrize("padded", [True, False], ids=["padded", "unpadded"])
 @pytest.mark.parametrize("bidirectional", [False, True])
-def test_encoder_is_exactly_torchs_lstm_with_the_same_weights(bidirectional):
-    """Two layers, per-direction modules with in-length reversal == nn.LSTM, on a padded batch
-    compared with each sequence run alone through nn.LSTM."""
+def test_encoder_is_exactly_torchs_lstm_with_the_same_weights(bidirectional, padded):
+    """Two layers, per-direction modules with in-length reversal == nn.LSTM, on a batch
+    compared with each sequence run alone through nn.LSTM. A padded batch reverses by
+    gathering, an unpadded one by flipping: both must be exact."""
     net = make_net(pooling="mean", bidirectional=bidirectional, num_layers=2)
     reference = nn.LSTM(8, 6, num_layers=2, bidirectional=bidirectional, batch_first=True)
     for layer, directions in enumerate(net.lstm):
@@ -116,6 +118,9 @@ def test_encoder_is_exactly_torchs_lstm_with_the_same_weights(bidirectional):
             for name, value in lstm.named_parameters():
                 getattr(reference, name.replace("l0", suffix)).data.copy_(value)
     tokens, lengths = ragged_batch()
+    if not padded:  # every row as long as the batch
+        tokens, lengths = tokens[:, :3], torch.full_like(lengths, 3)
+        tokens[2, 1:] = torch.tensor([11, 12])
     with torch.no_grad():
         ours = net.encode(net.embedding(tokens), lengths)[0]
         for row, n in enumerate(lengths.tolist()):

@@ -171,16 +171,22 @@ def set_forget_bias(lstm: nn.LSTM, value: float) -> None:
         lstm.bias_hh_l0[h : 2 * h].zero_()
 
 
-def reversal_index(lengths: Tensor, steps: int) -> Tensor:
+def reversal_index(lengths: Tensor, steps: int) -> Tensor | None:
     """[B, T] time indices that reverse each sequence's first `length` steps and leave its
-    padding in place; applying it twice restores the order."""
+    padding in place; applying it twice restores the order. None when no row is padded: then
+    the reversal is a plain flip, which is about 3x cheaper than the gather (and its
+    scatter-add gradient) on a CPU, and a third of IMDB's batches at 256 tokens are unpadded."""
+    if bool((lengths == steps).all()):
+        return None
     t = torch.arange(steps, device=lengths.device)
     last = (lengths - 1).unsqueeze(1)  # [B, 1]
     return torch.where(t < lengths.unsqueeze(1), last - t, t)
 
 
-def take_steps(x: Tensor, index: Tensor) -> Tensor:
-    """x [B, T, F] reordered in time by index [B, T]."""
+def take_steps(x: Tensor, index: Tensor | None) -> Tensor:
+    """x [B, T, F] reordered in time by index [B, T] (None: reversed)."""
+    if index is None:
+        return x.flip(1)
     return x.gather(1, index.unsqueeze(-1).expand_as(x))
 
 
