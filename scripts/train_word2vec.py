@@ -2,12 +2,14 @@
 
     python scripts/train_word2vec.py                      # data/vectors/imdb_word2vec_100d.txt
     python scripts/train_word2vec.py --dim 300 --binary   # data/vectors/imdb_word2vec_300d.bin
+    python scripts/train_word2vec.py --splits train       # labelled only: ..._100d_train.txt
 
 It reads IMDB's train and unsupervised reviews (75,000; never test, whose reviews must stay
-unseen) from `--data` (the layouts `data.path` accepts) and splits them with the datamodule's
-`word` tokenizer rules, so the vectors' words are exactly the vocabulary's tokens. The train
-split includes the reviews the datamodule holds out for validation: their text, never their
-labels, shapes the vectors. Needs gensim: pip install -e '.[vectors]'.
+unseen; `--splits train` keeps to the 25,000 labelled ones, for recipes that use no extra data)
+from `--data` (the layouts `data.path` accepts) and splits them with the datamodule's `word`
+tokenizer rules, so the vectors' words are exactly the vocabulary's tokens. The train split
+includes the reviews the datamodule holds out for validation: their text, never their labels,
+shapes the vectors. Needs gensim: pip install -e '.[vectors]'.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from lstmlab.data import tokenization
 from lstmlab.data.sources import UNSUPERVISED, find_source
 
 ROOT = Path(__file__).resolve().parents[1]
-SPLITS = ("train", UNSUPERVISED)  # never "test"
+SPLITS = ("train", UNSUPERVISED)  # never "test": its reviews stay unseen
 
 
 def parse_args() -> argparse.Namespace:
@@ -37,6 +39,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--min-count", type=int, default=5, help="ignore rarer words")
     parser.add_argument("--workers", type=int, default=os.cpu_count(), help="training threads")
     parser.add_argument("--seed", type=int, default=0, help="initialisation seed")
+    parser.add_argument(
+        "--splits", nargs="+", choices=SPLITS, default=list(SPLITS), help="reviews to read"
+    )
     parser.add_argument("--binary", action="store_true", help="word2vec binary (.bin), not text")
     parser.add_argument("--output", type=Path, help="default: data/vectors/imdb_word2vec_<dim>d")
     return parser.parse_args()
@@ -61,11 +66,12 @@ def main() -> None:
     except ImportError:
         raise SystemExit("This script needs gensim: pip install -e '.[vectors]'") from None
     suffix = "bin" if args.binary else "txt"
-    output = args.output or ROOT / "data" / "vectors" / f"imdb_word2vec_{args.dim}d.{suffix}"
+    only = "" if set(args.splits) == set(SPLITS) else "_" + "_".join(args.splits)
+    output = args.output or ROOT / "data" / "vectors" / f"imdb_word2vec_{args.dim}d{only}.{suffix}"
 
     start = time.perf_counter()
-    splits = find_source(args.data, args.data, None).load(SPLITS)
-    texts = pa.concat_arrays([splits[s].data.column("text").combine_chunks() for s in SPLITS])
+    splits = find_source(args.data, args.data, None).load(args.splits)
+    texts = pa.concat_arrays([splits[s].data.column("text").combine_chunks() for s in args.splits])
     sentences = word_lists(texts)
     read_s = time.perf_counter() - start
     tokens = sum(map(len, sentences))

@@ -42,7 +42,11 @@ def test_speed_benchmark_runs_every_pipeline_and_prints_every_figure(tmp_path):
     data = write_reviews(tmp_path / "reviews", {"train": 300, "test": 50})
     command = [sys.executable, "scripts/benchmark.py", "--path", str(data), "--val-size", "60"]
     result = subprocess.run(
-        [*command, "--epochs", "2", "--fused-adam"], cwd=ROOT, capture_output=True, text=True, timeout=600
+        [*command, "--epochs", "2", "--fused-adam"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     figures = json.loads(result.stdout.strip().splitlines()[-1])
@@ -94,3 +98,20 @@ def test_word2vec_script_trains_on_train_and_unsupervised_only_and_its_words_ali
     assert coverage.found == coverage.words - 1  # every word but <unk>
     row = model.net.embedding.weight[vocab["great"]].detach().numpy()
     np.testing.assert_allclose(row, trained["great"], rtol=1e-6)
+
+
+def test_word2vec_script_can_keep_to_the_labelled_reviews(tmp_path):
+    """`--splits train`: vectors for a recipe that uses no data beyond the labelled reviews."""
+    gensim = pytest.importorskip("gensim")
+    data = write_reviews(tmp_path / "imdb", {"train": 200, "test": 10})
+    unlabelled = pa.table({"text": ["an unlabelledonly review"], "label": [-1]})
+    pq.write_table(unlabelled, data / "unsupervised.parquet")
+    output = tmp_path / "v.txt"
+    args = ["--data", str(data), "--dim", "8", "--epochs", "1", "--min-count", "1"]
+    result = run_script(
+        "scripts/train_word2vec.py", *args, "--splits", "train", "--output", str(output)
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "200 reviews" in result.stdout
+    trained = gensim.models.KeyedVectors.load_word2vec_format(str(output))
+    assert "great" in trained.key_to_index and "unlabelledonly" not in trained.key_to_index
