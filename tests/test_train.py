@@ -41,9 +41,10 @@ def hparams_tab(run_dir: Path) -> tuple[dict, set[str], dict[str, float]]:
     return hparams, metric_tags, scalars
 
 
-def validated_steps(run_dir: Path) -> list[int]:
-    """The steps at which a run folder's TensorBoard events hold `val/acc`, one per validation."""
-    return [event.step for event in EventAccumulator(str(run_dir)).Reload().Scalars("val/acc")]
+def validated_steps(run_dir: Path, tag: str = "val/acc") -> list[int]:
+    """The steps at which a run folder's TensorBoard events hold `tag` (`val/acc`: one per
+    validation), as TensorBoard shows them."""
+    return [event.step for event in EventAccumulator(str(run_dir)).Reload().Scalars(tag)]
 
 
 def test_a_run_writes_checkpoints_and_a_hparams_tab_with_real_metrics(tiny_cfg, tmp_path):
@@ -286,8 +287,33 @@ def test_after_sigkill_the_run_continues_exactly_from_its_last_mid_epoch_checkpo
     epochs = state["epoch"] + 2
     resumed = run_script("train.py", f"resume={run}", f"trainer.max_epochs={epochs}")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    finished_as_uninterrupted(run, epochs, options, tmp_path)  # what it logged after the
-    # checkpoint, before the kill, is logged again: TensorBoard may show those points twice
+    finished_as_uninterrupted(run, epochs, options, tmp_path)
+
+
+def test_a_continued_run_shows_each_step_once_in_tensorboard(tmp_path, monkeypatch):
+    """What a crashed run logged after its last checkpoint gives way to what the continued run
+    logs for the same steps (without `purge_step`, those points showed twice)."""
+    options = [*TINY, "~callbacks.early_stopping", "trainer.max_epochs=3"]
+    options += ["trainer.log_every_n_steps=1", "callbacks.last_checkpoint.every_n_train_steps=7"]
+    run, last = tmp_path / "run", tmp_path / "run" / "checkpoints" / "last.ckpt"
+    train_step = LSTMLitModule.training_step
+
+    def crash_at_step_11(self, batch, batch_idx):
+        if self.global_step == 11:
+            raise RuntimeError("crashed at step 11")
+        return train_step(self, batch, batch_idx)
+
+    monkeypatch.setattr(LSTMLitModule, "training_step", crash_at_step_11)
+    with pytest.raises(RuntimeError, match="crashed at step 11"):
+        train(compose_config(options, run))
+    monkeypatch.undo()
+    saved_at = torch.load(last, weights_only=True)["global_step"]
+    assert max(validated_steps(run, "train/loss_step")) > saved_at  # logged past the checkpoint
+
+    train(compose_config([*options, f"ckpt_path={last}"], run))  # what resume= runs
+    train(compose_config(options, tmp_path / "once"))
+    for tag in ("train/loss_step", "val/acc"):
+        assert validated_steps(run, tag) == validated_steps(tmp_path / "once", tag)
 
 
 def test_an_output_folder_that_cannot_be_created_stops_the_run_naming_it(train_py, tmp_path):

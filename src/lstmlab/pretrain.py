@@ -18,7 +18,13 @@ from lstmlab.console import print_config_tree, print_summary
 from lstmlab.data.text import TextDataModule
 from lstmlab.language_model import LanguageModelData, LSTMLanguageModel, encoder_state
 from lstmlab.lit_module import embedding_options
-from lstmlab.train import final_metrics, instantiate_each, save_results
+from lstmlab.train import (
+    build_loggers,
+    checkpoint_step,
+    final_metrics,
+    instantiate_each,
+    save_results,
+)
 from lstmlab.vectors import load_into
 
 ENCODER_FILE = "encoder.pt"
@@ -30,6 +36,7 @@ def pretrain(cfg: DictConfig) -> float | None:
     print_config_tree(cfg)
     L.seed_everything(cfg.seed, workers=True)
     check_types(cfg, "data", "model", "trainer")
+    resumed_at = checkpoint_step(cfg)
     text = instantiate(cfg.data)
     if not isinstance(text, TextDataModule):
         raise ValueError(
@@ -40,7 +47,8 @@ def pretrain(cfg: DictConfig) -> float | None:
     data.prepare_data()
     data.setup("fit")
     model = build_language_model(cfg, text)
-    callbacks, loggers = instantiate_each(cfg.get("callbacks")), instantiate_each(cfg.get("logger"))
+    callbacks = instantiate_each(cfg.get("callbacks"))
+    loggers = build_loggers(cfg.get("logger"), resumed_at)
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
     trainer.fit(model, datamodule=data, ckpt_path=cfg.get("ckpt_path"))
 

@@ -36,17 +36,15 @@ def train(cfg: DictConfig) -> float | None:
     L.seed_everything(cfg.seed, workers=True)
 
     check_types(cfg, "data", "model", "trainer")  # e.g. data.batch_size=abc, before any work
+    resumed_at = checkpoint_step(cfg)  # a missing, truncated or foreign ckpt_path: an error now
     datamodule: L.LightningDataModule = instantiate(cfg.data)
     datamodule.prepare_data()
     datamodule.setup("fit")  # the vocabulary size and class count are known from here on
     model = build_model(cfg, datamodule)
     coverage = {} if cfg.get("ckpt_path") else start_from_pretrained(cfg, model, datamodule)
     callbacks = instantiate_each(cfg.get("callbacks"))
-    loggers = instantiate_each(cfg.get("logger"))
+    loggers = build_loggers(cfg.get("logger"), resumed_at)
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
-
-    if cfg.get("ckpt_path"):
-        read_checkpoint(cfg.ckpt_path)  # a missing, truncated or foreign file: a clear error now
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     except OSError as error:  # a full disk or a lost folder while writing checkpoints or logs
@@ -174,9 +172,34 @@ def own_ddp_ranks() -> Iterator[None]:
 
 def instantiate_each(group: DictConfig | None) -> list:
     """The objects of a group like `callbacks` or `logger`: one per entry with a `_target_`."""
-    if not group:
-        return []
-    return [instantiate(node) for node in group.values() if node and "_target_" in node]
+    return [instantiate(node) for node in entries(group)]
+
+
+def entries(group: DictConfig | None) -> list[DictConfig]:
+    """The entries of a group that name a class to build (`null` ones are switched off)."""
+    return [node for node in (group or {}).values() if node and "_target_" in node]
+
+
+def checkpoint_step(cfg: DictConfig) -> int | None:
+    """The global step of `cfg.ckpt_path`, the checkpoint a run continues from (None: a new
+    run). Reading it first turns a missing, truncated or foreign file into a clear error
+    before any work."""
+    if not cfg.get("ckpt_path"):
+        return None
+    return int(read_checkpoint(cfg.ckpt_path).get("global_step", 0))
+
+
+def build_loggers(group: DictConfig | None, resumed_at: int | None) -> list:
+    """The `logger` group's loggers. A run continued from a checkpoint at step `resumed_at`
+    logs the steps after it again, so TensorBoard hides what the interrupted run had logged
+    from that step on (`purge_step`); after a SIGKILL, up to an epoch of points would
+    otherwise show twice."""
+    loggers = []
+    for node in entries(group):
+        tensorboard = node._target_.endswith("TensorBoardLogger")
+        continued = tensorboard and resumed_at is not None
+        loggers.append(instantiate(node, **({"purge_step": resumed_at} if continued else {})))
+    return loggers
 
 
 @rank_zero_only
