@@ -21,9 +21,9 @@ from torch.utils.data import SequentialSampler
 
 from lstmlab.data import text as text_pipeline
 from lstmlab.data import tokenization
-from lstmlab.data.batching import EpochShuffleSampler
+from lstmlab.data.batching import BucketBatchSampler, EpochShuffleSampler
 from lstmlab.data.imdb import IMDBDataModule
-from lstmlab.data.text import BucketBatchSampler, stratified_split
+from lstmlab.data.text import stratified_split
 from lstmlab.data.tokenization import TextEncoder, train_tokenizer
 from lstmlab.train import train
 

@@ -9,6 +9,7 @@ so the model always receives the same batch layout:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from itertools import islice
 from typing import Any
@@ -17,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import BatchSampler, DataLoader, Dataset, Sampler
 
 
 class EncodedDataset(Dataset):
@@ -126,3 +127,46 @@ class ResumableLoader(DataLoader):
         for batch in islice(super().__iter__(), done, None):
             self.served = (epoch, self.served[1] + 1)
             yield batch
+
+
+class BucketBatchSampler(BatchSampler):
+    """Batches of similar lengths, to cut the compute spent on padding.
+
+    The indices of `sampler` (shuffled for training; Lightning swaps in a DistributedSampler
+    under DDP) are taken in pools of `pool_batches` batches; each pool is sorted by length and
+    cut into batches, and with `shuffle` the batches are shuffled, so batch order and
+    composition still change every epoch. `pool_batches=None`: one pool (evaluation).
+    """
+
+    def __init__(
+        self,
+        sampler: Sampler[int],
+        batch_size: int,
+        drop_last: bool,
+        lengths: Tensor,
+        shuffle: bool = True,
+        pool_batches: int | None = 50,
+    ) -> None:
+        super().__init__(sampler, batch_size, drop_last)
+        self.lengths = lengths
+        self.shuffle = shuffle
+        self.pool_batches = pool_batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        indices = torch.tensor(list(self.sampler), dtype=torch.long)
+        pool = len(indices) if self.pool_batches is None else self.batch_size * self.pool_batches
+        batches = []
+        for chunk in indices.split(max(pool, 1)):
+            chunk = chunk[torch.argsort(self.lengths[chunk], stable=True)]
+            batches += [b.tolist() for b in chunk.split(self.batch_size)]
+        if self.drop_last and batches and len(batches[-1]) < self.batch_size:
+            batches.pop()  # pools are whole batches, so only the very last can be short
+        if self.shuffle:  # from the sampler's (seed, epoch), so a resumed run sees the same order
+            seed, epoch = (getattr(self.sampler, key, 0) for key in ("seed", "epoch"))
+            order = torch.randperm(len(batches), generator=seeded_generator(seed, epoch, 1))
+            batches = [batches[i] for i in order]
+        yield from batches
+
+    def __len__(self) -> int:
+        count = len(self.sampler) / self.batch_size
+        return math.floor(count) if self.drop_last else math.ceil(count)

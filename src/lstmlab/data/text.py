@@ -22,11 +22,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -38,16 +37,16 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 from tokenizers import Tokenizer
 from torch import Tensor
-from torch.utils.data import BatchSampler, DataLoader, Sampler, SequentialSampler
+from torch.utils.data import DataLoader, SequentialSampler
 
 from lstmlab.data import tokenization
 from lstmlab.data.batching import (
+    BucketBatchSampler,
     EncodedDataset,
     EpochShuffleSampler,
     PadCollator,
     ResumableLoader,
     check_batch_size,
-    seeded_generator,
 )
 
 CACHE_FORMAT = 2  # bump when the cache layout changes, so old caches are not read
@@ -465,49 +464,6 @@ class RaggedSequences:
     def __getitem__(self, index: int) -> Tensor:
         start = int(self.starts[index])
         return self.flat[start : start + int(self.lengths[index])]
-
-
-class BucketBatchSampler(BatchSampler):
-    """Batches of similar lengths, to cut the compute spent on padding.
-
-    The indices of `sampler` (shuffled for training; Lightning swaps in a DistributedSampler
-    under DDP) are taken in pools of `pool_batches` batches; each pool is sorted by length and
-    cut into batches, and with `shuffle` the batches are shuffled, so batch order and
-    composition still change every epoch. `pool_batches=None`: one pool (evaluation).
-    """
-
-    def __init__(
-        self,
-        sampler: Sampler[int],
-        batch_size: int,
-        drop_last: bool,
-        lengths: Tensor,
-        shuffle: bool = True,
-        pool_batches: int | None = 50,
-    ) -> None:
-        super().__init__(sampler, batch_size, drop_last)
-        self.lengths = lengths
-        self.shuffle = shuffle
-        self.pool_batches = pool_batches
-
-    def __iter__(self) -> Iterator[list[int]]:
-        indices = torch.tensor(list(self.sampler), dtype=torch.long)
-        pool = len(indices) if self.pool_batches is None else self.batch_size * self.pool_batches
-        batches = []
-        for chunk in indices.split(max(pool, 1)):
-            chunk = chunk[torch.argsort(self.lengths[chunk], stable=True)]
-            batches += [b.tolist() for b in chunk.split(self.batch_size)]
-        if self.drop_last and batches and len(batches[-1]) < self.batch_size:
-            batches.pop()  # pools are whole batches, so only the very last can be short
-        if self.shuffle:  # from the sampler's (seed, epoch), so a resumed run sees the same order
-            seed, epoch = (getattr(self.sampler, key, 0) for key in ("seed", "epoch"))
-            order = torch.randperm(len(batches), generator=seeded_generator(seed, epoch, 1))
-            batches = [batches[i] for i in order]
-        yield from batches
-
-    def __len__(self) -> int:
-        count = len(self.sampler) / self.batch_size
-        return math.floor(count) if self.drop_last else math.ceil(count)
 
 
 # ---------------------------------------------------------------------- arguments
