@@ -11,7 +11,7 @@ from conftest import CONF_DIR
 from omegaconf import OmegaConf
 
 from lstmlab.data.synthetic import SyntheticDataModule
-from lstmlab.lit_module import LSTMLitModule
+from lstmlab.lit_module import LSTMLitModule, adversarial_push
 from lstmlab.optimization import DEFAULT_OPTIMIZER
 from lstmlab.schedules import warmup_cosine
 
@@ -79,6 +79,45 @@ def test_fused_adam_is_a_speed_switch_only():
         trained[fused] = model.state_dict()
     for name, value in trained[None].items():
         torch.testing.assert_close(trained[True][name], value, msg=name)
+
+
+def test_the_adversarial_push_has_norm_eps_per_review_and_spares_padding():
+    gradient = torch.randn(3, 5, 4)
+    gradient[0, 3:] = 0  # padding: the loss does not depend on it
+    gradient[2] = 0  # a review the loss does not depend on at all
+    push = adversarial_push(gradient, 0.5)
+    torch.testing.assert_close(push.flatten(1).norm(dim=1)[:2], torch.tensor([0.5, 0.5]))
+    assert torch.all(push[0, 3:] == 0) and torch.all(push[2] == 0)
+
+
+def test_adversarial_training_pushes_uphill_and_fits_the_pushed_batch_too():
+    """The push raises the loss (to first order, the most a push of its size can), and the
+    training loss is the clean one plus the pushed one."""
+    model = tiny_module(pooling="attn", adversarial_eps=0.1, embed_dropout=0.0, dropout=0.0)
+    data = tiny_data()
+    data.setup("fit")
+    batch = next(iter(data.train_dataloader()))
+    probe = model._zero_push(batch)
+    clean = model.loss(model(batch["tokens"], batch["lengths"], probe)[0], batch["labels"])
+    pushed = model.adversarial_loss(batch, clean, probe)
+    assert pushed > clean
+    random = adversarial_push(torch.randn_like(probe), 0.1)  # the same size, any direction
+    assert pushed > model.loss(model(batch["tokens"], batch["lengths"], random)[0], batch["labels"])
+
+    model.log = lambda *args, **kwargs: None  # not attached to a trainer here
+    torch.testing.assert_close(model.training_step(batch, 0), clean + pushed)
+
+
+def test_adversarial_training_runs_and_logs_its_loss():
+    model = tiny_module(adversarial_eps=1.0)
+    trainer = quiet_trainer(max_steps=2, limit_val_batches=0)
+    trainer.fit(model, datamodule=tiny_data())
+    assert trainer.global_step == 2 and "train/adversarial_loss_epoch" in trainer.logged_metrics
+
+
+def test_a_negative_adversarial_eps_is_refused():
+    with pytest.raises(ValueError, match=r"adversarial_eps=-1\.0: expected >= 0"):
+        tiny_module(adversarial_eps=-1.0)
 
 
 def test_scheduler_keys_reach_lightning():

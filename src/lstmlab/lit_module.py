@@ -56,6 +56,11 @@ class LSTMLitModule(L.LightningModule):
             keeps the embedding as it starts, and needs vectors.
         pretrained_encoder: an encoder.pt from `pretrain.py`, copied into the embedding and
             LSTM by `load_encoder` when a run starts from scratch (as the vectors are).
+        adversarial_eps: adversarial training (Miyato et al., 2017) when > 0: each training
+            batch is fitted once more with every review's embeddings pushed this far (L2 norm
+            over the review) in the direction that raises its loss fastest. The model learns
+            to be smooth around each training review. It costs a second forward and backward
+            pass per step.
         **network: the remaining `model.*` keys, see `LSTMClassifier`.
     """
 
@@ -73,12 +78,15 @@ class LSTMLitModule(L.LightningModule):
         scheduler: dict[str, Any] | None = None,
         embedding: dict[str, Any] | None = None,
         pretrained_encoder: str | None = None,
+        adversarial_eps: float = 0.0,
         **network: Any,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.net = LSTMClassifier(vocab_size, num_classes, pad_id, **network)
         self.embedding_options = embedding_options(embedding)
+        if adversarial_eps < 0:
+            raise ValueError(f"model.adversarial_eps={adversarial_eps}: expected >= 0 (0: off)")
         self.net.embedding.weight.requires_grad_(not self.embedding_options["freeze"])
         self.binary_head = network.get("head", "ce") == "bce"
         weights = torch.tensor(loss_weights, dtype=torch.float) if loss_weights else None
@@ -105,8 +113,10 @@ class LSTMLitModule(L.LightningModule):
         self.val_acc_best = MaxMetric()
         self.val_acc_best.persistent(True)  # saved in checkpoints, so a resumed run keeps it
 
-    def forward(self, tokens: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor | None]:
-        return self.net(tokens, lengths)
+    def forward(
+        self, tokens: Tensor, lengths: Tensor, push: Tensor | None = None
+    ) -> tuple[Tensor, Tensor | None]:
+        return self.net(tokens, lengths, push)
 
     def loss(self, logits: Tensor, labels: Tensor) -> Tensor:
         w = self.loss_weights
@@ -128,8 +138,14 @@ class LSTMLitModule(L.LightningModule):
             return torch.cat([1 - p, p], dim=-1)
         return logits.softmax(dim=-1)
 
-    def _step(self, batch: Batch, metrics: MetricCollection, stage: str | None = None) -> Tensor:
-        logits, _ = self(batch["tokens"], batch["lengths"])
+    def _step(
+        self,
+        batch: Batch,
+        metrics: MetricCollection,
+        stage: str | None = None,
+        push: Tensor | None = None,
+    ) -> Tensor:
+        logits, _ = self(batch["tokens"], batch["lengths"], push)
         probabilities = self.probabilities(logits)
         metrics.update(probabilities.argmax(-1), batch["labels"])
         if stage:  # an evaluation stage
@@ -169,7 +185,9 @@ class LSTMLitModule(L.LightningModule):
             self.val_acc_best.reset()
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
-        loss = self._step(batch, self.train_metrics)
+        # adversarial training: a zero push whose gradient is the loss's on the embeddings
+        probe = self._zero_push(batch) if self.hparams.adversarial_eps else None
+        loss = self._step(batch, self.train_metrics, push=probe)
         if not torch.isfinite(loss):  # stop before the optimiser spreads it into the weights
             raise FloatingPointError(
                 f"train/loss became {loss.item()} at step {self.global_step} (epoch "
@@ -178,7 +196,26 @@ class LSTMLitModule(L.LightningModule):
                 "a lower optimizer.lr, trainer.gradient_clip_val=1.0, or trainer.precision=32-true."
             )
         self._log_stage("train", loss, self.train_metrics, batch)
-        return loss
+        if probe is None:
+            return loss
+        adversarial = self.adversarial_loss(batch, loss, probe)
+        self.log("train/adversarial_loss", adversarial, on_epoch=True, batch_size=len(probe))
+        return loss + adversarial
+
+    def _zero_push(self, batch: Batch) -> Tensor:
+        tokens = batch["tokens"]
+        width = self.net.embedding.embedding_dim
+        return tokens.new_zeros((*tokens.shape, width), dtype=torch.float).requires_grad_()
+
+    def adversarial_loss(self, batch: Batch, loss: Tensor, probe: Tensor) -> Tensor:
+        """The loss of `batch` with its embeddings pushed `adversarial_eps` along the gradient
+        of `loss` (computed with the zero push `probe`): to first order, the push of that size
+        that raises the loss most. The push is a constant; the gradient of this loss reaches
+        the weights (and the embedding) through the model."""
+        (gradient,) = torch.autograd.grad(loss, probe, retain_graph=True)
+        push = adversarial_push(gradient, self.hparams.adversarial_eps)
+        logits, _ = self(batch["tokens"], batch["lengths"], push)
+        return self.loss(logits, batch["labels"])
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         loss = self._step(batch, self.val_metrics, "val")
@@ -212,6 +249,13 @@ class LSTMLitModule(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         return configure_optimizers(self, self.parameters())
+
+
+def adversarial_push(gradient: Tensor, eps: float) -> Tensor:
+    """`gradient` [B, T, E] scaled to an L2 norm of `eps` per review (a review with a zero
+    gradient gets no push). Padding positions have a zero gradient, so they get no push."""
+    norms = gradient.flatten(1).norm(dim=1).clamp_min(1e-12)  # [B]
+    return eps * gradient / norms[:, None, None]
 
 
 def embedding_options(embedding: dict[str, Any] | None) -> dict[str, Any]:

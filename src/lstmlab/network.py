@@ -103,16 +103,20 @@ class LSTMClassifier(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(out_dim, 1 if head == "bce" else num_classes)
 
-    def forward(self, tokens: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor | None]:
+    def forward(
+        self, tokens: Tensor, lengths: Tensor, push: Tensor | None = None
+    ) -> tuple[Tensor, Tensor | None]:
         """Logits [B, C] (or [B, 1] for the BCE head) and attention weights [B, T] (or None).
 
         tokens: [B, T] right-padded ids; lengths: [B] real lengths. An empty sequence is read
         as a single padding token, so every row has at least one position to pool over.
+        push: [B, T, E] added to the token embeddings (adversarial training).
         """
         steps = tokens.size(1)
         lengths = lengths.clamp(min=1)
         mask = torch.arange(steps, device=tokens.device) < lengths.unsqueeze(1)  # [B, T]
-        x = self.embed_dropout(self.embedding(tokens))  # [B, T, E]
+        x = self.embedding(tokens)  # [B, T, E]
+        x = self.embed_dropout(x if push is None else x + push)
         outputs, h_n = self.encode(x, lengths)  # [B, T, D], [dirs, B, H]
         pooled, weights = self.pooling(outputs, mask, h_n)  # [B, D], [B, T] | None
         return self.head(self.dropout(pooled)), weights
