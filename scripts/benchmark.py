@@ -8,6 +8,7 @@ so lstmlab / notebook is what a user gains and lstmlab / plain is Lightning's ov
 
     python scripts/benchmark.py                         # IMDB, CPU, 1 epoch each
     python scripts/benchmark.py --device cuda --epochs 3
+    python scripts/benchmark.py --device cuda --epochs 3 --only lstmlab --deterministic  # its cost
     python scripts/benchmark.py --path tiny/ --val-size 100   # any parquet folder like IMDB's
 
 All three train a BiLSTM with additive attention (embed 128, hidden 128, batch 64, Adam 1e-3,
@@ -52,8 +53,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--precision", choices=PRECISIONS, default="32-true", help="lstmlab's trainer.precision"
     )
+    parser.add_argument("--fused-adam", action="store_true", help="lstmlab's optimizer.fused=true")
     parser.add_argument(
-        "--fused-adam", action="store_true", help="lstmlab's optimizer.fused=true"
+        "--deterministic",
+        action="store_true",
+        help="lstmlab's trainer.deterministic=true (run with and without it for its cost)",
     )
     parser.add_argument("--only", nargs="+", choices=PIPELINES, default=list(PIPELINES))
     parser.add_argument("--child", choices=PIPELINES, help=argparse.SUPPRESS)
@@ -187,6 +191,7 @@ def overrides(args: argparse.Namespace) -> list[str]:
         f"optimizer.fused={'true' if args.fused_adam else 'null'}",
         f"trainer.max_epochs={args.epochs}",
         f"trainer.precision={args.precision}",
+        f"trainer.deterministic={str(args.deterministic).lower()}",
         f"trainer.accelerator={'gpu' if args.device.startswith('cuda') else 'cpu'}",
         "~callbacks.early_stopping",
         "test=false",
@@ -214,6 +219,10 @@ def plain(args: argparse.Namespace) -> dict:
         prep[f"prep_{kind}_s"] = round(time.perf_counter() - start, 3)
 
     torch.manual_seed(cfg.seed)
+    if args.deterministic:  # what Lightning's trainer.deterministic=true sets
+        os.environ["CUBLAS_WORKSPACE_CONFIG"] = ":4096:8"
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
     device = torch.device(args.device)
     model = build_model(cfg, datamodule).net.to(device)  # the network train.py builds
     optimizer = instantiate(cfg.optimizer)(model.parameters())  # train.py's Adam
@@ -306,6 +315,7 @@ def run_child(name: str, args: argparse.Namespace, cache_dir: Path, run_dir: Pat
         "--precision",
         args.precision,
         *(["--fused-adam"] if args.fused_adam else []),
+        *(["--deterministic"] if args.deterministic else []),
         "--cache-dir",
         str(cache_dir),
         "--run-dir",
@@ -340,6 +350,7 @@ def report(args: argparse.Namespace, runs: dict[str, dict]) -> dict:
         "hardware": hardware(args.device),
         "precision": args.precision,
         "fused_adam": args.fused_adam,
+        "deterministic": args.deterministic,
         "epochs": args.epochs,
     }
     for name, run in runs.items():

@@ -42,7 +42,7 @@ def test_speed_benchmark_runs_every_pipeline_and_prints_every_figure(tmp_path):
     data = write_reviews(tmp_path / "reviews", {"train": 300, "test": 50})
     command = [sys.executable, "scripts/benchmark.py", "--path", str(data), "--val-size", "60"]
     result = subprocess.run(
-        [*command, "--epochs", "2", "--fused-adam"],
+        [*command, "--epochs", "2", "--fused-adam", "--deterministic"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -50,7 +50,7 @@ def test_speed_benchmark_runs_every_pipeline_and_prints_every_figure(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     figures = json.loads(result.stdout.strip().splitlines()[-1])
-    assert figures["fused_adam"] is True
+    assert figures["fused_adam"] is True and figures["deterministic"] is True
     for name in ("notebook", "plain", "lstmlab"):
         run = figures[name]
         assert len(run["train_epoch_s"]) == 2 and run["epoch_s"] == run["train_epoch_s"][1]
