@@ -76,6 +76,15 @@ def test_a_stacked_bidirectional_lm_is_refused_since_layer_two_would_see_the_ans
         LSTMLanguageModel(30, {**SMALL, "num_layers": 2})
 
 
+def test_adversarial_training_is_refused_for_pretraining_rather_than_ignored(tmp_path):
+    cfg = compose_config(
+        text_overrides(tmp_path, "model.adversarial_eps=1.0"), tmp_path / "run", name="pretrain"
+    )
+    with pytest.raises(ValueError, match=r"model\.adversarial_eps=0"):
+        pretrain(cfg)
+    assert not (tmp_path / "run" / "encoder.pt").exists()
+
+
 def test_pretraining_learns_and_its_encoder_starts_a_classifier(tmp_path):
     run = tmp_path / "pretrain"
     overrides = text_overrides(tmp_path, "trainer.max_epochs=3", "optimizer.lr=0.01")

@@ -71,7 +71,8 @@ def test_a_run_writes_checkpoints_and_a_hparams_tab_with_real_metrics(tiny_cfg, 
     timing = results["timing"]  # callback epoch_timer, also logged as time/* scalars
     assert len(timing["train_epoch_s"]) == len(timing["train_samples_per_s"]) == 2
     assert all(s > 0 for s in timing["train_epoch_s"]) and timing["peak_rss_mb"] > 0
-    assert scalars["time/samples_per_s"] == pytest.approx(timing["train_samples_per_s"][-1], 1e-3)
+    rounded = timing["train_samples_per_s"][-1]  # to 0.1 in results.json
+    assert scalars["time/samples_per_s"] == pytest.approx(rounded, abs=0.05)
 
 
 def test_synthetic_task_is_learned_far_above_chance(tiny_cfg):

@@ -68,6 +68,11 @@ def pretrain(cfg: DictConfig) -> float | None:
 def build_language_model(cfg: DictConfig, text: TextDataModule) -> LSTMLanguageModel:
     """The LM over the encoder that `model.*` describes, sized by the data."""
     network = OmegaConf.to_container(cfg.model, resolve=True)
+    if network.pop("adversarial_eps", 0):
+        raise ValueError(
+            "model.adversarial_eps is adversarial training of a classifier (train.py); "
+            "pretraining has no use for it. Set model.adversarial_eps=0 here."
+        )
     for key in ("_target_", "pretrained_encoder"):
         network.pop(key, None)
     embedding = embedding_options(network.pop("embedding", None))
