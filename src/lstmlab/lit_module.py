@@ -203,9 +203,9 @@ class LSTMLitModule(L.LightningModule):
         return loss + adversarial
 
     def _zero_push(self, batch: Batch) -> Tensor:
-        tokens = batch["tokens"]
-        width = self.net.embedding.embedding_dim
-        return tokens.new_zeros((*tokens.shape, width), dtype=torch.float).requires_grad_()
+        """Zeros shaped and typed as the batch's embeddings (bf16 too, under `bf16-true`)."""
+        weight, tokens = self.net.embedding.weight, batch["tokens"]
+        return weight.new_zeros((*tokens.shape, weight.size(1))).requires_grad_()
 
     def adversarial_loss(self, batch: Batch, loss: Tensor, probe: Tensor) -> Tensor:
         """The loss of `batch` with its embeddings pushed `adversarial_eps` along the gradient
