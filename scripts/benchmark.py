@@ -72,7 +72,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def timed_epochs(model, batches, device, epochs: int, step) -> dict:
     """Trains for `epochs` passes over `batches(epoch)` with `step(batch)` (which returns the
     batch's size) and times each pass, stopping the clock once the device has finished."""
-    from lstmlab.timing import synchronize
+    from lstmlab.callbacks.timing import synchronize
 
     model.train()
     epoch_s, samples_per_s = [], []
@@ -107,8 +107,8 @@ def notebook(args: argparse.Namespace) -> dict:
     from torch import nn
     from torch.utils.data import DataLoader, Dataset
 
+    from lstmlab.callbacks.timing import peak_memory_mb
     from lstmlab.data.text import stratified_split
-    from lstmlab.timing import peak_memory_mb
 
     start = time.perf_counter()
     table = pq.read_table(args.path / "train.parquet").to_pydict()
@@ -205,9 +205,9 @@ def plain(args: argparse.Namespace) -> dict:
     from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
 
-    from lstmlab import resolvers
-    from lstmlab.timing import peak_memory_mb
-    from lstmlab.train import build_model
+    from lstmlab.callbacks.timing import peak_memory_mb
+    from lstmlab.runs import resolvers
+    from lstmlab.runs.train import build_model
 
     resolvers.register(root=ROOT)
     with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):

@@ -1,8 +1,8 @@
-"""Compare a sweep's runs: `python scripts/compare.py logs/multiruns/<time>` (lstmlab.compare)."""
+"""Compare a sweep's runs: `python scripts/compare.py logs/multiruns/<time>` (see README)."""
 
 import sys
 
-from lstmlab.compare import main
+from lstmlab.reporting.compare import main
 
 if __name__ == "__main__":
     sys.exit(main())

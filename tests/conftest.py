@@ -16,8 +16,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from lstmlab import resolvers
-from lstmlab.train import train
+from lstmlab.runs import resolvers
+from lstmlab.runs.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
@@ -41,7 +41,7 @@ TINY = [
     *TINY_RUN,
 ]
 
-resolvers.register()
+resolvers.register(root=None)  # tests set paths.* themselves
 
 
 def compose_config(overrides: list[str], output_dir: Path, name: str = "train") -> DictConfig:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lstmlab.checkpoints import CheckpointError, load_model, read_checkpoint
+from lstmlab.runs.checkpoints import CheckpointError, load_model, read_checkpoint
 
 
 class NotPlainData:  # torch.save pickles it; weights_only loading must refuse it

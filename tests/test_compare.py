@@ -10,7 +10,7 @@ import pytest
 import yaml
 from conftest import TINY, run_script
 
-from lstmlab.compare import find_jobs, main, summarize
+from lstmlab.reporting.compare import find_jobs, main, summarize
 
 
 def fake_job(sweep: Path, number: int, overrides: list[str], acc: float | None) -> None:

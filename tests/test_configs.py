@@ -18,7 +18,8 @@ from conftest import (
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from lstmlab.train import build_model, instantiate_each, train
+from lstmlab.runs.instantiation import instantiate_each
+from lstmlab.runs.train import build_model, train
 
 
 def options(group: str) -> list[str]:

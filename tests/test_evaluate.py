@@ -8,9 +8,9 @@ import pytest
 import torch
 from conftest import compose_config, run_script
 
-from lstmlab.checkpoints import CheckpointError
-from lstmlab.evaluate import evaluate
-from lstmlab.train import train
+from lstmlab.runs.checkpoints import CheckpointError
+from lstmlab.runs.evaluate import evaluate
+from lstmlab.runs.train import train
 
 
 def run_evaluate(tmp_path, checkpoint, *overrides):

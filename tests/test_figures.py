@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from lstmlab.figures import attention_figure, confusion_figure
+from lstmlab.callbacks.figures import attention_figure, confusion_figure
 
 
 def logged(run_dir) -> tuple[dict[str, int], set[str]]:

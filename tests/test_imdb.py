@@ -25,7 +25,8 @@ from lstmlab.data.batching import BucketBatchSampler, EpochShuffleSampler
 from lstmlab.data.imdb import IMDBDataModule
 from lstmlab.data.text import stratified_split
 from lstmlab.data.tokenization import TextEncoder, train_tokenizer
-from lstmlab.train import train
+from lstmlab.runs.checkpoints import load_text_encoder
+from lstmlab.runs.train import train
 
 SHARED_IMDB = Path(__file__).resolve().parents[2] / "shared" / "data" / "imdb"
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
@@ -491,7 +492,7 @@ def test_a_run_checkpoint_is_enough_to_encode_text_again(tmp_path, parquet_dir):
     )
     train(cfg)
     checkpoint = tmp_path / "checkpoints" / "last.ckpt"
-    encoder = TextEncoder.from_checkpoint(checkpoint)
+    encoder = load_text_encoder(checkpoint)
     dm = ready(instantiate(cfg.data))
     assert [t.tolist() for t in encoder.encode([t for t, _ in TEST])] == ids(dm, "test")
     assert encoder.batch(["Great!", ""])["tokens"].shape == (2, 2)
@@ -499,7 +500,7 @@ def test_a_run_checkpoint_is_enough_to_encode_text_again(tmp_path, parquet_dir):
 
     torch.save({"state_dict": {}, "hyper_parameters": {}}, tmp_path / "synthetic.ckpt")
     with pytest.raises(ValueError, match="holds no tokenizer"):
-        TextEncoder.from_checkpoint(tmp_path / "synthetic.ckpt")
+        load_text_encoder(tmp_path / "synthetic.ckpt")
 
 
 # ----------------------------------------------------------------------------- batching

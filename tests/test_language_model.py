@@ -10,16 +10,16 @@ import torch
 from conftest import compose_config, write_reviews
 from hydra.utils import instantiate
 
+from lstmlab.data.language_model import LanguageModelData
 from lstmlab.data.text import TextDataModule
-from lstmlab.language_model import (
-    LanguageModelData,
+from lstmlab.models.language_model import (
     LSTMLanguageModel,
     encoder_state,
     load_encoder,
 )
-from lstmlab.network import LSTMClassifier
-from lstmlab.pretrain import pretrain
-from lstmlab.train import train
+from lstmlab.models.network import LSTMClassifier
+from lstmlab.runs.pretrain import pretrain
+from lstmlab.runs.train import train
 
 SMALL = {"embed_dim": 8, "hidden_size": 8, "bidirectional": True, "pooling": "max"}
 

@@ -11,9 +11,9 @@ from conftest import CONF_DIR
 from omegaconf import OmegaConf
 
 from lstmlab.data.synthetic import SyntheticDataModule
-from lstmlab.lit_module import LSTMLitModule, adversarial_push
-from lstmlab.optimization import DEFAULT_OPTIMIZER
-from lstmlab.schedules import warmup_cosine
+from lstmlab.models.lit_module import LSTMLitModule, adversarial_push
+from lstmlab.models.optimization import DEFAULT_OPTIMIZER
+from lstmlab.models.schedules import warmup_cosine
 
 
 def tiny_data(num_classes: int = 4) -> SyntheticDataModule:

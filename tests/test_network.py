@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from lstmlab.network import INIT_STATES, LSTMClassifier
-from lstmlab.pooling import POOLINGS
+from lstmlab.models.network import INIT_STATES, LSTMClassifier
+from lstmlab.models.pooling import POOLINGS
 
 VOCAB, CLASSES, PAD = 50, 3, 0
 LSTM_PARAMETERS = ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"]  # as nn.LSTM's

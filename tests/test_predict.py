@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import run_script
 
-from lstmlab.predict import Predictor, lines
+from lstmlab.runs.predict import Predictor, lines
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +72,7 @@ def test_texts_are_one_per_line_whatever_else_they_hold():
 
 
 def test_predict_py_refuses_what_it_cannot_use(tiny_cfg, tmp_path):
-    from lstmlab.train import train
+    from lstmlab.runs.train import train
 
     missing = run_script("predict.py", str(tmp_path / "none.ckpt"), "text")
     assert missing.returncode == 2 and "No checkpoint at" in missing.stderr

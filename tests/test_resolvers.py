@@ -1,6 +1,6 @@
 """Run folder names: readable, `=`-free, and never too long for the file system."""
 
-from lstmlab.resolvers import MAX_NAME_CHARS, suffix
+from lstmlab.runs.resolvers import MAX_NAME_CHARS, suffix
 
 
 def test_no_overrides_give_no_suffix():

@@ -13,7 +13,7 @@ import pytest
 from conftest import ROOT, TINY, run_script, write_reviews
 
 from lstmlab.data.imdb import IMDBDataModule
-from lstmlab.lit_module import LSTMLitModule
+from lstmlab.models.lit_module import LSTMLitModule
 
 
 def test_accuracy_benchmark_reports_every_variant_it_ran(tmp_path):

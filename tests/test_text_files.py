@@ -16,8 +16,8 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 
 from lstmlab.data.text_files import TextFilesDataModule
-from lstmlab.predict import Predictor
-from lstmlab.train import build_model, train
+from lstmlab.runs.predict import Predictor
+from lstmlab.runs.train import build_model, train
 
 COLORS = {
     "red": ["cherry", "blood", "ruby"],

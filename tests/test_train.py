@@ -18,8 +18,8 @@ from conftest import ROOT, TINY, compose_config, run_script
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
-from lstmlab.lit_module import LSTMLitModule
-from lstmlab.train import train
+from lstmlab.models.lit_module import LSTMLitModule
+from lstmlab.runs.train import train
 
 HPARAMS_METRICS = {"val/acc_best", "test/acc", "test/f1"}
 

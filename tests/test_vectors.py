@@ -19,9 +19,9 @@ from conftest import (
 )
 from torch import nn
 
-from lstmlab.lit_module import LSTMLitModule
-from lstmlab.train import train
-from lstmlab.vectors import load_into
+from lstmlab.models.lit_module import LSTMLitModule
+from lstmlab.models.vectors import load_into
+from lstmlab.runs.train import train
 
 VOCAB = {"<pad>": 0, "<unk>": 1, "good": 2, "bad": 3, "film": 4, "plot": 5}
 VECTORS = {  # "plot" is missing; "<pad>" must not be copied; "other" is not in VOCAB

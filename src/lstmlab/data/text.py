@@ -76,7 +76,7 @@ class TextDataModule(L.LightningDataModule):
     `vocab_size`, `num_classes`, `class_names`, `class_counts` (training split),
     `loss_weights` (with `class_weights=true`, else None), `pad_id` (0 for the trained
     tokenizers), `tokenizer` and `splits` (EncodedDataset per split). `state_dict()` carries
-    the tokenizer and class names into every checkpoint; `TextEncoder.from_checkpoint` and
+    the tokenizer and class names into every checkpoint; `runs.checkpoints.load_text_encoder` and
     predict.py read them back.
     """
 

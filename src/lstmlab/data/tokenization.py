@@ -10,7 +10,7 @@
 The trained kinds learn their vocabulary from the texts they are given (the datamodule passes
 the training split only) and reserve <pad> = 0 and <unk> = 1. The cleaning rules live inside
 the tokenizer (its normalizer), so the tokenizer saved with a checkpoint reproduces them exactly
-at prediction time: `TextEncoder.from_checkpoint` needs nothing else.
+at prediction time: `lstmlab.runs.checkpoints.load_text_encoder` needs nothing else.
 
 Speed. `tokenizers` costs about a microsecond per token, and IMDB has 13 million; but reviews
 repeat the same whitespace-separated chunks ("the", "movie.", "it's") over and over. For the
@@ -304,7 +304,7 @@ def encode_batch(tokenizer: Tokenizer, texts: list[str]) -> list[list[int]]:
 class TextEncoder:
     """Turns raw reviews into model batches exactly as training did, from a checkpoint alone.
 
-    >>> encoder = TextEncoder.from_checkpoint("logs/runs/<run>/checkpoints/last.ckpt")
+    >>> encoder = load_text_encoder("logs/runs/<run>/checkpoints/last.ckpt")  # runs.checkpoints
     >>> batch = encoder.batch(["A wonderful film.", "Dull.<br />Avoid."])
     >>> logits, _ = model(batch["tokens"], batch["lengths"])
     """
@@ -317,19 +317,6 @@ class TextEncoder:
     def from_state(cls, state: dict) -> TextEncoder:
         """From `IMDBDataModule.state_dict()`."""
         return cls(from_json(state["tokenizer"]), state["pad_id"], state.get("max_len"))
-
-    @classmethod
-    def from_checkpoint(cls, path: str | Path) -> TextEncoder:
-        """From a Lightning checkpoint of a run whose data had a tokenizer (e.g. IMDB)."""
-        from lstmlab.checkpoints import read_checkpoint, text_state  # it imports this module
-
-        state = text_state(read_checkpoint(path))
-        if state is None:
-            raise ValueError(
-                f"{path} holds no tokenizer: its data had none (the synthetic task reads "
-                "token ids, not text). Use a checkpoint of a run on text data, e.g. data=imdb."
-            )
-        return cls.from_state(state)
 
     def encode(self, texts: list[str]) -> list[Tensor]:
         """One LongTensor of ids per text, cut to `max_len` as in training."""

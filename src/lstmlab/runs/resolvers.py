@@ -8,6 +8,9 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+PROJECT_ROOT = Path(__file__).resolve().parents[3]  # the checkout (pip install -e): logs/, data/
+CONFIG_DIR = str(PROJECT_ROOT / "conf")  # every entry point composes from here
+
 # File systems refuse names over 255 bytes; with the time stamp and hash this stays below.
 MAX_NAME_CHARS = 200
 
@@ -32,9 +35,9 @@ def suffix(overrides: str) -> str:
     return f"_{overrides}"
 
 
-def register(root: Path | None = None) -> None:
-    """Registers the resolvers; `root` (an entry point's folder) becomes `paths.root_dir`, where
-    logs/ and data/ live, unless LSTMLAB_ROOT is already set."""
+def register(root: Path | None = PROJECT_ROOT) -> None:
+    """Registers the resolvers; `root` (the checkout) becomes `paths.root_dir`, where logs/ and
+    data/ live, unless LSTMLAB_ROOT is already set."""
     if root is not None:
         os.environ.setdefault("LSTMLAB_ROOT", str(root))
     OmegaConf.register_new_resolver("suffix", suffix, replace=True)

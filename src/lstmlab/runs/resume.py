@@ -1,5 +1,4 @@
-"""Continuing an interrupted run: `python train.py resume=<run folder>`, and the seeding that
-makes a continued run draw what an uninterrupted one would, even from mid-epoch.
+"""Continuing an interrupted run: `python train.py resume=<run folder>`.
 
 Hydra composes the config before any of our code runs, so the key is expanded on the command
 line instead: into the run's own overrides (from its `.hydra/overrides.yaml`), its folder as
@@ -12,11 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import lightning as L
-import torch
 import yaml
-
-from lstmlab.data.batching import mixed_seed
 
 KEY = "resume="
 REPLACED = ("ckpt_path=", "hydra.run.dir=")  # set here, whatever the run was started with
@@ -48,20 +43,3 @@ def expand_resume(args: list[str]) -> list[str]:
     overrides = [o for o in yaml.safe_load(saved.read_text()) or [] if not o.startswith(REPLACED)]
     extra = [arg for arg in args if arg not in given]
     return [*overrides, f"hydra.run.dir='{run}'", f"ckpt_path='{last}'", *extra]
-
-
-class EpochSeed(L.Callback):
-    """Seeds torch's global random stream (dropout, random initial states) before every training
-    batch from (seed, epoch, batch). A batch's masks then depend on where it is, not on what
-    ran before it, so a run continued from any checkpoint, end-of-epoch or mid-epoch (SIGTERM,
-    `every_n_train_steps`), draws what an uninterrupted run draws; `ResumableLoader` does the
-    same for the batches. Re-seeding costs about 0.1 ms per batch (CPU), and unlike restoring a
-    saved RNG state it covers CUDA's generators too and holds for checkpoints from any hook."""
-
-    def __init__(self, seed: int) -> None:
-        self.seed = seed
-
-    def on_train_batch_start(
-        self, trainer: L.Trainer, module: L.LightningModule, batch: object, batch_idx: int
-    ) -> None:
-        torch.manual_seed(mixed_seed(self.seed, trainer.current_epoch, batch_idx))

@@ -6,8 +6,7 @@ next token, the backward direction every previous one, each through an adaptive 
 of a 25,000-word softmax's cost lies in rare words). `encoder_state` then holds exactly the
 weights a classifier loads with `load_encoder` (`model.pretrained_encoder=<encoder.pt>`).
 
-Text: the training split of the classifier's data (never validation or test; validation
-measures the LM's perplexity) plus, for IMDB, the 50,000 unlabelled reviews.
+Its training text comes from `lstmlab.data.language_model.LanguageModelData`.
 """
 
 from __future__ import annotations
@@ -22,49 +21,12 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 
-from lstmlab.data.batching import EncodedDataset
-from lstmlab.data.text import RaggedSequences, TextDataModule
-from lstmlab.network import LSTMClassifier
-from lstmlab.optimization import configure_optimizers
+from lstmlab.models.network import LSTMClassifier
+from lstmlab.models.optimization import configure_optimizers
 
 ENCODER_PREFIXES = ("embedding.", "lstm.", "h0", "c0")  # LSTMClassifier's encoder weights
 UNTRAINED = ("net.pooling", "net.head")  # the classifier's parts the LM does not use
 SHAPE_KEYS = ("embed_dim", "hidden_size", "num_layers", "bidirectional", "init_state")
-
-
-class LanguageModelData(L.LightningDataModule):
-    """A text datamodule's training split (+ its unlabelled text) as LM training text, and its
-    validation split for perplexity. Batching is the text datamodule's own (`loader`)."""
-
-    def __init__(self, text: TextDataModule, unlabeled: bool = True) -> None:
-        super().__init__()
-        if unlabeled and not hasattr(text, "unlabeled_split"):
-            raise ValueError(
-                f"lm.unlabeled=true, but {type(text).__name__} has no unlabelled text (only "
-                "data=imdb does): set lm.unlabeled=false to pretrain on the training split."
-            )
-        self.text, self.unlabeled = text, unlabeled
-        self.train: EncodedDataset | None = None
-
-    def prepare_data(self) -> None:
-        self.text.prepare_data()
-
-    def setup(self, stage: str | None = None) -> None:
-        if self.train is not None:
-            return
-        self.text.setup("fit")
-        parts = [self.text.splits["train"]]
-        if self.unlabeled:
-            parts.append(self.text.unlabeled_split())
-        sequences = RaggedSequences.concat([part.sequences for part in parts])
-        self.train = EncodedDataset(sequences, torch.cat([part.labels for part in parts]))
-        rank_zero_info(f"language model: {len(self.train)} training texts")
-
-    def train_dataloader(self) -> Any:
-        return self.text.loader(self.train, train=True)
-
-    def val_dataloader(self) -> Any:
-        return self.text.loader(self.text.splits["val"])
 
 
 class LSTMLanguageModel(L.LightningModule):

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from lstmlab.pooling import POOLINGS, build_pooling
+from lstmlab.models.pooling import POOLINGS, build_pooling
 
 INIT_STATES = ("zeros", "random", "learned")
 HEADS = ("ce", "bce")

@@ -6,26 +6,24 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import hydra
 import lightning as L
 import torch
 from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig, OmegaConf
 
-from lstmlab.checkpoints import read_checkpoint
-from lstmlab.config_types import check_types
-from lstmlab.console import print_config_tree, print_summary
+from lstmlab.data.language_model import LanguageModelData
 from lstmlab.data.text import TextDataModule
-from lstmlab.language_model import LanguageModelData, LSTMLanguageModel, encoder_state
-from lstmlab.lit_module import embedding_options
-from lstmlab.train import (
-    build_loggers,
-    checkpoint_step,
-    final_metrics,
-    instantiate_each,
-    save_results,
-)
-from lstmlab.vectors import load_into
+from lstmlab.models.language_model import LSTMLanguageModel, encoder_state
+from lstmlab.models.lit_module import embedding_options
+from lstmlab.models.vectors import load_into
+from lstmlab.reporting.console import print_config_tree, print_summary
+from lstmlab.runs import resolvers
+from lstmlab.runs.checkpoints import read_checkpoint
+from lstmlab.runs.config_types import check_types
+from lstmlab.runs.instantiation import build_loggers, checkpoint_step, instantiate_each
+from lstmlab.runs.results import final_metrics, save_results
 
 ENCODER_FILE = "encoder.pt"
 
@@ -93,3 +91,14 @@ def build_language_model(cfg: DictConfig, text: TextDataModule) -> LSTMLanguageM
         )
     model.net.embedding.weight.requires_grad_(not embedding["freeze"])
     return model
+
+
+@hydra.main(version_base="1.3", config_path=resolvers.CONFIG_DIR, config_name="pretrain")
+def _main(cfg: DictConfig) -> float | None:
+    return pretrain(cfg)
+
+
+def main() -> None:
+    """`python pretrain.py ...` / `lstmlab-pretrain ...`."""
+    resolvers.register()
+    _main()

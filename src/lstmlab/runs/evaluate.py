@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import hydra
 import lightning as L
 import rich
 from hydra.utils import instantiate
@@ -19,9 +20,11 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 from rich.table import Table
 
-from lstmlab.checkpoints import CheckpointError, load_model, read_checkpoint
-from lstmlab.console import print_summary
-from lstmlab.train import confusion_matrix, instantiate_each
+from lstmlab.reporting.console import print_summary
+from lstmlab.runs import resolvers
+from lstmlab.runs.checkpoints import CheckpointError, load_model, read_checkpoint
+from lstmlab.runs.instantiation import instantiate_each
+from lstmlab.runs.results import confusion_matrix
 
 SPLITS = ("test", "val")
 
@@ -103,3 +106,14 @@ def print_confusion(matrix: list[list[int]] | None, class_names: list[str]) -> N
     for name, row in zip(class_names, matrix):
         table.add_row(name, *map(str, row))
     rich.print(table)
+
+
+@hydra.main(version_base="1.3", config_path=resolvers.CONFIG_DIR, config_name="evaluate")
+def _main(cfg: DictConfig) -> dict[str, float]:
+    return evaluate(cfg)
+
+
+def main() -> None:
+    """`python evaluate.py ...` / `lstmlab-evaluate ...`."""
+    resolvers.register()
+    _main()

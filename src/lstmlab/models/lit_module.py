@@ -22,10 +22,10 @@ from torchmetrics.classification import (
     MulticlassRecall,
 )
 
-from lstmlab.language_model import load_encoder
-from lstmlab.network import LSTMClassifier
-from lstmlab.optimization import configure_optimizers
-from lstmlab.vectors import Coverage, load_into
+from lstmlab.models.language_model import load_encoder
+from lstmlab.models.network import LSTMClassifier
+from lstmlab.models.optimization import configure_optimizers
+from lstmlab.models.vectors import Coverage, load_into
 
 Batch = dict[str, Tensor]  # tokens [B, T], lengths [B], labels [B]
 

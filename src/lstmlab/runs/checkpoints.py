@@ -1,5 +1,4 @@
-"""A trained model back from one checkpoint file, read safely and checked; and a checkpoint
-written when a cluster stops the run (SIGTERM), to continue from.
+"""A trained model back from one checkpoint file, read safely and checked.
 
 Checkpoints hold only tensors and plain data (the model's settings, the data settings, the
 tokenizer as JSON), so they are read with `torch.load(weights_only=True)`: loading a file never
@@ -11,12 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import torch
-from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from lstmlab.data.tokenization import from_json
-from lstmlab.lit_module import LSTMLitModule
+from lstmlab.data.tokenization import TextEncoder, from_json
+from lstmlab.models.lit_module import LSTMLitModule
 
 REQUIRED_KEYS = ("state_dict", "hyper_parameters")  # what Lightning writes for every module
 
@@ -90,20 +87,12 @@ def _check_vocabulary(checkpoint: dict[str, Any], path: str | Path) -> None:
         )
 
 
-class CheckpointOnSigterm(L.Callback):
-    """On SIGTERM (a scheduler's pre-emption or time-limit notice), Lightning stops after the
-    current batch; this callback first writes `checkpoints/last.ckpt`, so the run continues
-    with `ckpt_path=<run folder>/checkpoints/last.ckpt`. SIGKILL cannot be caught: then the
-    last `last.ckpt` written (at an epoch's end, or every N steps) is where to continue from."""
-
-    def on_exception(
-        self, trainer: L.Trainer, module: L.LightningModule, error: BaseException
-    ) -> None:
-        if isinstance(error, SIGTERMException):
-            trainer.save_checkpoint(last_checkpoint_path(trainer))
-
-
-def last_checkpoint_path(trainer: L.Trainer) -> Path:
-    """The run's `checkpoints/last.ckpt`, where `ModelCheckpoint` keeps the latest state."""
-    folder = getattr(trainer.checkpoint_callback, "dirpath", None)
-    return Path(folder or Path(trainer.default_root_dir) / "checkpoints") / "last.ckpt"
+def load_text_encoder(path: str | Path) -> TextEncoder:
+    """The `TextEncoder` of a checkpoint of a run on text data (e.g. IMDB)."""
+    state = text_state(read_checkpoint(path))
+    if state is None:
+        raise CheckpointError(
+            f"{path} holds no tokenizer: its data had none (the synthetic task reads "
+            "token ids, not text). Use a checkpoint of a run on text data, e.g. data=imdb."
+        )
+    return TextEncoder.from_state(state)

@@ -16,6 +16,7 @@ import argparse
 import csv
 import json
 import statistics
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -177,3 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     failed = sum(row.failed for row in rows)
     print(f"{len(jobs)} jobs, {failed} failed; wrote compare.csv, compare.md, compare.png in {out}")
     return 0
+
+
+def cli() -> None:
+    """The installed command: `main`'s status as the exit code."""
+    sys.exit(main())

@@ -23,10 +23,10 @@ import rich
 import torch
 from rich.markup import escape
 
-from lstmlab.checkpoints import CheckpointError, load_model, read_checkpoint, text_state
 from lstmlab.data.batching import PadCollator
 from lstmlab.data.tokenization import TextEncoder
-from lstmlab.lit_module import LSTMLitModule
+from lstmlab.models.lit_module import LSTMLitModule
+from lstmlab.runs.checkpoints import CheckpointError, load_model, read_checkpoint, text_state
 
 BAR_WIDTH = 30
 
@@ -171,3 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     rate = len(texts) / seconds if seconds > 0 else float("inf")
     print(f"{len(texts)} texts in {seconds:.2f} s ({rate:.0f} texts/s)", file=sys.stderr)
     return 0
+
+
+def cli() -> None:
+    """The installed command: `main`'s status as the exit code."""
+    sys.exit(main())

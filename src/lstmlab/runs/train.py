@@ -2,31 +2,27 @@
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
+import hydra
 import lightning as L
-import torch
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from hydra.utils import instantiate
-from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
+from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
-from omegaconf import DictConfig, OmegaConf, read_write
+from omegaconf import DictConfig, OmegaConf
 
-from lstmlab.checkpoints import last_checkpoint_path, read_checkpoint
-from lstmlab.config_types import check_types
-from lstmlab.console import print_config_tree, print_summary
-from lstmlab.hparams import hyperparameters, log_hparams_with_metrics
-from lstmlab.timing import EpochTimer
+from lstmlab.callbacks.checkpointing import last_checkpoint_path
+from lstmlab.reporting.console import print_config_tree, print_summary
+from lstmlab.reporting.hparams import hyperparameters, log_hparams_with_metrics
+from lstmlab.runs import resolvers
+from lstmlab.runs.config_types import check_types
+from lstmlab.runs.instantiation import build_loggers, checkpoint_step, instantiate_each
+from lstmlab.runs.multirun import own_ddp_ranks
+from lstmlab.runs.results import confusion_matrix, final_metrics, save_results
+from lstmlab.runs.resume import ResumeError, expand_resume
 
 SIGTERM_EXIT = 143  # 128 + SIGTERM, the shell's convention for "terminated"
-REPORTED_STAGES = ("val/", "test/")  # final metrics shown in the summary and the HPARAMS tab
 
 
 def train(cfg: DictConfig) -> float | None:
@@ -135,115 +131,17 @@ def start_from_pretrained(
     return {"model.embedding.coverage": round(coverage.fraction, 4)}
 
 
-DDP_LAUNCH_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
+@hydra.main(version_base="1.3", config_path=resolvers.CONFIG_DIR, config_name="train")
+def _main(cfg: DictConfig) -> float | None:
+    with own_ddp_ranks():  # a sweep's job keeps its DDP ranks to itself
+        return train(cfg)
 
 
-@contextmanager
-def own_ddp_ranks() -> Iterator[None]:
-    """Lets each job of a Hydra multirun train with DDP as a single run would.
-
-    Lightning starts the other ranks by re-running the command line with
-    `hydra.run.dir=<hydra.run.dir>`: in a multirun that would launch the whole sweep again, into
-    other folders, so the job makes the command line its own (its overrides, its folder). The
-    launcher also leaves LOCAL_RANK and friends in the environment and the process group open,
-    which would make the next job in this process wait for ranks nobody starts: both are undone
-    when the job ends.
-    """
-    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
-        yield
-        return
-    hydra, argv = HydraConfig.get(), sys.argv
-    environment = {key: os.environ.get(key) for key in DDP_LAUNCH_ENV}
-    sys.argv = [argv[0], *hydra.overrides.task]
-    with read_write(hydra):
-        hydra.run.dir = hydra.runtime.output_dir
+def main() -> None:
+    """`python train.py ...` / `lstmlab-train ...`; `resume=<run folder>` is expanded first."""
     try:
-        yield
-    finally:
-        sys.argv = argv
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
-        for key, value in environment.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-def instantiate_each(group: DictConfig | None) -> list:
-    """The objects of a group like `callbacks` or `logger`: one per entry with a `_target_`."""
-    return [instantiate(node) for node in entries(group)]
-
-
-def entries(group: DictConfig | None) -> list[DictConfig]:
-    """The entries of a group that name a class to build (`null` ones are switched off)."""
-    return [node for node in (group or {}).values() if node and "_target_" in node]
-
-
-def checkpoint_step(cfg: DictConfig) -> int | None:
-    """The global step of `cfg.ckpt_path`, the checkpoint a run continues from (None: a new
-    run). Reading it first turns a missing, truncated or foreign file into a clear error
-    before any work."""
-    if not cfg.get("ckpt_path"):
-        return None
-    return int(read_checkpoint(cfg.ckpt_path).get("global_step", 0))
-
-
-def build_loggers(group: DictConfig | None, resumed_at: int | None) -> list:
-    """The `logger` group's loggers. A run continued from a checkpoint at step `resumed_at`
-    logs the steps after it again, so TensorBoard hides what the interrupted run had logged
-    from that step on (`purge_step`); after a SIGKILL, up to an epoch of points would
-    otherwise show twice."""
-    loggers = []
-    for node in entries(group):
-        tensorboard = node._target_.endswith("TensorBoardLogger")
-        continued = tensorboard and resumed_at is not None
-        loggers.append(instantiate(node, **({"purge_step": resumed_at} if continued else {})))
-    return loggers
-
-
-@rank_zero_only
-def save_results(
-    cfg: DictConfig,
-    trainer: L.Trainer,
-    model: L.LightningModule,
-    started: float,
-    metrics: dict[str, float],
-    best_checkpoint: str | None,
-    **extra: object,
-) -> None:
-    """The run's outcome as `<run>/results.json` (final metrics, epochs, wall time since
-    `started`, best checkpoint, epoch timing, and `extra`), for scripts that compare runs
-    without reading event files."""
-    path = Path(cfg.paths.output_dir) / "results.json"
-    results = {
-        "metrics": metrics,
-        "epochs": trainer.current_epoch,
-        "wall_time_s": round(time.perf_counter() - started, 1),
-        "best_checkpoint": best_checkpoint or None,
-        **extra,
-        "timing": timing(trainer, model),
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=2) + "\n")
-
-
-def confusion_matrix(model: L.LightningModule, stage: str) -> list[list[int]] | None:
-    """Rows: true class, columns: predicted class (None if the stage did not run)."""
-    result = getattr(model, "evaluation", {}).get(stage)
-    return result["confusion"].tolist() if result else None
-
-
-def timing(trainer: L.Trainer, model: L.LightningModule) -> dict | None:
-    """Seconds and samples/s of every training epoch and peak memory (callback `epoch_timer`)."""
-    timer = next((c for c in trainer.callbacks if isinstance(c, EpochTimer)), None)
-    return timer.summary(model.device) if timer else None
-
-
-def final_metrics(trainer: L.Trainer) -> dict[str, float]:
-    """The epoch-level validation and test metrics the trainer holds now."""
-    return {
-        name: float(value)
-        for name, value in trainer.callback_metrics.items()
-        if name.startswith(REPORTED_STAGES)
-    }
+        sys.argv[1:] = expand_resume(sys.argv[1:])  # see runs/resume.py
+    except ResumeError as error:
+        sys.exit(f"Error: {error}")
+    resolvers.register()
+    _main()

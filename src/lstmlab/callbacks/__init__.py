@@ -1,0 +1,1 @@
+"""Lightning callbacks a run is assembled with (conf/callbacks/)."""

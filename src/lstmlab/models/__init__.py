@@ -1,0 +1,2 @@
+"""The networks and LightningModules: torch, Lightning and torchmetrics only, never the
+data or run layers."""

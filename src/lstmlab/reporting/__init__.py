@@ -1,0 +1,1 @@
+"""What a person reads of runs: the console, the HPARAMS tab, comparisons of sweeps."""

@@ -1,0 +1,41 @@
+"""Building a run's parts from its config groups: callbacks, loggers, and the checkpoint it
+continues from. Shared by every Hydra task (train, evaluate, pretrain)."""
+
+from __future__ import annotations
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from lstmlab.runs.checkpoints import read_checkpoint
+
+
+def instantiate_each(group: DictConfig | None) -> list:
+    """The objects of a group like `callbacks` or `logger`: one per entry with a `_target_`."""
+    return [instantiate(node) for node in entries(group)]
+
+
+def entries(group: DictConfig | None) -> list[DictConfig]:
+    """The entries of a group that name a class to build (`null` ones are switched off)."""
+    return [node for node in (group or {}).values() if node and "_target_" in node]
+
+
+def checkpoint_step(cfg: DictConfig) -> int | None:
+    """The global step of `cfg.ckpt_path`, the checkpoint a run continues from (None: a new
+    run). Reading it first turns a missing, truncated or foreign file into a clear error
+    before any work."""
+    if not cfg.get("ckpt_path"):
+        return None
+    return int(read_checkpoint(cfg.ckpt_path).get("global_step", 0))
+
+
+def build_loggers(group: DictConfig | None, resumed_at: int | None) -> list:
+    """The `logger` group's loggers. A run continued from a checkpoint at step `resumed_at`
+    logs the steps after it again, so TensorBoard hides what the interrupted run had logged
+    from that step on (`purge_step`); after a SIGKILL, up to an epoch of points would
+    otherwise show twice."""
+    loggers = []
+    for node in entries(group):
+        tensorboard = node._target_.endswith("TensorBoardLogger")
+        continued = tensorboard and resumed_at is not None
+        loggers.append(instantiate(node, **({"purge_step": resumed_at} if continued else {})))
+    return loggers

@@ -1,0 +1,62 @@
+"""What a run leaves for scripts: its final metrics, and `results.json`."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import lightning as L
+from lightning.pytorch.utilities import rank_zero_only
+from omegaconf import DictConfig
+
+from lstmlab.callbacks.timing import EpochTimer
+
+REPORTED_STAGES = ("val/", "test/")  # final metrics shown in the summary and the HPARAMS tab
+
+
+@rank_zero_only
+def save_results(
+    cfg: DictConfig,
+    trainer: L.Trainer,
+    model: L.LightningModule,
+    started: float,
+    metrics: dict[str, float],
+    best_checkpoint: str | None,
+    **extra: object,
+) -> None:
+    """The run's outcome as `<run>/results.json` (final metrics, epochs, wall time since
+    `started`, best checkpoint, epoch timing, and `extra`), for scripts that compare runs
+    without reading event files."""
+    path = Path(cfg.paths.output_dir) / "results.json"
+    results = {
+        "metrics": metrics,
+        "epochs": trainer.current_epoch,
+        "wall_time_s": round(time.perf_counter() - started, 1),
+        "best_checkpoint": best_checkpoint or None,
+        **extra,
+        "timing": timing(trainer, model),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")
+
+
+def confusion_matrix(model: L.LightningModule, stage: str) -> list[list[int]] | None:
+    """Rows: true class, columns: predicted class (None if the stage did not run)."""
+    result = getattr(model, "evaluation", {}).get(stage)
+    return result["confusion"].tolist() if result else None
+
+
+def timing(trainer: L.Trainer, model: L.LightningModule) -> dict | None:
+    """Seconds and samples/s of every training epoch and peak memory (callback `epoch_timer`)."""
+    timer = next((c for c in trainer.callbacks if isinstance(c, EpochTimer)), None)
+    return timer.summary(model.device) if timer else None
+
+
+def final_metrics(trainer: L.Trainer) -> dict[str, float]:
+    """The epoch-level validation and test metrics the trainer holds now."""
+    return {
+        name: float(value)
+        for name, value in trainer.callback_metrics.items()
+        if name.startswith(REPORTED_STAGES)
+    }
