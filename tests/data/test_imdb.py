@@ -28,7 +28,7 @@ from lstmlab.data.tokenization import TextEncoder, train_tokenizer
 from lstmlab.runs.checkpoints import load_text_encoder
 from lstmlab.runs.train import train
 
-SHARED_IMDB = Path(__file__).resolve().parents[2] / "shared" / "data" / "imdb"
+SHARED_IMDB = Path(__file__).resolve().parents[3] / "shared" / "data" / "imdb"
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 Review = tuple[str, int]
