@@ -10,7 +10,7 @@ import pytest
 import yaml
 from conftest import TINY, run_script
 
-from lstmlab.reporting.compare import find_jobs, main, summarize
+from lstmlab.reporting.compare import compare_to, find_jobs, main, summarize
 
 
 def fake_job(sweep: Path, number: int, overrides: list[str], acc: float | None) -> None:
@@ -89,3 +89,34 @@ def test_a_real_sweep_with_a_failing_job_still_reports_the_others(tmp_path):
     markdown = (sweep / "compare.md").read_text()
     assert "| model.pooling=max | 1 |" in markdown  # ...and the other job finished
     assert "| model.pooling=first | 1 (1 failed) | failed |" in markdown
+
+
+def seeded_sweep(root: Path, accs: dict[str, list[float]]) -> Path:
+    number = 0
+    for pooling, values in accs.items():
+        for seed, acc in enumerate(values, 1):
+            fake_job(root, number, [f"model.pooling={pooling}", f"seed={seed}"], acc)
+            number += 1
+    return root
+
+
+def test_a_planted_difference_has_an_interval_excluding_zero(tmp_path):
+    sweep = seeded_sweep(tmp_path / "s", {"max": [0.90, 0.91, 0.92], "last": [0.80, 0.81, 0.79]})
+    rows = summarize(find_jobs(sweep)[0], ["val/acc_best"])
+    assert compare_to(rows, "val/acc_best") == "model.pooling=max"
+    diff = rows[1].difference
+    assert diff.interval.excludes_zero() and diff.p_value < 0.01
+
+
+def test_identical_configurations_have_an_interval_including_zero(tmp_path):
+    sweep = seeded_sweep(tmp_path / "s", {"max": [0.90, 0.85, 0.88], "last": [0.88, 0.85, 0.90]})
+    rows = summarize(find_jobs(sweep)[0], ["val/acc_best"])
+    compare_to(rows, "val/acc_best")
+    diff = rows[1].difference
+    assert not diff.interval.excludes_zero() and diff.p_value > 0.5
+
+
+def test_one_seed_says_no_interval_instead_of_zeros(sweep, tmp_path):
+    assert main([str(sweep), "--out", str(tmp_path / "r")]) == 0
+    markdown = (tmp_path / "r" / "compare.md").read_text()
+    assert "No interval can be computed for model.pooling=last" in markdown

@@ -2,6 +2,12 @@
 
     python scripts/compare.py logs/multiruns/<time>                   # sorted by val/acc_best
     python scripts/compare.py logs/multiruns/<time> --metric test/f1 --out reports/
+    python scripts/compare.py logs/multiruns/<time> --baseline model.pooling=last
+
+For the chosen metric each row also gets its 95 % t-interval over seeds and its difference
+from a baseline configuration (default: the best) with the 95 % interval and p-value of
+Welch's t-test; each swept factor (an override key with several values) gets its main effect:
+each level over every job at that level, against the best level (docs/analysis.md).
 
 A job is a folder holding `.hydra/overrides.yaml`; its configuration is its overrides without
 `seed` (and without those every job shares, shown once in the title), so `seed=1,2,3` jobs of
@@ -17,13 +23,15 @@ import csv
 import json
 import statistics
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import rich
 import yaml
 from matplotlib.figure import Figure
 from rich.table import Table
+
+from lstmlab.reporting.significance import Difference, Interval, mean_interval, welch
 
 METRICS = ("val/acc_best", "test/acc", "test/f1")  # the columns, besides the chosen metric
 IGNORED = ("seed",)  # overrides that do not make a configuration (hydra.* never appear)
@@ -42,6 +50,9 @@ class Row:
     runs: int
     failed: int
     stats: dict[str, tuple[float, float | None]]  # metric -> (mean, std over seeds or None)
+    values: dict[str, list[float]] = field(default_factory=dict)  # metric -> one per seed
+    interval: Interval | None = None  # of the chosen metric's mean (None: under two seeds)
+    difference: Difference | None = None  # of the chosen metric against the baseline
 
 
 def find_jobs(sweep: Path) -> tuple[list[Job], list[str]]:
@@ -75,15 +86,89 @@ def summarize(jobs: list[Job], metrics: list[str]) -> list[Row]:
     for config in dict.fromkeys(job.config for job in jobs):  # first-seen order
         mine = [job for job in jobs if job.config == config]
         done = [job.metrics for job in mine if job.metrics is not None]
-        stats = {}
+        stats, per_metric = {}, {}
         for metric in metrics:
             values = [m[metric] for m in done if metric in m]
             if values:
                 std = statistics.stdev(values) if len(values) > 1 else None
                 stats[metric] = (statistics.fmean(values), std)
-        rows.append(Row(config, len(mine), len(mine) - len(done), stats))
+                per_metric[metric] = values
+        rows.append(Row(config, len(mine), len(mine) - len(done), stats, per_metric))
     key = metrics[0]
     return sorted(rows, key=lambda r: (key not in r.stats, -r.stats.get(key, (0.0,))[0]))
+
+
+def compare_to(rows: list[Row], metric: str, baseline: str | None = None) -> str:
+    """Set each row's interval and Welch difference against `baseline` (a configuration as
+    the table names it; default: the best row); returns the baseline's name."""
+    finished = [row for row in rows if metric in row.values]
+    chosen = baseline or (finished[0].config if finished else "-")
+    base = next((row for row in finished if row.config == chosen), None)
+    if baseline is not None and base is None:
+        known = ", ".join(repr(row.config) for row in finished)
+        raise ValueError(
+            f"--baseline {baseline!r} is no finished configuration: use one of {known}"
+        )
+    for row in finished:
+        row.interval = mean_interval(row.values[metric])
+        if base is not None and row is not base:
+            row.difference = welch(row.values[metric], base.values[metric])
+    return chosen
+
+
+def main_effects(jobs: list[Job], metric: str) -> list[Row]:
+    """A factorial sweep's main effects: for each swept factor (an override key with several
+    values) one row per level over every finished job at that level (the other factors
+    averaged out), compared with the factor's best level."""
+    settings = [dict(o.split("=", 1) for o in job.config.split() if "=" in o) for job in jobs]
+    effects = []
+    for factor in dict.fromkeys(key for s in settings for key in s):
+        levels = dict.fromkeys(s[factor] for s in settings if factor in s)
+        if len(levels) < 2:
+            continue
+        pooled = [
+            Job(job.folder, f"{factor}={s[factor]}", job.metrics)
+            for job, s in zip(jobs, settings)
+            if factor in s
+        ]
+        rows = summarize(pooled, [metric])
+        compare_to(rows, metric)
+        effects += rows
+    return effects
+
+
+def interval_cell(row: Row) -> str:
+    if not row.values:
+        return "-"
+    if row.interval is None:
+        return "n/a (1 seed)"
+    return f"[{100 * row.interval.low:.2f}, {100 * row.interval.high:.2f}]"
+
+
+def difference_cells(row: Row, baseline: str) -> list[str]:
+    """The difference against the baseline with its interval (percentage points), and p."""
+    if row.config == baseline:
+        return ["baseline", ""]
+    if row.difference is None:
+        return ["n/a (1 seed)" if row.values else "-", "-"]
+    d = row.difference.interval
+    estimate = f"{100 * d.estimate:+.2f} [{100 * d.low:+.2f}, {100 * d.high:+.2f}]"
+    return [estimate, f"{row.difference.p_value:.3g}"]
+
+
+def significance_columns(metric: str, baseline: str) -> list[str]:
+    return [f"{metric} 95% CI", f"Δ vs {baseline} (pp, 95% CI)", "p (Welch t)"]
+
+
+def no_interval_note(rows: list[Row]) -> str:
+    """Said aloud rather than printing zeros: one seed has no spread to build an interval on."""
+    single = [row.config for row in rows if row.values and row.interval is None]
+    if not single:
+        return ""
+    return (
+        f"No interval can be computed for {', '.join(single)}: one finished seed each. "
+        "Run each configuration with several seeds (seed=1,2,3) for intervals and p-values."
+    )
 
 
 def cell(row: Row, metric: str) -> str:
@@ -101,36 +186,69 @@ def write_csv(rows: list[Row], metrics: list[str], path: Path) -> None:
     with path.open("w", newline="") as file:
         writer = csv.writer(file)
         header = ["config", "runs", "failed"]
-        writer.writerow(header + [f"{m}_{s}" for m in metrics for s in ("mean", "std")])
+        extra = ["ci_low", "ci_high", "diff", "diff_ci_low", "diff_ci_high", "p_welch"]
+        means = [f"{m}_{s}" for m in metrics for s in ("mean", "std")]
+        writer.writerow(header + means + [f"{metrics[0]}_{e}" for e in extra])
         for row in rows:
             values = []
             for metric in metrics:
                 mean, std = row.stats.get(metric, (None, None))
                 values += [mean, std]
+            ci, diff = row.interval, row.difference
+            values += [ci.low, ci.high] if ci else [None, None]
+            if diff:
+                d = diff.interval
+                values += [d.estimate, d.low, d.high, diff.p_value]
             writer.writerow([row.config, row.runs, row.failed, *values])
 
 
-def markdown(rows: list[Row], metrics: list[str], title: str = "") -> str:
+def markdown(
+    rows: list[Row],
+    metrics: list[str],
+    title: str = "",
+    baseline: str = "-",
+    effects: list[Row] | None = None,
+) -> str:
+    columns = [f"{m} (%)" for m in metrics] + significance_columns(metrics[0], baseline)
     lines = [
         f"{title}\n" if title else "",
-        "| configuration | runs | " + " | ".join(f"{m} (%)" for m in metrics) + " |",
-        "|---|---|" + "---|" * len(metrics),
+        "| configuration | runs | " + " | ".join(columns) + " |",
+        "|---|---|" + "---|" * len(columns),
     ]
     for row in rows:
-        cells = " | ".join(cell(row, m) for m in metrics)
-        lines.append(f"| {row.config} | {runs_cell(row)} | {cells} |")
+        cells = [cell(row, m) for m in metrics] + [interval_cell(row)]
+        cells += difference_cells(row, baseline)
+        lines.append(f"| {row.config} | {runs_cell(row)} | {' | '.join(cells)} |")
+    note = no_interval_note(rows)
+    lines += ["", note] if note else []
+    if effects:
+        lines += ["", f"Main effects on {metrics[0]} (each level over all its jobs):", ""]
+        lines += [
+            "| level | runs | mean (%) | 95% CI | Δ vs the factor's best (pp) | p (Welch t) |"
+        ]
+        lines += ["|---|---|---|---|---|---|"]
+        best = {}
+        for row in effects:
+            factor = row.config.split("=", 1)[0]
+            best.setdefault(factor, row.config)
+            cells = [cell(row, metrics[0]), interval_cell(row)]
+            cells += difference_cells(row, best[factor])
+            lines.append(f"| {row.config} | {runs_cell(row)} | {' | '.join(cells)} |")
     return "\n".join(lines) + "\n"
 
 
 def plot(rows: list[Row], metric: str, path: Path, title: str = "") -> None:
-    """Horizontal bars of `metric` (mean, std as error bars), best on top; failed rows marked."""
+    """Horizontal bars of `metric` (mean, 95 % CI as error bars), best on top; failed rows
+    marked."""
     figure = Figure(figsize=(8, 0.45 * len(rows) + 1.2))
     ax = figure.add_subplot()
     positions = range(len(rows))[::-1]
     for y, row in zip(positions, rows):
         if metric in row.stats:
-            mean, std = row.stats[metric]
-            ax.barh(y, 100 * mean, xerr=None if std is None else 100 * std, color="tab:blue")
+            mean, _ = row.stats[metric]
+            ci = row.interval
+            xerr = None if ci is None else [[100 * (mean - ci.low)], [100 * (ci.high - mean)]]
+            ax.barh(y, 100 * mean, xerr=xerr, color="tab:blue")
             ax.text(100 * mean, y, f" {100 * mean:.2f}", va="center", fontsize=8)
         else:
             ax.text(0, y, " failed", va="center", color="tab:red", fontsize=8)
@@ -138,22 +256,27 @@ def plot(rows: list[Row], metric: str, path: Path, title: str = "") -> None:
     finished = [100 * r.stats[metric][0] for r in rows if metric in r.stats]
     if finished:  # room on the right for the value labels
         ax.set_xlim(max(0.0, min(finished) - 5), max(finished) + 3)
-    ax.set_xlabel(f"{metric} (%), mean ± std over seeds")
+    ax.set_xlabel(f"{metric} (%), mean and 95 % t-interval over seeds")
     ax.set_title(title, fontsize=8, loc="left")
     figure.tight_layout()
     figure.savefig(path, dpi=120)
 
 
-def print_table(rows: list[Row], metrics: list[str], title: str) -> None:
+def print_table(rows: list[Row], metrics: list[str], title: str, baseline: str = "-") -> None:
     table = Table(title=title, header_style="bold")
     table.add_column("configuration")
     table.add_column("runs", justify="right")
-    for metric in metrics:
-        table.add_column(f"{metric} (%)", justify="right")
+    for column in [f"{m} (%)" for m in metrics] + significance_columns(metrics[0], baseline):
+        table.add_column(column, justify="right")
     for row in rows:
         style = "red" if row.failed else None
-        table.add_row(row.config, runs_cell(row), *(cell(row, m) for m in metrics), style=style)
+        cells = [cell(row, m) for m in metrics] + [interval_cell(row)]
+        cells += difference_cells(row, baseline)
+        table.add_row(row.config, runs_cell(row), *cells, style=style)
     rich.print(table)
+    note = no_interval_note(rows)
+    if note:
+        print(note)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -161,6 +284,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("sweep", type=Path, help="a sweep folder, e.g. logs/multiruns/<time>")
     parser.add_argument("--metric", default="val/acc_best", help="sort and plot by this metric")
     parser.add_argument("--out", type=Path, help="where to write compare.* (default: the sweep)")
+    parser.add_argument(
+        "--baseline", help="the configuration (as the table names it) others are compared with"
+    )
     args = parser.parse_args(argv)
     try:
         jobs, common = find_jobs(args.sweep)
@@ -168,13 +294,18 @@ def main(argv: list[str] | None = None) -> int:
         parser.exit(2, f"error: {err}\n")
     metrics = list(dict.fromkeys([args.metric, *METRICS]))
     rows = summarize(jobs, metrics)
+    try:
+        baseline = compare_to(rows, args.metric, args.baseline)
+    except ValueError as err:
+        parser.exit(2, f"error: {err}\n")
+    effects = main_effects(jobs, args.metric)
     title = f"{args.sweep}" + (f" (every job: {' '.join(common)})" if common else "")
     out = args.out or args.sweep
     out.mkdir(parents=True, exist_ok=True)
     write_csv(rows, metrics, out / "compare.csv")
-    (out / "compare.md").write_text(markdown(rows, metrics, title))
+    (out / "compare.md").write_text(markdown(rows, metrics, title, baseline, effects))
     plot(rows, args.metric, out / "compare.png", title)
-    print_table(rows, metrics, title)
+    print_table(rows, metrics, title, baseline)
     failed = sum(row.failed for row in rows)
     print(f"{len(jobs)} jobs, {failed} failed; wrote compare.csv, compare.md, compare.png in {out}")
     return 0
