@@ -25,6 +25,9 @@ import yaml
 from matplotlib.figure import Figure
 from rich.table import Table
 
+from lstmlab.io import atomic
+from lstmlab.io.atomic import atomic_open
+
 METRICS = ("val/acc_best", "test/acc", "test/f1")  # the columns, besides the chosen metric
 IGNORED = ("seed",)  # overrides that do not make a configuration (hydra.* never appear)
 
@@ -98,7 +101,7 @@ def runs_cell(row: Row) -> str:
 
 
 def write_csv(rows: list[Row], metrics: list[str], path: Path) -> None:
-    with path.open("w", newline="") as file:
+    with atomic_open(path, "w", newline="") as file:
         writer = csv.writer(file)
         header = ["config", "runs", "failed"]
         writer.writerow(header + [f"{m}_{s}" for m in metrics for s in ("mean", "std")])
@@ -172,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or args.sweep
     out.mkdir(parents=True, exist_ok=True)
     write_csv(rows, metrics, out / "compare.csv")
-    (out / "compare.md").write_text(markdown(rows, metrics, title))
+    atomic.write_text(out / "compare.md", markdown(rows, metrics, title))
     plot(rows, args.metric, out / "compare.png", title)
     print_table(rows, metrics, title)
     failed = sum(row.failed for row in rows)
