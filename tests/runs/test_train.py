@@ -189,24 +189,30 @@ def test_a_diverging_loss_stops_the_run_naming_the_step_and_keeps_the_last_good_
 def test_a_full_disk_while_checkpointing_stops_the_run_and_keeps_the_last_checkpoint(
     tiny_cfg, tmp_path, monkeypatch
 ):
-    from fsspec.implementations.local import LocalFileOpener
+    import contextlib
 
-    write, checkpoints = LocalFileOpener.write, []
+    from lstmlab.io import checkpoint_io
 
-    def fill_the_disk_after_the_first_epoch(self, data):
-        if str(self.path).endswith(".ckpt"):
-            checkpoints.append(self.path)
+    atomic_open, checkpoints = checkpoint_io.atomic_open, []
+
+    @contextlib.contextmanager
+    def fill_the_disk_after_the_first_epoch(path, mode="wb"):
+        checkpoints.append(path)
+        with atomic_open(path, mode) as file:
             if len(checkpoints) > 2:  # epoch 1 wrote its best and its last checkpoint
-                raise OSError(errno.ENOSPC, "No space left on device", self.path)
-        return write(self, data)
+                file.write(b"PK\x03\x04 half a checkpoint")  # fails midway
+                raise OSError(errno.ENOSPC, "No space left on device", str(path))
+            yield file
 
-    monkeypatch.setattr(LocalFileOpener, "write", fill_the_disk_after_the_first_epoch)
+    monkeypatch.setattr(checkpoint_io, "atomic_open", fill_the_disk_after_the_first_epoch)
     stopped = r"No space left on device .* at step 16\. Checkpoints are written whole"
     with pytest.raises(OSError, match=stopped) as info:
         train(tiny_cfg("trainer.max_epochs=3", "~callbacks.early_stopping"))
     assert info.value.errno == errno.ENOSPC and f"resume={tmp_path}" in str(info.value)
     last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     assert last["epoch"] == 0 and last["global_step"] == 8  # whole: the first epoch's state
+    names = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    assert not [n for n in names if n.endswith(".tmp")]  # no partial file left, under any name
 
 
 def test_train_py_refuses_a_missing_or_corrupt_ckpt_path(train_py, tmp_path):

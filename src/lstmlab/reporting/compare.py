@@ -31,6 +31,8 @@ import yaml
 from matplotlib.figure import Figure
 from rich.table import Table
 
+from lstmlab.io import atomic
+from lstmlab.io.atomic import atomic_open
 from lstmlab.reporting.significance import Difference, Interval, mean_interval, welch
 
 METRICS = ("val/acc_best", "test/acc", "test/f1")  # the columns, besides the chosen metric
@@ -183,7 +185,7 @@ def runs_cell(row: Row) -> str:
 
 
 def write_csv(rows: list[Row], metrics: list[str], path: Path) -> None:
-    with path.open("w", newline="") as file:
+    with atomic_open(path, "w", newline="") as file:
         writer = csv.writer(file)
         header = ["config", "runs", "failed"]
         extra = ["ci_low", "ci_high", "diff", "diff_ci_low", "diff_ci_high", "p_welch"]
@@ -303,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or args.sweep
     out.mkdir(parents=True, exist_ok=True)
     write_csv(rows, metrics, out / "compare.csv")
-    (out / "compare.md").write_text(markdown(rows, metrics, title, baseline, effects))
+    atomic.write_text(out / "compare.md", markdown(rows, metrics, title, baseline, effects))
     plot(rows, args.metric, out / "compare.png", title)
     print_table(rows, metrics, title, baseline)
     failed = sum(row.failed for row in rows)

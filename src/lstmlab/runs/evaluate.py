@@ -20,6 +20,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 from rich.table import Table
 
+from lstmlab.io import atomic
 from lstmlab.reporting.console import print_summary
 from lstmlab.runs import resolvers
 from lstmlab.runs.checkpoints import CheckpointError, load_model, read_checkpoint
@@ -90,8 +91,7 @@ def build_datamodule(
 
 @rank_zero_only
 def save_evaluation(path: Path, **evaluation: object) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(evaluation, indent=2) + "\n")
+    atomic.write_text(path, json.dumps(evaluation, indent=2) + "\n")
 
 
 @rank_zero_only

@@ -15,6 +15,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from lstmlab.data.language_model import LanguageModelData
 from lstmlab.data.text import TextDataModule
+from lstmlab.io.atomic import atomic_open
+from lstmlab.io.checkpoint_io import AtomicCheckpointIO
 from lstmlab.models.language_model import LSTMLanguageModel, encoder_state
 from lstmlab.models.lit_module import embedding_options
 from lstmlab.models.vectors import load_into
@@ -47,7 +49,9 @@ def pretrain(cfg: DictConfig) -> float | None:
     model = build_language_model(cfg, text)
     callbacks = instantiate_each(cfg.get("callbacks"))
     loggers = build_loggers(cfg.get("logger"), resumed_at)
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+    trainer: L.Trainer = instantiate(
+        cfg.trainer, callbacks=callbacks, logger=loggers, plugins=[AtomicCheckpointIO()]
+    )
     trainer.fit(model, datamodule=data, ckpt_path=cfg.get("ckpt_path"))
 
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
@@ -55,7 +59,8 @@ def pretrain(cfg: DictConfig) -> float | None:
         model.load_state_dict(read_checkpoint(best)["state_dict"])
     encoder = Path(cfg.paths.output_dir) / ENCODER_FILE
     if trainer.is_global_zero:
-        torch.save(encoder_state(model), encoder)
+        with atomic_open(encoder) as file:  # whole or not at all: the classifier reads it
+            torch.save(encoder_state(model), file)
     metrics = final_metrics(trainer)
     save_results(cfg, trainer, model, started, metrics, best, encoder=str(encoder))
     print_summary(metrics, trainer.default_root_dir, best, cfg.paths.log_dir)

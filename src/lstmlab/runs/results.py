@@ -11,6 +11,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
 from lstmlab.callbacks.timing import EpochTimer
+from lstmlab.io import atomic
 
 REPORTED_STAGES = ("val/", "test/")  # final metrics shown in the summary and the HPARAMS tab
 
@@ -37,8 +38,7 @@ def save_results(
         **extra,
         "timing": timing(trainer, model),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=2) + "\n")
+    atomic.write_text(path, json.dumps(results, indent=2) + "\n")
 
 
 def confusion_matrix(model: L.LightningModule, stage: str) -> list[list[int]] | None:

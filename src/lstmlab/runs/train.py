@@ -13,6 +13,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from lstmlab.callbacks.checkpointing import last_checkpoint_path
+from lstmlab.io.checkpoint_io import AtomicCheckpointIO
 from lstmlab.reporting.console import print_config_tree, print_summary
 from lstmlab.reporting.hparams import hyperparameters, log_hparams_with_metrics
 from lstmlab.runs import resolvers
@@ -40,7 +41,9 @@ def train(cfg: DictConfig) -> float | None:
     coverage = {} if cfg.get("ckpt_path") else start_from_pretrained(cfg, model, datamodule)
     callbacks = instantiate_each(cfg.get("callbacks"))
     loggers = build_loggers(cfg.get("logger"), resumed_at)
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+    trainer: L.Trainer = instantiate(
+        cfg.trainer, callbacks=callbacks, logger=loggers, plugins=[AtomicCheckpointIO()]
+    )
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     except OSError as error:  # a full disk or a lost folder while writing checkpoints or logs
