@@ -7,7 +7,7 @@ e.g. in a hand-written loop.
 How padding is kept out without packing: on right-padded input a forward LSTM reads every real
 token before any padding, so its outputs at real positions are exact. The backward direction
 gets the same property by reversing each sequence *within its own length*, running forward,
-and reversing back. This is an exact BiLSTM (tests/test_network.py compares it with
+and reversing back. This is an exact BiLSTM (tests/models/test_network.py compares it with
 nn.LSTM(bidirectional=True)) and faster on a CPU than pack_padded_sequence (docs/speed.md).
 """
 
