@@ -14,7 +14,7 @@ class EpochSeed(L.Callback):
     batch from (seed, epoch, batch). A batch's masks then depend on where it is, not on what
     ran before it, so a run continued from any checkpoint, end-of-epoch or mid-epoch (SIGTERM,
     `every_n_train_steps`), draws what an uninterrupted run draws; `ResumableLoader` does the
-    same for the batches. Re-seeding costs about 0.1 ms per batch (CPU), and unlike restoring a
+    same for the batches. Re-seeding is cheap (docs/speed.md), and unlike restoring a
     saved RNG state it covers CUDA's generators too and holds for checkpoints from any hook."""
 
     def __init__(self, seed: int) -> None:

@@ -7,8 +7,8 @@ e.g. in a hand-written loop.
 How padding is kept out without packing: on right-padded input a forward LSTM reads every real
 token before any padding, so its outputs at real positions are exact. The backward direction
 gets the same property by reversing each sequence *within its own length*, running forward,
-and reversing back. This is an exact BiLSTM (tests/test_network.py compares it with
-nn.LSTM(bidirectional=True)) and, on a 2-core CPU, 1.8x faster than pack_padded_sequence.
+and reversing back. This is an exact BiLSTM (tests/models/test_network.py compares it with
+nn.LSTM(bidirectional=True)) and faster on a CPU than pack_padded_sequence (docs/speed.md).
 """
 
 from __future__ import annotations
@@ -178,8 +178,8 @@ def set_forget_bias(lstm: nn.LSTM, value: float) -> None:
 def reversal_index(lengths: Tensor, steps: int) -> Tensor | None:
     """[B, T] time indices that reverse each sequence's first `length` steps and leave its
     padding in place; applying it twice restores the order. None when no row is padded: then
-    the reversal is a plain flip, which is about 3x cheaper than the gather (and its
-    scatter-add gradient) on a CPU, and a third of IMDB's batches at 256 tokens are unpadded."""
+    the reversal is a plain flip, cheaper than the gather (and its scatter-add gradient) on a
+    CPU, and many of IMDB's batches are unpadded (docs/speed.md)."""
     if bool((lengths == steps).all()):
         return None
     t = torch.arange(steps, device=lengths.device)
