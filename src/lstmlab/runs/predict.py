@@ -16,7 +16,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import rich
@@ -27,18 +27,9 @@ from lstmlab.data.batching import PadCollator
 from lstmlab.data.tokenization import TextEncoder
 from lstmlab.models.lit_module import LSTMLitModule
 from lstmlab.runs.checkpoints import CheckpointError, load_model, read_checkpoint, text_state
+from lstmlab.runs.onnx_predictor import MODEL, OnnxPredictor, Prediction, make_prediction
 
 BAR_WIDTH = 30
-
-
-@dataclass
-class Prediction:
-    label: str
-    probabilities: dict[str, float]
-    num_tokens: int  # tokens the model read (after cutting to max_len)
-    truncated: bool  # the text had more than max_len tokens
-    unknown: int  # tokens outside the vocabulary, read as <unk>
-    attention: list[tuple[str, float]] | None  # (token as written, weight); attention models
 
 
 class Predictor:
@@ -84,26 +75,25 @@ class Predictor:
         logits, weights = self.model(batch["tokens"], batch["lengths"])
         probabilities = self.model.probabilities(logits)
         names = self.model.class_names
-        predictions = []
-        for row, (encoding, text) in enumerate(zip(encodings, (texts[i] for i in indices))):
-            kept = len(items[row][0])
-            attention = None
-            if weights is not None:
-                spans = [text[a:b] for a, b in encoding.offsets[:kept]]
-                attention = [(s, round(float(w), 6)) for s, w in zip(spans, weights[row, :kept])]
-            predictions.append(
-                Prediction(
-                    label=names[int(probabilities[row].argmax())],
-                    probabilities={
-                        n: round(float(p), 6) for n, p in zip(names, probabilities[row])
-                    },
-                    num_tokens=kept,
-                    truncated=kept < len(encoding.ids),
-                    unknown=sum(i == self.unk_id for i in encoding.ids[:kept]),
-                    attention=attention,
-                )
+        return [
+            make_prediction(
+                names,
+                probabilities[row].tolist(),
+                encoding,
+                texts[index],
+                len(items[row][0]),
+                None if weights is None else weights[row].tolist(),
+                self.unk_id,
             )
-        return predictions
+            for row, (encoding, index) in enumerate(zip(encodings, indices))
+        ]
+
+
+def load_predictor(path: Path) -> Predictor | OnnxPredictor:
+    """A checkpoint's `Predictor`, or for an export folder (model.onnx) its `OnnxPredictor`."""
+    if path.is_dir() and (path / MODEL).is_file():
+        return OnnxPredictor.from_folder(path)
+    return Predictor.from_checkpoint(path)
 
 
 def render(index: int, prediction: Prediction, top: int) -> None:
@@ -148,7 +138,9 @@ def main(argv: list[str] | None = None) -> int:
         description="Classify texts with a trained checkpoint (nothing else is needed).",
         epilog='e.g. python predict.py logs/runs/<run>/checkpoints/last.ckpt "A wonderful film."',
     )
-    parser.add_argument("checkpoint", type=Path, help="a run's checkpoints/*.ckpt")
+    parser.add_argument(
+        "checkpoint", type=Path, help="a run's checkpoints/*.ckpt, or an export.py folder (ONNX)"
+    )
     parser.add_argument("texts", nargs="*", help="texts to classify (default: --file or stdin)")
     parser.add_argument("--file", type=Path, help="a UTF-8 file with one text per line (- : stdin)")
     parser.add_argument("--json", action="store_true", help="one JSON object per text")
@@ -156,9 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=256, help="texts per forward pass")
     args = parser.parse_args(argv)
     try:
-        predictor = Predictor.from_checkpoint(args.checkpoint)
+        predictor = load_predictor(args.checkpoint)
         texts = read_texts(args.texts, args.file)
-    except (CheckpointError, OSError, UnicodeDecodeError) as err:
+    except (CheckpointError, OSError, UnicodeDecodeError, ValueError) as err:
         parser.exit(2, f"error: {err}\n")
     started = time.perf_counter()
     predictions = predictor(texts, args.batch_size)
