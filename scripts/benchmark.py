@@ -108,7 +108,7 @@ def notebook(args: argparse.Namespace) -> dict:
     from torch.utils.data import DataLoader, Dataset
 
     from lstmlab.callbacks.timing import peak_memory_mb
-    from lstmlab.data.text import stratified_split
+    from lstmlab.data.cache import stratified_split
 
     start = time.perf_counter()
     table = pq.read_table(args.path / "train.parquet").to_pydict()

@@ -10,8 +10,9 @@ import numpy as np
 
 from lstmlab.data import tokenization
 from lstmlab.data.batching import EncodedDataset
+from lstmlab.data.cache import encode_split, load_encoded
 from lstmlab.data.sources import UNSUPERVISED, Source, find_source
-from lstmlab.data.text import TextDataModule, encode_split, load_encoded
+from lstmlab.data.text import TextDataModule
 
 
 class IMDBDataModule(TextDataModule):

@@ -11,7 +11,8 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 
 from lstmlab.data.batching import EncodedDataset
-from lstmlab.data.text import RaggedSequences, TextDataModule
+from lstmlab.data.sequences import RaggedSequences
+from lstmlab.data.text import TextDataModule
 
 
 class LanguageModelData(L.LightningDataModule):
