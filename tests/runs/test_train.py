@@ -395,13 +395,18 @@ def test_invalid_model_setting_fails_with_a_specific_message(train_py, tmp_path)
         ("model.hidden_size=1.5", "model.hidden_size=1.5: expected an integer"),
         ("model.bidirectional=maybe", "model.bidirectional='maybe': expected true or false"),
         ("model.dropout=high", "model.dropout='high': expected a number"),
+        ("optimizer.lr=abc", "optimizer.lr='abc': expected a number (Adam's `lr`)"),
+        (
+            "scheduler=warmup_cosine scheduler.scheduler.warmup_steps=ten",
+            "scheduler.scheduler.warmup_steps='ten': expected an integer",
+        ),
     ],
 )
 def test_a_value_of_the_wrong_type_is_refused_before_any_work(
     tiny_cfg, tmp_path, override, message
 ):
     with pytest.raises(TypeError, match=re.escape(message)):
-        train(tiny_cfg(override))
+        train(tiny_cfg(*override.split()))
     assert list(tmp_path.iterdir()) == []  # nothing written
 
 

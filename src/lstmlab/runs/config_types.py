@@ -14,20 +14,22 @@ import types
 import typing
 from typing import Any
 
-from hydra.utils import get_class
-from omegaconf import DictConfig, ListConfig
+import torch
+from hydra.utils import get_object
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 SIMPLE = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
 
 
 def check_types(cfg: DictConfig, *groups: str) -> None:
-    """Raises a TypeError naming `<group>.<key>`, the value, and the type expected."""
+    """Raises a TypeError naming `<group>.<key>`, the value, and the type expected; a group may
+    be a dotted path (`scheduler.scheduler`, the scheduler inside Lightning's dict)."""
     for group in groups:
-        node = cfg.get(group)
+        node = OmegaConf.select(cfg, group)
         if not isinstance(node, DictConfig) or "_target_" not in node:
             continue
-        target = get_class(node._target_)
-        hints = init_hints(target)
+        target = get_object(node._target_)  # a class, or a factory such as warmup_cosine
+        hints = init_hints(target) if isinstance(target, type) else function_hints(target)
         for key, value in node.items():
             hint = hints.get(str(key))
             if hint is not None and not matches(value, hint):
@@ -53,6 +55,16 @@ def init_hints(cls: type) -> dict[str, Any]:
     return {**init_hints(forwarded), **hints} if forwarded else hints
 
 
+def function_hints(function: Any) -> dict[str, Any]:
+    """The parameter hints of a factory function (`scheduler._target_`), or none."""
+    try:
+        hints = typing.get_type_hints(function)
+    except Exception:  # hints naming what this module cannot resolve: nothing checked
+        return {}
+    hints.pop("return", None)
+    return hints
+
+
 def matches(value: Any, hint: Any) -> bool:
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
@@ -61,6 +73,8 @@ def matches(value: Any, hint: Any) -> bool:
         return value in typing.get_args(hint)
     if hint is type(None):
         return value is None
+    if hint is torch.Tensor:  # e.g. Adam's `lr: float | Tensor`: no config value is a tensor
+        return False
     if hint is bool:
         return isinstance(value, bool)
     if hint is int:
@@ -77,7 +91,8 @@ def matches(value: Any, hint: Any) -> bool:
 def describe(hint: Any) -> str:
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
-        return " or ".join(dict.fromkeys(describe(member) for member in typing.get_args(hint)))
+        members = [m for m in typing.get_args(hint) if m is not torch.Tensor]  # never in a config
+        return " or ".join(dict.fromkeys(describe(member) for member in members))
     if origin is typing.Literal:
         return "one of " + ", ".join(map(str, typing.get_args(hint)))
     if hint is type(None):

@@ -32,7 +32,8 @@ def train(cfg: DictConfig) -> float | None:
     print_config_tree(cfg)
     L.seed_everything(cfg.seed, workers=True)
 
-    check_types(cfg, "data", "model", "trainer")  # e.g. data.batch_size=abc, before any work
+    # e.g. data.batch_size=abc or optimizer.lr=abc, before any work
+    check_types(cfg, "data", "model", "optimizer", "scheduler.scheduler", "trainer")
     resumed_at = checkpoint_step(cfg)  # a missing, truncated or foreign ckpt_path: an error now
     datamodule: L.LightningDataModule = instantiate(cfg.data)
     datamodule.prepare_data()
