@@ -32,6 +32,8 @@ def check_types(cfg: DictConfig, *groups: str) -> None:
         hints = init_hints(target) if isinstance(target, type) else function_hints(target)
         for key, value in node.items():
             hint = hints.get(str(key))
+            if value is None:  # null: filled in by the code (e.g. warmup_cosine's total_steps)
+                continue
             if hint is not None and not matches(value, hint):
                 raise TypeError(
                     f"{group}.{key}={value!r}: expected {describe(hint)} ({target.__name__}'s "
