@@ -69,6 +69,20 @@ def probabilities_of(logits: np.ndarray, binary_head: bool) -> np.ndarray:
     return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
+def in_length_order(
+    texts: list[str], encodings: list, batch: Any, batch_size: int
+) -> list[Prediction]:
+    """`batch(encodings, texts, indices)` over batches of texts of similar length (little
+    padding), the predictions returned in the order of `texts`. Shared by both runtimes."""
+    order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+    results: list[Prediction | None] = [None] * len(texts)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        for i, prediction in zip(chunk, batch([encodings[i] for i in chunk], texts, chunk)):
+            results[i] = prediction
+    return results
+
+
 class OnnxPredictor:
     """An export folder's model and tokenizer: `OnnxPredictor.from_folder(d)(texts)`."""
 
@@ -109,15 +123,7 @@ class OnnxPredictor:
     def __call__(self, texts: list[str], batch_size: int = 256) -> list[Prediction]:
         """Predictions in the order of `texts`; batches hold texts of similar length."""
         encodings = self.tokenizer.encode_batch(texts, add_special_tokens=False)
-        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
-        results: list[Prediction | None] = [None] * len(texts)
-        for start in range(0, len(order), batch_size):
-            chunk = order[start : start + batch_size]
-            for i, prediction in zip(
-                chunk, self._batch([encodings[i] for i in chunk], texts, chunk)
-            ):
-                results[i] = prediction
-        return results
+        return in_length_order(texts, encodings, self._batch, batch_size)
 
     def _batch(self, encodings: list, texts: list[str], indices: list[int]) -> list[Prediction]:
         ids = [e.ids[: self.max_len] for e in encodings]

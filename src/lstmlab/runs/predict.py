@@ -27,7 +27,13 @@ from lstmlab.data.batching import PadCollator
 from lstmlab.data.tokenization import TextEncoder
 from lstmlab.models.lit_module import LSTMLitModule
 from lstmlab.runs.checkpoints import CheckpointError, load_model, read_checkpoint, text_state
-from lstmlab.runs.onnx_predictor import MODEL, OnnxPredictor, Prediction, make_prediction
+from lstmlab.runs.onnx_predictor import (
+    MODEL,
+    OnnxPredictor,
+    Prediction,
+    in_length_order,
+    make_prediction,
+)
 
 BAR_WIDTH = 30
 
@@ -56,15 +62,7 @@ class Predictor:
     def __call__(self, texts: list[str], batch_size: int = 256) -> list[Prediction]:
         """Predictions in the order of `texts`; batches hold texts of similar length."""
         encodings = self.encoder.tokenizer.encode_batch(texts, add_special_tokens=False)
-        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
-        results: list[Prediction | None] = [None] * len(texts)
-        for start in range(0, len(order), batch_size):
-            chunk = order[start : start + batch_size]
-            for i, prediction in zip(
-                chunk, self._batch([encodings[i] for i in chunk], texts, chunk)
-            ):
-                results[i] = prediction
-        return results
+        return in_length_order(texts, encodings, self._batch, batch_size)
 
     def _batch(self, encodings: list, texts: list[str], indices: list[int]) -> list[Prediction]:
         max_len = self.encoder.max_len
