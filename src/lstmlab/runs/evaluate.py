@@ -25,6 +25,7 @@ from lstmlab.reporting.console import print_summary
 from lstmlab.runs import resolvers
 from lstmlab.runs.checkpoints import CheckpointError, load_model, read_checkpoint
 from lstmlab.runs.instantiation import instantiate_each
+from lstmlab.runs.refusals import without_traceback
 from lstmlab.runs.results import confusion_matrix
 
 SPLITS = ("test", "val")
@@ -110,7 +111,8 @@ def print_confusion(matrix: list[list[int]] | None, class_names: list[str]) -> N
 
 @hydra.main(version_base="1.3", config_path=resolvers.CONFIG_DIR, config_name="evaluate")
 def _main(cfg: DictConfig) -> dict[str, float]:
-    return evaluate(cfg)
+    with without_traceback():
+        return evaluate(cfg)
 
 
 def main() -> None:
