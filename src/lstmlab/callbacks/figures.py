@@ -3,8 +3,9 @@
 `TensorBoardFigures` (conf/callbacks/figures.yaml) draws, on the IMAGES and PR CURVES tabs:
 - after each validation epoch of an attention model, a heat-map of the attention weights over
   the same few validation texts, so one can watch the model learn where to look;
-- after testing (and after `evaluate.py split=val`), the confusion matrix and one
-  precision-recall curve per class.
+- after testing (and after `evaluate.py split=val`), the confusion matrix, one
+  precision-recall curve per class and the reliability diagram (is a 0.9 confidence right
+  90 % of the time?).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from torch import Tensor
 from torchmetrics.classification import MulticlassConfusionMatrix
 
 from lstmlab.data.batching import PadCollator
+from lstmlab.models.calibration import BINS, expected_calibration_error, reliability
 
 
 class TensorBoardFigures(L.Callback):
@@ -93,6 +95,11 @@ class TensorBoardFigures(L.Callback):
         writer.add_figure(
             f"{stage}/confusion_matrix", confusion_figure(result["confusion"], names), step
         )
+        writer.add_figure(
+            f"{stage}/reliability",
+            reliability_figure(result["probabilities"], result["labels"]),
+            step,
+        )
         for c, name in enumerate(names):
             writer.add_pr_curve(
                 f"{stage}/pr_curve/{name}",
@@ -124,6 +131,46 @@ def confusion_figure(matrix: Tensor, class_names: list[str]) -> Figure:
     figure = Figure(figsize=(1.2 * len(class_names) + 2, 1.2 * len(class_names) + 1.5))
     ax = figure.add_subplot()
     MulticlassConfusionMatrix(len(class_names)).plot(val=matrix, ax=ax, labels=class_names)
+    figure.tight_layout()
+    return figure
+
+
+def reliability_figure(probabilities: Tensor, labels: Tensor) -> Figure:
+    """Accuracy against confidence per bin (a calibrated model lies on the diagonal), with
+    how many examples each bin holds."""
+    confidence, accuracy, counts = reliability(probabilities, labels)
+    ece = float(expected_calibration_error(probabilities, labels))
+    centres = (torch.arange(BINS) + 0.5) / BINS
+    filled = counts > 0
+    figure = Figure(figsize=(4.5, 4.5))
+    ax = figure.add_subplot()
+    ax.plot([0, 1], [0, 1], "--", color="grey", linewidth=1, label="calibrated")
+    ax.bar(
+        centres[filled],
+        accuracy[filled],
+        width=1 / BINS,
+        edgecolor="black",
+        alpha=0.7,
+        label="accuracy",
+    )
+    ax.plot(
+        confidence[filled],
+        accuracy[filled],
+        "o",
+        color="black",
+        markersize=3,
+        label="mean confidence",
+    )
+    for x, y, n in zip(centres[filled], accuracy[filled], counts[filled]):
+        ax.annotate(str(int(n)), (float(x), float(y)), ha="center", va="bottom", fontsize=6)
+    ax.set(
+        xlim=(0, 1),
+        ylim=(0, 1.05),
+        xlabel="confidence",
+        ylabel="accuracy",
+        title=f"reliability (ECE {ece:.3f}, {int(counts.sum())} examples)",
+    )
+    ax.legend(loc="upper left", fontsize=7)
     figure.tight_layout()
     return figure
 

@@ -24,10 +24,12 @@ from omegaconf import DictConfig, OmegaConf
 from rich.table import Table
 from torch.utils.data import DataLoader
 
+from lstmlab.callbacks.figures import reliability_figure
 from lstmlab.io import atomic
 from lstmlab.reporting.console import print_summary
 from lstmlab.reporting.paired import PREDICTIONS
 from lstmlab.runs import resolvers
+from lstmlab.runs.calibrate import CALIBRATED, calibrate, save_calibrated
 from lstmlab.runs.checkpoints import CheckpointError, load_model, read_checkpoint
 from lstmlab.runs.instantiation import instantiate_each
 from lstmlab.runs.results import confusion_matrix
@@ -48,6 +50,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         callbacks=instantiate_each(cfg.get("callbacks")),
         logger=instantiate_each(cfg.get("logger")),
     )
+    calibration = calibrate(model, datamodule) if cfg.get("calibrate") else None
     run = trainer.test if cfg.split == "test" else trainer.validate
     run(model, datamodule=datamodule)
 
@@ -57,16 +60,21 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         for name, value in trainer.callback_metrics.items()
         if name.startswith(prefix) and not name.endswith("_best")
     }
+    out = Path(cfg.paths.output_dir)
     matrix = confusion_matrix(model, cfg.split)
     loader = trainer.test_dataloaders if cfg.split == "test" else trainer.val_dataloaders
-    save_predictions(Path(cfg.paths.output_dir) / PREDICTIONS, model, cfg.split, loader)
+    save_predictions(out / PREDICTIONS, model, cfg.split, loader)
+    save_reliability(out / "reliability.png", model.evaluation[cfg.split])
+    if calibration:
+        save_calibrated(checkpoint, calibration, out / CALIBRATED)
     save_evaluation(
-        Path(cfg.paths.output_dir) / "evaluation.json",
+        out / "evaluation.json",
         checkpoint=str(cfg.ckpt_path),
         split=cfg.split,
         metrics=metrics,
         confusion_matrix=matrix,
         class_names=model.class_names,
+        calibration=calibration,
     )
     print_confusion(matrix, model.class_names)
     print_summary(metrics, cfg.paths.output_dir, None, cfg.paths.log_dir)
@@ -122,6 +130,16 @@ def save_predictions(path: Path, model: L.LightningModule, split: str, loader: D
     }
     with atomic.atomic_open(path) as file:
         pq.write_table(pa.table(columns), file)
+
+
+@rank_zero_only
+def save_reliability(path: Path, scored: dict[str, Any]) -> None:
+    """The reliability diagram of the scored split, as a PNG beside evaluation.json."""
+    if len(scored["labels"]):
+        with atomic.atomic_open(path) as file:
+            reliability_figure(scored["probabilities"], scored["labels"]).savefig(
+                file, format="png"
+            )
 
 
 @rank_zero_only

@@ -33,6 +33,7 @@ class Prediction:
     truncated: bool  # the text had more than max_len tokens
     unknown: int  # tokens outside the vocabulary, read as <unk>
     attention: list[tuple[str, float]] | None  # (token as written, weight); attention models
+    temperature: float = 1.0  # logits were divided by it (evaluate.py calibrate=true); 1: not
 
 
 def make_prediction(
@@ -43,6 +44,7 @@ def make_prediction(
     kept: int,
     weights: Sequence[float] | None,
     unk_id: int | None,
+    temperature: float = 1.0,
 ) -> Prediction:
     """One text's `Prediction` from its class probabilities, its `tokenizers.Encoding`, the
     number of tokens the model read and its attention weights (None: no attention)."""
@@ -57,6 +59,7 @@ def make_prediction(
         truncated=kept < len(encoding.ids),
         unknown=sum(i == unk_id for i in encoding.ids[:kept]),
         attention=attention,
+        temperature=temperature,
     )
 
 
@@ -91,6 +94,7 @@ class OnnxPredictor:
         self.names: list[str] = metadata["class_names"]
         self.max_len: int | None = metadata["max_len"]
         self.pad_id: int = metadata["pad_id"]
+        self.temperature: float = metadata.get("temperature", 1.0)  # older exports: none
         unk = metadata.get("unk_token")
         self.unk_id = tokenizer.token_to_id(unk) if unk else None
 
@@ -133,7 +137,8 @@ class OnnxPredictor:
             tokens[row, : len(row_ids)] = row_ids
         outputs = self.session.run(None, {"tokens": tokens, "lengths": lengths})
         weights = outputs[1] if len(outputs) > 1 else None
-        probabilities = probabilities_of(outputs[0], self.metadata["head"] == "bce")
+        logits = outputs[0] / self.temperature
+        probabilities = probabilities_of(logits, self.metadata["head"] == "bce")
         return [
             make_prediction(
                 self.names,
@@ -143,6 +148,7 @@ class OnnxPredictor:
                 int(lengths[row]),
                 None if weights is None else weights[row],
                 self.unk_id,
+                self.temperature,
             )
             for row, (encoding, index) in enumerate(zip(encodings, indices))
         ]

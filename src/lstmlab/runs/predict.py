@@ -82,6 +82,7 @@ class Predictor:
                 len(items[row][0]),
                 None if weights is None else weights[row].tolist(),
                 self.unk_id,
+                self.model.temperature,
             )
             for row, (encoding, index) in enumerate(zip(encodings, indices))
         ]
@@ -102,6 +103,8 @@ def render(index: int, prediction: Prediction, top: int) -> None:
         notes.append("truncated to max_len")
     if prediction.unknown:
         notes.append(f"{prediction.unknown} unknown")
+    if prediction.temperature != 1.0:
+        notes.append(f"calibrated, temperature {prediction.temperature:.2f}")
     rich.print(f"[bold][{index}] {prediction.label}[/bold]  ({probabilities})  {', '.join(notes)}")
     if not prediction.attention:
         return
