@@ -34,6 +34,8 @@ class Prediction:
     unknown: int  # tokens outside the vocabulary, read as <unk>
     attention: list[tuple[str, float]] | None  # (token as written, weight); attention models
     temperature: float = 1.0  # logits were divided by it (evaluate.py calibrate=true); 1: not
+    attributions: list[tuple[str, float]] | None = None  # integrated gradients (--explain ig)
+    attention_ig_spearman: float | None = None  # rank correlation of attention and |IG|
 
 
 def make_prediction(
@@ -48,10 +50,7 @@ def make_prediction(
 ) -> Prediction:
     """One text's `Prediction` from its class probabilities, its `tokenizers.Encoding`, the
     number of tokens the model read and its attention weights (None: no attention)."""
-    attention = None
-    if weights is not None:
-        spans = [text[a:b] for a, b in encoding.offsets[:kept]]
-        attention = [(s, round(float(w), 6)) for s, w in zip(spans, weights[:kept])]
+    attention = None if weights is None else token_weights(encoding, text, kept, weights)
     return Prediction(
         label=names[int(np.argmax(probabilities))],
         probabilities={n: round(float(p), 6) for n, p in zip(names, probabilities)},
@@ -61,6 +60,14 @@ def make_prediction(
         attention=attention,
         temperature=temperature,
     )
+
+
+def token_weights(
+    encoding: Any, text: str, kept: int, weights: Sequence[float]
+) -> list[tuple[str, float]]:
+    """(token as written in `text`, weight) for the first `kept` tokens."""
+    spans = [text[a:b] for a, b in encoding.offsets[:kept]]
+    return [(span, round(float(w), 6)) for span, w in zip(spans, weights[:kept])]
 
 
 def probabilities_of(logits: np.ndarray, binary_head: bool) -> np.ndarray:
