@@ -75,12 +75,7 @@ class HubSource:
             tables[role] = part.select_columns(columns).with_format("arrow")[:]
         feature = self.dataset[self.chosen["train"]].features[self.label_column]
         class_label = isinstance(feature, datasets.ClassLabel)
-        if self.labels:
-            names = list(self.labels)
-        elif class_label:
-            names = list(feature.names)
-        else:
-            names = inferred_names(tables["train"], self.label_column)
+        names = self.class_names(feature if class_label else None, tables["train"])
         splits = {}
         for role, table in tables.items():
             where = f"the {role} split ('{self.chosen[role]}' of {self})"
@@ -90,6 +85,14 @@ class HubSource:
             labels = label_ids(values, names, where, given=bool(self.labels) or class_label)
             splits[role] = text_and_labels(table, self.text_columns, labels)
         return splits, names
+
+    def class_names(self, feature: datasets.ClassLabel | None, train: pa.Table) -> list[str]:
+        """`labels` if given, else the ClassLabel's names, else the training labels, sorted."""
+        if self.labels:
+            return list(self.labels)
+        if feature is not None:
+            return list(feature.names)
+        return inferred_names(train, self.label_column)
 
 
 class HubDataModule(TextDataModule):
