@@ -55,6 +55,8 @@ def test_signed_strips_centre_zero_and_the_reliability_diagram_counts_every_exam
     rows = [(["a", "b", "c"], torch.tensor([-0.5, 0.1, 0.25]), "ig")]
     image = attention_figure(rows, signed=True).axes[0].images[0]
     assert image.get_clim() == (-0.5, 0.5) and image.get_cmap().name == "RdBu_r"
+    both = attention_figure([rows[0], rows[0]], signed=[False, True]).axes
+    assert [ax.images[0].get_cmap().name for ax in both] == ["Reds", "RdBu_r"]
     probabilities = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
     title = reliability_figure(probabilities, torch.tensor([0, 0, 0])).axes[0].get_title()
     assert "3 examples" in title and "ECE" in title

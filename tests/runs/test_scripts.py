@@ -115,3 +115,17 @@ def test_word2vec_script_can_keep_to_the_labelled_reviews(tmp_path):
     assert "200 reviews" in result.stdout
     trained = gensim.models.KeyedVectors.load_word2vec_format(str(output))
     assert "great" in trained.key_to_index and "unlabelledonly" not in trained.key_to_index
+
+
+def test_explain_figure_draws_attention_above_integrated_gradients(text_run, tmp_path):
+    out = tmp_path / "explained.png"
+    done = run_script(
+        "scripts/explain_figure.py",
+        text_run["results"]["best_checkpoint"],
+        "a superb story",
+        "--out",
+        str(out),
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("pos") and "Spearman(attention, |IG|) = " in done.stdout
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -133,16 +133,22 @@ class TensorBoardFigures(L.Callback):
 
 
 def attention_figure(
-    rows: list[tuple[list[str], Tensor, str]], label_limit: int = 60, signed: bool = False
+    rows: list[tuple[list[str], Tensor, str]],
+    label_limit: int = 60,
+    signed: bool | list[bool] = False,
 ) -> Figure:
     """One heat-map strip per text: its tokens left to right, coloured by weight (attention:
-    white to red; `signed` attributions: blue below zero, red above, white at zero)."""
+    white to red; `signed` attributions: blue below zero, red above, white at zero). `signed`
+    may be given per row, e.g. attention above integrated gradients for one text."""
     longest = max((len(tokens) for tokens, _, _ in rows), default=1)
     figure = Figure(figsize=(max(6.0, 0.2 * min(longest, label_limit) + 2), 1.6 * len(rows)))
     axes = figure.subplots(len(rows), 1, squeeze=False)[:, 0]
-    for ax, (tokens, weights, title) in zip(axes, rows):
+    per_row = signed if isinstance(signed, list) else [signed] * len(rows)
+    for ax, (tokens, weights, title), row_signed in zip(axes, rows, per_row):
         limit = float(weights.abs().max()) or 1.0
-        colours = {"cmap": "RdBu_r", "vmin": -limit, "vmax": limit} if signed else {"cmap": "Reds"}
+        colours = (
+            {"cmap": "RdBu_r", "vmin": -limit, "vmax": limit} if row_signed else {"cmap": "Reds"}
+        )
         ax.imshow(weights[None, :].numpy(), aspect="auto", **({"vmin": 0} | colours))
         shown = range(len(tokens))
         if len(tokens) > label_limit:  # label the heaviest tokens only
