@@ -90,6 +90,38 @@ def test_the_adversarial_push_has_norm_eps_per_review_and_spares_padding():
     assert torch.all(push[0, 3:] == 0) and torch.all(push[2] == 0)
 
 
+@pytest.mark.parametrize("pooling", ["attn", "hn", "mean", "max", "last"])
+def test_the_models_own_gradient_pushes_no_padding_position(pooling):
+    """On a padded batch the loss's real gradient is zero on padding, so the push is too, and
+    the pushed loss does not change when more padding is appended."""
+    model = tiny_module(pooling=pooling, adversarial_eps=0.5)
+    lengths = torch.tensor([6, 2, 4])
+    tokens = torch.randint(2, 1000, (3, 6))
+    tokens[torch.arange(6) >= lengths[:, None]] = 0
+    labels = torch.tensor([0, 1, 2])
+
+    def pushed_loss(tokens):
+        batch = {"tokens": tokens, "lengths": lengths, "labels": labels}
+        probe = model._zero_push(batch)
+        loss = model.loss(model(tokens, lengths, probe)[0], labels)
+        (gradient,) = torch.autograd.grad(loss, probe, retain_graph=True)
+        return gradient, model.adversarial_loss(batch, loss, probe)
+
+    gradient, pushed = pushed_loss(tokens)
+    padding = torch.arange(6) >= lengths[:, None]
+    assert torch.all(adversarial_push(gradient, 0.5)[padding] == 0)
+    assert gradient[~padding].abs().sum() > 0
+    _, pushed_more_padding = pushed_loss(torch.cat([tokens, torch.zeros(3, 5).long()], dim=1))
+    torch.testing.assert_close(pushed_more_padding, pushed)
+
+
+def test_a_nan_adversarial_loss_stops_training_like_a_nan_clean_loss(monkeypatch):
+    model = tiny_module(adversarial_eps=0.1)
+    monkeypatch.setattr(model, "adversarial_loss", lambda *args: torch.tensor(float("nan")))
+    with pytest.raises(FloatingPointError, match=r"train/adversarial_loss became nan at step 0"):
+        quiet_trainer(max_steps=1, limit_val_batches=0).fit(model, datamodule=tiny_data())
+
+
 def test_adversarial_training_pushes_uphill_and_fits_the_pushed_batch_too():
     """The push raises the loss (to first order, the most a push of its size can), and the
     training loss is the clean one plus the pushed one."""
@@ -153,12 +185,18 @@ def test_bce_head_trains_and_tests_end_to_end():
 
 
 def test_validation_tracks_the_best_accuracy_seen():
+    """val/acc_best is the maximum over epochs: a worse epoch after a better one keeps it."""
     model = tiny_module()
-    trainer = quiet_trainer(max_epochs=3)
-    trainer.fit(model, datamodule=tiny_data())
-    # val/acc_best is a running max, so never below the last epoch's accuracy
-    assert trainer.callback_metrics["val/acc_best"] >= trainer.callback_metrics["val/acc"]
-    assert model.val_acc_best.compute() == trainer.callback_metrics["val/acc_best"]
+    logged = {}
+    model.log = lambda name, value, **kwargs: logged.__setitem__(name, float(value))
+    labels = torch.tensor([0, 1, 2, 3])
+    for predictions, accuracy in ((labels, 1.0), ((labels + 1) % 4, 0.0), (labels, 1.0)):
+        model.val_metrics.update(predictions, labels)
+        model.confusion["val"].update(predictions, labels)
+        model.on_validation_epoch_end()
+        assert model.val_metrics.compute()["val/acc"] == accuracy
+        assert logged["val/acc_best"] == 1.0
+        model.val_metrics.reset()  # as Lightning does after logging the epoch's metrics
 
 
 def test_hyperparameters_rebuild_the_model_from_a_checkpoint(tmp_path):

@@ -57,6 +57,11 @@ def test_logits_do_not_change_when_padding_is_appended(
     net = make_net_for(
         weight_dropout, pooling=pooling, bidirectional=bidirectional, init_state=init_state
     )
+    assert_padding_invariant(net)
+
+
+def assert_padding_invariant(net: LSTMClassifier) -> None:
+    """The ragged batch's logits equal those of the same batch with 9 more padding steps."""
     tokens, lengths = ragged_batch()
     before = logits_of(net, tokens, lengths)
     after = logits_of(net, with_extra_padding(tokens, 9), lengths)
@@ -86,6 +91,15 @@ def test_the_invariance_check_catches_the_notebooks_bug():
         before = lstm(embedding(tokens))[0][:, -1]
         after = lstm(embedding(with_extra_padding(tokens, 9)))[0][:, -1]
     assert not torch.allclose(before, after, atol=1e-3)
+
+
+@pytest.mark.parametrize("pooling", POOLINGS)
+def test_the_invariance_check_catches_a_plain_flip_for_the_backward_direction(pooling, monkeypatch):
+    """lstmlab's own code broken the obvious way: the backward direction reads each row
+    reversed as a whole (padding first) instead of within its length. The check fails."""
+    monkeypatch.setattr("lstmlab.models.network.reversal_index", lambda lengths, steps: None)
+    with pytest.raises(AssertionError):
+        assert_padding_invariant(make_net(pooling=pooling, bidirectional=True))
 
 
 def test_single_sequence_gives_the_same_logits_alone_and_in_a_padded_batch():
@@ -159,11 +173,12 @@ def test_other_poolings_return_no_attention_weights():
 
 
 @pytest.mark.parametrize("pooling", POOLINGS)
-def test_empty_sequences_give_finite_logits(pooling):
+def test_an_empty_sequence_is_read_as_one_padding_token(pooling):
     net = make_net(pooling=pooling, bidirectional=True)
     tokens = torch.tensor([[5, 6, 7], [PAD, PAD, PAD]])
-    logits, _ = net(tokens, torch.tensor([3, 0]))
-    assert torch.isfinite(logits).all()
+    logits = logits_of(net, tokens, torch.tensor([3, 0]))
+    one_pad = logits_of(net, torch.tensor([[PAD]]), torch.tensor([1]))
+    torch.testing.assert_close(logits[1:], one_pad, rtol=1e-5, atol=1e-6)
 
 
 def test_random_initial_state_is_fresh_noise_every_call():

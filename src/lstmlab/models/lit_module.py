@@ -80,7 +80,7 @@ class LSTMLitModule(L.LightningModule):
         pretrained_encoder: str | None = None,
         adversarial_eps: float = 0.0,
         **network: Any,
-    ) -> None:
+    ) -> None:  # pragma: no mutate block (save_hyperparameters reads this frame)
         super().__init__()
         self.save_hyperparameters()
         self.net = LSTMClassifier(vocab_size, num_classes, pad_id, **network)
@@ -188,19 +188,24 @@ class LSTMLitModule(L.LightningModule):
         # adversarial training: a zero push whose gradient is the loss's on the embeddings
         probe = self._zero_push(batch) if self.hparams.adversarial_eps else None
         loss = self._step(batch, self.train_metrics, push=probe)
-        if not torch.isfinite(loss):  # stop before the optimiser spreads it into the weights
-            raise FloatingPointError(
-                f"train/loss became {loss.item()} at step {self.global_step} (epoch "
-                f"{self.current_epoch}, batch {batch_idx}): training diverged. Checkpoints "
-                "written so far are kept (checkpoints/last.ckpt is the last good state). Try "
-                "a lower optimizer.lr, trainer.gradient_clip_val=1.0, or trainer.precision=32-true."
-            )
+        self._check_finite("train/loss", loss, batch_idx)
         self._log_stage("train", loss, self.train_metrics, batch)
         if probe is None:
             return loss
         adversarial = self.adversarial_loss(batch, loss, probe)
+        self._check_finite("train/adversarial_loss", adversarial, batch_idx)
         self.log("train/adversarial_loss", adversarial, on_epoch=True, batch_size=len(probe))
         return loss + adversarial
+
+    def _check_finite(self, name: str, loss: Tensor, batch_idx: int) -> None:
+        """Stops a diverged run before the optimiser spreads the NaN/inf into the weights."""
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"{name} became {loss.item()} at step {self.global_step} (epoch "
+                f"{self.current_epoch}, batch {batch_idx}): training diverged. Checkpoints "
+                "written so far are kept (checkpoints/last.ckpt is the last good state). Try "
+                "a lower optimizer.lr, trainer.gradient_clip_val=1.0, or trainer.precision=32-true."
+            )
 
     def _zero_push(self, batch: Batch) -> Tensor:
         """Zeros shaped and typed as the batch's embeddings (bf16 too, under `bf16-true`)."""
