@@ -154,6 +154,25 @@ def test_class_weights_balance_the_loss(tmp_path):
     assert weighted == pytest.approx([weighted[0]] * 3)  # every class weighs the same in total
 
 
+def test_class_weights_reach_the_models_loss(tmp_path):
+    """Built as a run builds it, the model's loss is the weighted cross-entropy."""
+    data = write(tmp_path / "train.csv", colour_rows(100))
+    overrides = ["data=text_files", f"data.train={data}", f"data.test={data}"]
+    overrides += [f"data.cache_dir={tmp_path}/c", "data.text_columns=[body]"]
+    cfg = compose_config([*overrides, "data.class_weights=true"], tmp_path)
+    dm = instantiate(cfg.data)
+    dm.prepare_data()
+    dm.setup("fit")
+    model = build_model(cfg, dm)
+    batch = next(iter(dm.train_dataloader()))
+    logits = model(batch["tokens"], batch["lengths"])[0]
+    weights = torch.tensor(dm.loss_weights)
+    weighted = torch.nn.functional.cross_entropy(logits, batch["labels"], weight=weights)
+    plain = torch.nn.functional.cross_entropy(logits, batch["labels"])
+    torch.testing.assert_close(model.loss(logits, batch["labels"]), weighted)
+    assert not torch.isclose(weighted, plain)
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [

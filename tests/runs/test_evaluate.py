@@ -22,7 +22,7 @@ def run_evaluate(tmp_path, checkpoint, *overrides):
 def test_evaluating_the_best_checkpoint_reproduces_the_runs_test_metrics(text_run, tmp_path):
     results = text_run["results"]
     metrics, saved = run_evaluate(tmp_path, results["best_checkpoint"])
-    for name in ("test/acc", "test/f1", "test/precision", "test/recall"):
+    for name in ("test/loss", "test/acc", "test/f1", "test/precision", "test/recall"):
         assert metrics[name] == pytest.approx(results["metrics"][name], abs=1e-6), name
     assert saved["confusion_matrix"] == results["test_confusion_matrix"]
     assert sum(map(sum, saved["confusion_matrix"])) == 100  # every test review, once

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pyarrow.parquet as pq
 import pytest
@@ -34,6 +35,11 @@ def test_predictions_score_the_test_split_as_training_did(predictor, text_run):
     predictions = predictor(test["text"], batch_size=32)  # batched by length, returned in order
     correct = [p.label == ["neg", "pos"][y] for p, y in zip(predictions, test["label"])]
     assert sum(correct) / len(correct) == pytest.approx(text_run["results"]["metrics"]["test/acc"])
+    # each review's probabilities: their cross-entropy is the run's test loss (the best
+    # checkpoint's, on the test split); probabilities are rounded to 6 decimals
+    true_class = [p.probabilities[["neg", "pos"][y]] for p, y in zip(predictions, test["label"])]
+    loss = -sum(math.log(p) for p in true_class) / len(true_class)
+    assert loss == pytest.approx(text_run["results"]["metrics"]["test/loss"], abs=1e-4)
 
 
 def test_empty_unknown_and_overlong_texts_have_defined_results(predictor):
