@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import ROOT, TINY, compose_config, run_script
+from lightning.pytorch.callbacks import ModelCheckpoint
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
@@ -438,3 +439,24 @@ def test_a_multirun_of_ddp_jobs_keeps_each_jobs_ranks_in_its_folder(train_py, tm
     for job in jobs:
         assert (job / "train_ddp_process_1.log").exists()  # rank 1 ran here
         assert "test/acc" in json.loads((job / "results.json").read_text())["metrics"]
+
+
+def test_every_n_train_steps_adds_mid_epoch_saves_to_the_epoch_end_ones(
+    tiny_cfg, tmp_path, monkeypatch
+):
+    """Lightning's ModelCheckpoint drops its epoch-end saves once every_n_train_steps is set,
+    unless every_n_epochs is given too (conf/callbacks/last_checkpoint.yaml gives it)."""
+    saved = []
+    save = ModelCheckpoint._save_checkpoint
+
+    def recording(self, trainer, filepath):
+        if Path(filepath).name == "last.ckpt":
+            saved.append(trainer.global_step)
+        save(self, trainer, filepath)
+
+    monkeypatch.setattr(ModelCheckpoint, "_save_checkpoint", recording)
+    options = ["trainer.max_epochs=2", "~callbacks.early_stopping"]
+    train(tiny_cfg(*options, "callbacks.last_checkpoint.every_n_train_steps=5"))  # 8 an epoch
+    assert saved == [5, 8, 10, 15, 16]  # every 5 steps, and each epoch's end
+    state = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert state["global_step"] == 16

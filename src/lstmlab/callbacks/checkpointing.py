@@ -1,11 +1,24 @@
-"""A checkpoint written when a cluster stops the run (SIGTERM), to continue from."""
+"""The checkpoints a run continues from: `last.ckpt` at every epoch's end (and every N steps),
+and one written when a cluster stops the run (SIGTERM)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+
+class LastCheckpoint(ModelCheckpoint):
+    """ModelCheckpoint that keeps its epoch-end saves when `every_n_train_steps` adds mid-epoch
+    ones. Lightning's treats the two as exclusive (it refuses `every_n_epochs` next to
+    `every_n_train_steps`) and, given the steps, silently stops saving at epochs' ends."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._every_n_epochs = 1  # the attribute Lightning's epoch-end hooks read
 
 
 class CheckpointOnSigterm(L.Callback):
