@@ -17,6 +17,7 @@ from lstmlab.models.language_model import (
     encoder_state,
     load_encoder,
 )
+from lstmlab.models.lit_module import LSTMLitModule
 from lstmlab.models.network import LSTMClassifier
 from lstmlab.runs.pretrain import pretrain
 from lstmlab.runs.train import train
@@ -85,7 +86,7 @@ def test_adversarial_training_is_refused_for_pretraining_rather_than_ignored(tmp
     assert not (tmp_path / "run" / "encoder.pt").exists()
 
 
-def test_pretraining_learns_and_its_encoder_starts_a_classifier(tmp_path):
+def test_pretraining_learns_and_its_encoder_starts_a_classifier(tmp_path, monkeypatch):
     run = tmp_path / "pretrain"
     overrides = text_overrides(tmp_path, "trainer.max_epochs=3", "optimizer.lr=0.01")
     cfg = compose_config(overrides, run, name="pretrain")
@@ -108,7 +109,17 @@ def test_pretraining_learns_and_its_encoder_starts_a_classifier(tmp_path):
     finetune = text_overrides(
         tmp_path, "experiment=imdb_lm_finetune", f"model.pretrained_encoder={run}/encoder.pt"
     )
+    started_from = {}
+    load = LSTMLitModule.load_encoder
+
+    def recording(self, tokenizer):  # the fine-tuning model's weights once the run loaded them
+        load(self, tokenizer)
+        started_from.update({k: v.clone() for k, v in self.net.state_dict().items()})
+
+    monkeypatch.setattr(LSTMLitModule, "load_encoder", recording)
     train(compose_config([*finetune, "trainer=fast_dev_run"], tmp_path / "finetune"))
+    for name, weight in saved["encoder"].items():
+        assert torch.equal(started_from[name], weight), name
 
 
 def test_an_encoder_of_another_shape_or_vocabulary_or_no_file_is_refused(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import re
 import signal
 import subprocess
@@ -198,9 +199,9 @@ def test_a_full_disk_while_checkpointing_stops_the_run_and_keeps_the_last_checkp
 
     @contextlib.contextmanager
     def fill_the_disk_after_the_first_epoch(path, mode="wb"):
-        checkpoints.append(path)
+        checkpoints.append(Path(path).name)
         with atomic_open(path, mode) as file:
-            if len(checkpoints) > 2:  # epoch 1 wrote its best and its last checkpoint
+            if checkpoints.count("last.ckpt") > 1:  # rewriting epoch 1's last.ckpt
                 file.write(b"PK\x03\x04 half a checkpoint")  # fails midway
                 raise OSError(errno.ENOSPC, "No space left on device", str(path))
             yield file
@@ -212,6 +213,7 @@ def test_a_full_disk_while_checkpointing_stops_the_run_and_keeps_the_last_checkp
     assert info.value.errno == errno.ENOSPC and f"resume={tmp_path}" in str(info.value)
     last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     assert last["epoch"] == 0 and last["global_step"] == 8  # whole: the first epoch's state
+    assert checkpoints.count("last.ckpt") == 2  # the rewrite that failed midway
     names = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
     assert not [n for n in names if n.endswith(".tmp")]  # no partial file left, under any name
 
@@ -267,9 +269,9 @@ def test_sigterm_writes_a_checkpoint_and_the_run_continues_from_it(tmp_path):
     process.send_signal(signal.SIGTERM)
     output, _ = process.communicate(timeout=300)
     assert process.returncode == 143, output[-3000:]
-    assert "Stopped by SIGTERM at step" in output
     state = torch.load(last, weights_only=True)
-    assert last.stat().st_mtime_ns > written and state["global_step"] > 0  # saved on SIGTERM
+    assert f"Stopped by SIGTERM at step {state['global_step']};" in output  # saved on SIGTERM
+    assert last.stat().st_mtime_ns > written
 
     epochs = state["epoch"] + 2  # continue in place, training one epoch past the stop
     resumed = run_script("train.py", f"resume={run}", f"trainer.max_epochs={epochs}")
@@ -278,6 +280,24 @@ def test_sigterm_writes_a_checkpoint_and_the_run_continues_from_it(tmp_path):
     finished_as_uninterrupted(run, epochs, options, tmp_path)
     # one TensorBoard run: every epoch validated once, at the steps of the uninterrupted run
     assert validated_steps(run) == validated_steps(tmp_path / "once")
+
+
+def test_sigterm_mid_epoch_saves_that_very_step(tiny_cfg, tmp_path, monkeypatch):
+    """The SIGTERM checkpoint holds the step the run stopped at, mid-epoch, not the last
+    epoch-end save (the test above checks the printed step is the checkpoint's)."""
+    step = LSTMLitModule.training_step
+
+    def terminated_at_step_13(self, batch, batch_idx):
+        if self.global_step == 13:
+            os.kill(os.getpid(), signal.SIGTERM)  # Lightning stops after this batch
+        return step(self, batch, batch_idx)
+
+    monkeypatch.setattr(LSTMLitModule, "training_step", terminated_at_step_13)
+    with pytest.raises(SystemExit) as stopped:
+        train(tiny_cfg("trainer.max_epochs=3", "~callbacks.early_stopping"))
+    assert stopped.value.code == 143
+    state = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert state["global_step"] == 14 and state["epoch"] == 1  # 8 steps an epoch
 
 
 def test_after_sigkill_the_run_continues_exactly_from_its_last_mid_epoch_checkpoint(tmp_path):
