@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import math
+from pathlib import Path
 from types import SimpleNamespace
 
 import lightning as L
@@ -98,8 +101,15 @@ def test_default_checkpoint_names_are_free_of_equals_signs(tiny_cfg):
 
 
 @pytest.mark.parametrize("name", options("model"))
-def test_every_model_preset_runs_fast_dev_run(tiny_cfg, name):
+def test_every_model_preset_runs_fast_dev_run(tiny_cfg, tmp_path, name):
     train(tiny_cfg(f"model={name}", "trainer=fast_dev_run"))
+    assert_trained(tmp_path)
+
+
+def assert_trained(run: Path) -> None:
+    """The run wrote its results: finite validation and test losses."""
+    metrics = json.loads((run / "results.json").read_text())["metrics"]
+    assert math.isfinite(metrics["val/loss"]) and math.isfinite(metrics["test/loss"]), metrics
 
 
 # presets that start from a file another run writes: their tests make one first
@@ -114,6 +124,7 @@ def test_every_experiment_preset_runs_fast_dev_run(tmp_path, tiny_cfg, name):
     if not vectors and not text_only:
         # two classes, as on IMDB, since a preset may choose the single-logit BCE head
         train(tiny_cfg(f"experiment={name}", "trainer=fast_dev_run", "data.num_classes=2"))
+        assert_trained(tmp_path)
         return
     # word vectors and text-only data keys need words: tiny reviews (and a tiny vectors file
     # in place of the preset's)
@@ -129,6 +140,7 @@ def test_every_experiment_preset_runs_fast_dev_run(tmp_path, tiny_cfg, name):
             f"model.embedding.vectors={mood_vectors(tmp_path / 'vectors.txt', dim=16)}"
         )
     train(compose_config(overrides, tmp_path / "run"))
+    assert_trained(tmp_path / "run")
 
 
 def test_the_six_variants_sweep_is_the_base_model_and_each_change_alone_and_all_together(tiny_cfg):
