@@ -4,6 +4,8 @@ that its encoder goes into a classifier (and is refused where it would not fit).
 from __future__ import annotations
 
 import json
+import os
+import signal
 
 import pytest
 import torch
@@ -142,3 +144,33 @@ def test_vectors_and_an_encoder_together_are_refused_since_one_would_overwrite_t
     )
     with pytest.raises(ValueError, match=r"model\.embedding\.vectors=null"):
         train(compose_config([*overrides, "trainer=fast_dev_run"], tmp_path / "run"))
+
+
+def test_pretraining_stopped_by_sigterm_mid_epoch_continues_as_an_uninterrupted_run(
+    tmp_path, monkeypatch
+):
+    """pretrain.py has the classifier's safeguards: a SIGTERM checkpoint of the very step
+    and per-batch seeding, so continuing from it ends with the uninterrupted run's metrics."""
+    overrides = text_overrides(tmp_path, "trainer.max_epochs=2", "lm.dropout=0.5")
+    pretrain(compose_config(overrides, tmp_path / "once", name="pretrain"))
+    step = LSTMLanguageModel.training_step
+
+    def terminated_at_step_3(self, batch, batch_idx):
+        if self.global_step == 3:
+            os.kill(os.getpid(), signal.SIGTERM)  # Lightning stops after this batch
+        return step(self, batch, batch_idx)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(LSTMLanguageModel, "training_step", terminated_at_step_3)
+        with pytest.raises(SystemExit) as stopped:
+            pretrain(compose_config(overrides, tmp_path / "run", name="pretrain"))
+    assert stopped.value.code == 143
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    state = torch.load(last, weights_only=True)
+    assert state["global_step"] == 4 and state["epoch"] == 0  # mid-epoch, the very step
+    pretrain(compose_config([*overrides, f"ckpt_path={last}"], tmp_path / "run", name="pretrain"))
+    results = [
+        json.loads((tmp_path / run / "results.json").read_text())["metrics"]
+        for run in ("once", "run")
+    ]
+    assert results[0] == results[1]

@@ -11,8 +11,10 @@ import lightning as L
 import torch
 from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
+from lstmlab.callbacks.checkpointing import last_checkpoint_path
 from lstmlab.data.language_model import LanguageModelData
 from lstmlab.data.text import TextDataModule
 from lstmlab.io.atomic import atomic_open
@@ -26,6 +28,7 @@ from lstmlab.runs.checkpoints import read_checkpoint
 from lstmlab.runs.config_types import check_types
 from lstmlab.runs.instantiation import build_loggers, checkpoint_step, instantiate_each
 from lstmlab.runs.results import final_metrics, save_results
+from lstmlab.runs.train import exit_after_sigterm
 
 ENCODER_FILE = "encoder.pt"
 
@@ -52,7 +55,11 @@ def pretrain(cfg: DictConfig) -> float | None:
     trainer: L.Trainer = instantiate(
         cfg.trainer, callbacks=callbacks, logger=loggers, plugins=[AtomicCheckpointIO()]
     )
-    trainer.fit(model, datamodule=data, ckpt_path=cfg.get("ckpt_path"))
+    try:
+        trainer.fit(model, datamodule=data, ckpt_path=cfg.get("ckpt_path"))
+    except SIGTERMException:
+        last = last_checkpoint_path(trainer)
+        exit_after_sigterm(trainer, f"python pretrain.py <the same overrides> ckpt_path={last}")
 
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     if best:  # the encoder of the epoch with the lowest validation loss

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import NoReturn
 
 import hydra
 import lightning as L
@@ -24,6 +25,15 @@ from lstmlab.runs.results import confusion_matrix, final_metrics, save_results
 from lstmlab.runs.resume import ResumeError, expand_resume
 
 SIGTERM_EXIT = 143  # 128 + SIGTERM, the shell's convention for "terminated"
+
+
+def exit_after_sigterm(trainer: L.Trainer, continue_with: str) -> NoReturn:
+    """Says where the run stopped and how to continue it, and exits with the shell's code."""
+    rank_zero_info(
+        f"Stopped by SIGTERM at step {trainer.global_step}; checkpoint written to "
+        f"{last_checkpoint_path(trainer)}. Continue the run in place with: {continue_with}"
+    )
+    raise SystemExit(SIGTERM_EXIT) from None
 
 
 def train(cfg: DictConfig) -> float | None:
@@ -56,12 +66,7 @@ def train(cfg: DictConfig) -> float | None:
             f"folder), then continue with: python train.py resume={cfg.paths.output_dir}",
         ) from error
     except SIGTERMException:
-        rank_zero_info(
-            f"Stopped by SIGTERM at step {trainer.global_step}; checkpoint written to "
-            f"{last_checkpoint_path(trainer)}. Continue the run in place with: "
-            f"python train.py resume={cfg.paths.output_dir}"
-        )
-        raise SystemExit(SIGTERM_EXIT) from None
+        exit_after_sigterm(trainer, f"python train.py resume={cfg.paths.output_dir}")
     metrics = final_metrics(trainer)
     best_ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else None
     if cfg.get("test"):
