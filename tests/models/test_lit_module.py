@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import lightning as L
 import pytest
 import torch
+import torch.nn.functional as F
 from conftest import CONF_DIR
 from omegaconf import OmegaConf
 
@@ -174,6 +175,23 @@ def test_bce_head_gives_one_logit_and_two_class_probabilities():
     torch.testing.assert_close(probs.sum(-1), torch.ones(3))
     expected = torch.nn.functional.binary_cross_entropy_with_logits(logits[:, 0], torch.ones(3))
     torch.testing.assert_close(model.loss(logits, torch.ones(3, dtype=torch.long)), expected)
+
+
+def test_class_weights_weigh_the_loss_of_either_head():
+    weights = [0.5, 2.0]
+    logits, labels = torch.randn(6, 2), torch.tensor([0, 1, 1, 0, 1, 1])
+    ce = tiny_module(num_classes=2, loss_weights=weights)
+    expected = F.cross_entropy(logits, labels, weight=torch.tensor(weights))
+    torch.testing.assert_close(ce.loss(logits, labels), expected)
+    assert not torch.isclose(expected, F.cross_entropy(logits, labels))
+    bce = tiny_module(num_classes=2, head="bce", loss_weights=weights)
+    logit = logits[:, :1]
+    positive = torch.tensor(weights[1] / weights[0])  # the positive class relative to the other
+    expected = F.binary_cross_entropy_with_logits(logit[:, 0], labels.float(), pos_weight=positive)
+    torch.testing.assert_close(bce.loss(logit, labels), expected)
+    assert not torch.isclose(
+        expected, F.binary_cross_entropy_with_logits(logit[:, 0], labels.float())
+    )
 
 
 def test_bce_head_trains_and_tests_end_to_end():

@@ -156,6 +156,18 @@ def test_last_reads_the_last_real_token_and_hn_the_final_states_of_both_directio
             torch.testing.assert_close(captured["pooled"][row], expected)
 
 
+@pytest.mark.parametrize(("pooling", "reduce"), [("mean", torch.mean), ("max", torch.amax)])
+def test_mean_and_max_pool_each_sequences_own_outputs(pooling, reduce):
+    net = make_net(pooling=pooling, bidirectional=True)
+    tokens, lengths = ragged_batch()
+    with torch.no_grad():
+        outputs, h_n = net.encode(net.embedding(tokens), lengths)
+        mask = torch.arange(tokens.size(1)) < lengths[:, None]
+        pooled, _ = net.pooling(outputs, mask, h_n)
+    for row, n in enumerate(lengths.tolist()):
+        torch.testing.assert_close(pooled[row], reduce(outputs[row, :n], dim=0))
+
+
 def test_attention_weights_sum_to_one_over_real_tokens_and_are_zero_on_padding():
     net = make_net(pooling="attn")
     tokens, lengths = ragged_batch()
