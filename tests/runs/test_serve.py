@@ -153,7 +153,7 @@ def test_concurrent_requests_get_their_own_answers_in_shared_batches(client, che
 def test_an_export_folder_is_served_by_onnx_runtime(text_run, checkpoint, tmp_path):
     folder = export(checkpoint, tmp_path / "export")
     texts = review_texts(text_run)
-    with running_server(folder, "--batch-timeout", "0") as url:
+    with running_server(folder, "--max-batch-size", "1") as url:  # no batching at all
         info = httpx.get(f"{url}/metadata").json()
         response = httpx.post(f"{url}/predict", json={"texts": texts, "attention": True})
     assert info["runtime"] == "onnxruntime" and info["source_checkpoint"] == str(checkpoint)

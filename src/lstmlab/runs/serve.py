@@ -22,6 +22,7 @@ import os
 import signal
 import socket
 import sys
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ import litserve as ls
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from litserve.loops import BatchedLoop
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -113,7 +115,11 @@ class TextClassifierAPI(ls.LitAPI):
     memory, so the HTTP process can show what the worker has batched in GET /metadata."""
 
     def __init__(self, source: Path, max_batch_size: int, batch_timeout: float) -> None:
-        super().__init__(max_batch_size=max_batch_size, batch_timeout=batch_timeout)
+        # the batched loop even for one request per batch, so `predict` always gets a list
+        # (LitServe then warns that batching looks unintended: it is intended)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "The LitServer has both batch and unbatch")
+            super().__init__(max_batch_size, batch_timeout, loop=BatchedLoop())
         self.source = source
         self.served = multiprocessing.get_context("spawn").Array("q", 3)  # the worker is spawned
 
