@@ -41,6 +41,7 @@ from lstmlab.runs.onnx_predictor import OnnxPredictor, Prediction
 from lstmlab.runs.predict import Predictor, load_predictor
 
 MAX_TEXTS = 256  # texts in one request; more is refused with 422 (send several requests)
+NOT_SERVED = ("attributions", "attention_ig_spearman")  # predict.py --explain only
 HOSTS = ("127.0.0.1", "0.0.0.0", "::")  # the addresses LitServe binds to
 
 
@@ -101,12 +102,8 @@ def describe(predictor: Predictor | OnnxPredictor, source: Path) -> dict[str, An
 
 def answer(predictions: list[Prediction], attention: bool) -> dict[str, Any]:
     """One request's response body: a prediction per text, in the order of its texts."""
-    rows = []
-    for prediction in predictions:
-        row = asdict(prediction)
-        if not attention:
-            del row["attention"]
-        rows.append(row)
+    left_out = {*NOT_SERVED, *([] if attention else ["attention"])}
+    rows = [{k: v for k, v in asdict(p).items() if k not in left_out} for p in predictions]
     return {"predictions": rows}
 
 
