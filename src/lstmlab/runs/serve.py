@@ -220,7 +220,12 @@ def main(argv: list[str] | None = None) -> int:
     if not 1024 <= args.port <= 65535:
         parser.exit(2, f"error: --port {args.port}: expected 1024 to 65535.\n")
     if args.max_batch_size < 1 or args.batch_timeout < 0 or args.max_body_bytes < 1:
-        parser.exit(2, "error: --max-batch-size and --max-body-bytes >= 1, --batch-timeout >= 0\n")
+        shown = f"{args.max_batch_size}, {args.batch_timeout}, {args.max_body_bytes}"
+        parser.exit(
+            2,
+            f"error: --max-batch-size, --batch-timeout, --max-body-bytes = {shown}: expected at "
+            "least 1, 0 and 1.\n",
+        )
     try:
         info = describe(load_predictor(args.source), args.source)
         check_port(args.host, args.port)
