@@ -33,9 +33,9 @@ from rich.table import Table
 
 from lstmlab.io import atomic
 from lstmlab.io.atomic import atomic_open
+from lstmlab.reporting.hparams import HEADLINE_METRICS as METRICS  # besides the chosen one
 from lstmlab.reporting.significance import Difference, Interval, mean_interval, welch
 
-METRICS = ("val/acc_best", "test/acc", "test/f1")  # the columns, besides the chosen metric
 IGNORED = ("seed",)  # overrides that do not make a configuration (hydra.* never appear)
 
 
