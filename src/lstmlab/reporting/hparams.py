@@ -82,16 +82,19 @@ def log_hparams(
     metrics: Mapping[str, float],
     name: str,
     step: int,
+    optimized: str | None = None,
 ) -> None:
     """Writes the `hparams` sub-run next to every TensorBoard logger's events: the session
-    records (`params`; `name` is what the table's Trial ID column shows) and the final value
-    of each of `metrics`, at `step`."""
+    records (`params`; `name` is what the table's Trial ID column shows) and, at `step`, the
+    final value of each headline metric in `metrics` and of `optimized` (the one a sweeper
+    optimises)."""
+    headline = [tag for tag in dict.fromkeys([*HEADLINE_METRICS, optimized]) if tag in metrics]
     for logger in loggers:
         if not isinstance(logger, TensorBoardLogger):
             continue
         with SummaryWriter(str(Path(logger.log_dir) / SUB_RUN)) as writer:
-            for tag, value in metrics.items():
-                writer.add_scalar(tag, value, step)
+            for tag in headline:
+                writer.add_scalar(tag, metrics[tag], step)
             for summary in session_summaries(params, name):
                 writer.file_writer.add_summary(summary)
 

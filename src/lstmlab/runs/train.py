@@ -10,6 +10,7 @@ from pathlib import Path
 import hydra
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
@@ -18,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from lstmlab.callbacks.checkpointing import last_checkpoint_path
 from lstmlab.io.checkpoint_io import AtomicCheckpointIO
 from lstmlab.reporting.console import print_config_tree, print_summary
-from lstmlab.reporting.hparams import HEADLINE_METRICS, hyperparameters, log_hparams
+from lstmlab.reporting.hparams import hyperparameters, log_hparams
 from lstmlab.runs import resolvers
 from lstmlab.runs.config_types import check_types
 from lstmlab.runs.instantiation import build_loggers, checkpoint_step, instantiate_each
@@ -74,9 +75,9 @@ def train(cfg: DictConfig) -> float | None:
         metrics.update(final_metrics(trainer))
 
     params = {**hyperparameters(cfg), **coverage}
-    headline = [*HEADLINE_METRICS, cfg.get("optimized_metric")]
-    final = {tag: metrics[tag] for tag in headline if tag in metrics}
-    log_hparams(trainer.loggers, params, final, name, trainer.global_step)
+    log_hparams(
+        trainer.loggers, params, metrics, name, trainer.global_step, cfg.get("optimized_metric")
+    )
     save_results(
         cfg,
         trainer,
@@ -86,7 +87,7 @@ def train(cfg: DictConfig) -> float | None:
         best_ckpt,
         test_confusion_matrix=confusion_matrix(model, "test"),
     )
-    print_summary(metrics, trainer.default_root_dir, best_ckpt, cfg.paths.log_dir)
+    print_summary(metrics, trainer.default_root_dir, best_ckpt, comparison_dir(cfg))
     return metrics.get(cfg.get("optimized_metric"))
 
 
@@ -98,6 +99,14 @@ def tensorboard_name(cfg: DictConfig) -> str:
     if not HydraConfig.initialized():  # train() called with a composed config, as tests do
         return f"{Path(cfg.paths.output_dir).name} · {when}"
     return f"{resolvers.label(HydraConfig.get())} · {when}"
+
+
+def comparison_dir(cfg: DictConfig) -> str:
+    """Where to point TensorBoard: a sweep's folder (its runs named by their swept values), or
+    all of the log folder."""
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        return HydraConfig.get().sweep.dir
+    return cfg.paths.log_dir
 
 
 def build_model(cfg: DictConfig, datamodule: L.LightningDataModule) -> L.LightningModule:
