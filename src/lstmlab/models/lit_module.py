@@ -190,10 +190,12 @@ class LSTMLitModule(L.LightningModule):
         self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=size)
 
     def _log_global_step(self, on_step: bool = False) -> None:
-        """Puts what is logged with it at `global_step`, the optimiser steps taken so far: the
+        """Puts what is logged with it at the optimiser steps taken once it is known (a
+        training batch's values at the step its update makes, an epoch's at `global_step`): the
         one x-axis of every scalar, image and PR curve. (Lightning would put epoch-end values
         one step earlier, and add an `epoch` scalar that counts on during testing.)"""
-        self.log("step", float(self.global_step), on_step=on_step, on_epoch=not on_step)
+        step = self.global_step + 1 if on_step else self.global_step
+        self.log("step", float(step), on_step=on_step, on_epoch=not on_step)
 
     def on_train_epoch_start(self) -> None:
         lr = self.trainer.optimizers[0].param_groups[0]["lr"]
