@@ -32,6 +32,7 @@ from lstmlab.runs import resolvers
 from lstmlab.runs.calibrate import CALIBRATED, calibrate, save_calibrated
 from lstmlab.runs.checkpoints import CheckpointError, load_model, read_checkpoint
 from lstmlab.runs.instantiation import instantiate_each
+from lstmlab.runs.refusals import without_traceback
 from lstmlab.runs.results import confusion_matrix
 
 SPLITS = ("test", "val")
@@ -158,7 +159,8 @@ def print_confusion(matrix: list[list[int]] | None, class_names: list[str]) -> N
 
 @hydra.main(version_base="1.3", config_path=resolvers.CONFIG_DIR, config_name="evaluate")
 def _main(cfg: DictConfig) -> dict[str, float]:
-    return evaluate(cfg)
+    with without_traceback():
+        return evaluate(cfg)
 
 
 def main() -> None:
