@@ -226,9 +226,9 @@ def test_a_three_class_run_beats_chance_and_reports_every_class(colour_run):
     metrics = colour_run["metrics"]
     assert metrics["test/acc"] > 0.9  # majority class: ~0.5
     for name in ("blue", "green", "red"):
-        assert metrics[f"test/f1/{name}"] > 0.8
+        assert metrics[f"test_per_class/f1/{name}"] > 0.8
     assert metrics["test/f1"] == pytest.approx(
-        sum(metrics[f"test/f1/{c}"] for c in ("blue", "green", "red")) / 3, abs=1e-5
+        sum(metrics[f"test_per_class/f1/{c}"] for c in ("blue", "green", "red")) / 3, abs=1e-5
     )
     assert len(colour_run["test_confusion_matrix"]) == 3
 

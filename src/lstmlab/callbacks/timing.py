@@ -1,6 +1,6 @@
 """How fast a run trains: seconds and samples per second of every training epoch, and peak
-memory, logged as `time/*` scalars (so TensorBoard compares the speed of runs too) and kept for
-results.json and scripts/benchmark.py."""
+memory, logged as `train/epoch_s` and `train/samples_per_s` (so TensorBoard compares the speed
+of runs too) and kept for results.json and scripts/benchmark.py."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ class EpochTimer(L.Callback):
         self.epoch_s.append(seconds)
         self.samples_per_s.append(self._samples / seconds)
         module.log_dict(
-            {"time/epoch_s": seconds, "time/samples_per_s": self._samples / seconds},
+            {"train/epoch_s": seconds, "train/samples_per_s": self._samples / seconds},
             on_step=False,
             on_epoch=True,
         )

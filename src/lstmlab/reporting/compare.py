@@ -33,9 +33,9 @@ from rich.table import Table
 
 from lstmlab.io import atomic
 from lstmlab.io.atomic import atomic_open
+from lstmlab.reporting.hparams import HEADLINE_METRICS as METRICS  # besides the chosen one
 from lstmlab.reporting.significance import Difference, Interval, mean_interval, welch
 
-METRICS = ("val/acc_best", "test/acc", "test/f1")  # the columns, besides the chosen metric
 IGNORED = ("seed",)  # overrides that do not make a configuration (hydra.* never appear)
 
 
@@ -58,7 +58,7 @@ class Row:
 
 
 def find_jobs(sweep: Path) -> tuple[list[Job], list[str]]:
-    """Every job folder below `sweep` (Hydra's `<n>_<overrides>/`) in job order, and the
+    """Every job folder below `sweep` (`<swept values>_<n>/`), by name, and the
     overrides common to all of them."""
     found = []
     for overrides_file in sorted(sweep.glob("**/.hydra/overrides.yaml")):

@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 from lstmlab.callbacks.timing import EpochTimer
 from lstmlab.io import atomic
 
-REPORTED_STAGES = ("val/", "test/")  # final metrics shown in the summary and the HPARAMS tab
+REPORTED_STAGES = ("val/", "test/", "val_per_class/", "test_per_class/")  # in results.json
 
 
 @rank_zero_only

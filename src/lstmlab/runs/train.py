@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import sys
 import time
+from datetime import datetime
+from pathlib import Path
 
 import hydra
 import lightning as L
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
@@ -15,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from lstmlab.callbacks.checkpointing import last_checkpoint_path
 from lstmlab.io.checkpoint_io import AtomicCheckpointIO
 from lstmlab.reporting.console import print_config_tree, print_summary
-from lstmlab.reporting.hparams import hyperparameters, log_hparams_with_metrics
+from lstmlab.reporting.hparams import hyperparameters, log_hparams
 from lstmlab.runs import resolvers
 from lstmlab.runs.config_types import check_types
 from lstmlab.runs.instantiation import build_loggers, checkpoint_step, instantiate_each
@@ -29,7 +33,7 @@ SIGTERM_EXIT = 143  # 128 + SIGTERM, the shell's convention for "terminated"
 
 def train(cfg: DictConfig) -> float | None:
     """Fit, then test the best checkpoint; returns `cfg.optimized_metric` for sweepers."""
-    started = time.perf_counter()
+    started, name = time.perf_counter(), tensorboard_name(cfg)
     print_config_tree(cfg)
     L.seed_everything(cfg.seed, workers=True)
 
@@ -72,7 +76,9 @@ def train(cfg: DictConfig) -> float | None:
         metrics.update(final_metrics(trainer))
 
     params = {**hyperparameters(cfg), **coverage}
-    log_hparams_with_metrics(trainer.loggers, params, metrics)
+    log_hparams(
+        trainer.loggers, params, metrics, name, trainer.global_step, cfg.get("optimized_metric")
+    )
     save_results(
         cfg,
         trainer,
@@ -82,8 +88,26 @@ def train(cfg: DictConfig) -> float | None:
         best_ckpt,
         test_confusion_matrix=confusion_matrix(model, "test"),
     )
-    print_summary(metrics, trainer.default_root_dir, best_ckpt, cfg.paths.log_dir)
+    print_summary(metrics, trainer.default_root_dir, best_ckpt, comparison_dir(cfg))
     return metrics.get(cfg.get("optimized_metric"))
+
+
+def tensorboard_name(cfg: DictConfig) -> str:
+    """The run's name in the HPARAMS table: what tells it apart (a sweep job's swept values,
+    e.g. `pooling=max,seed=1`), then its start time, so that runs of other sweeps with the same
+    values get rows of their own."""
+    when = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+    if not HydraConfig.initialized():  # train() called with a composed config, as tests do
+        return f"{Path(cfg.paths.output_dir).name} · {when}"
+    return f"{resolvers.label(HydraConfig.get())} · {when}"
+
+
+def comparison_dir(cfg: DictConfig) -> str:
+    """Where to point TensorBoard: a sweep's folder (its runs named by their swept values), or
+    all of the log folder."""
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        return HydraConfig.get().sweep.dir
+    return cfg.paths.log_dir
 
 
 def build_model(cfg: DictConfig, datamodule: L.LightningDataModule) -> L.LightningModule:
