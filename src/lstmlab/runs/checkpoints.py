@@ -19,6 +19,7 @@ from lstmlab.models.lit_module import LSTMLitModule
 
 REQUIRED_KEYS = ("state_dict", "hyper_parameters")  # what Lightning writes for every module
 FROM_DATA = ("vocab_size", "num_classes", "pad_id")  # model settings the data decides
+NOT_SHAPES = ("data", "optimizer", "scheduler", "class_names", "loss_weights")  # hparams
 
 
 class CheckpointError(ValueError):
@@ -144,12 +145,11 @@ def check_shapes(checkpoint: dict[str, Any], model: torch.nn.Module, path: str |
         return
     saved, current = flat(checkpoint["hyper_parameters"]), flat(dict(model.hparams))
     differ = [
-        f"{'data gives ' if key in FROM_DATA else 'model.'}{key} {saved[key]} in the "
-        f"checkpoint vs {current.get(key)} in the config"
+        f"{key} {saved[key]} in the checkpoint vs {current.get(key)} from this run's data"
+        if key in FROM_DATA
+        else f"model.{key} {saved[key]} in the checkpoint vs {current.get(key)} in the config"
         for key in saved
-        if key not in ("data", "optimizer", "scheduler", "class_names", "loss_weights")
-        and not key.startswith(("data.", "optimizer.", "scheduler."))
-        and saved[key] != current.get(key)
+        if not key.startswith(NOT_SHAPES) and saved[key] != current.get(key)
     ]
     raise CheckpointError(
         f"{path} holds weights of other shapes than this config's model: "
