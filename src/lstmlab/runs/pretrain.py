@@ -35,9 +35,9 @@ def pretrain(cfg: DictConfig) -> float | None:
     """Fits the LM and saves its encoder; returns the best validation loss."""
     started = time.perf_counter()
     print_config_tree(cfg)
-    check_config(cfg, "pretrain")  # e.g. +lm.cutofs=..., seed=abc, trainer.max_epochs=0
+    check_types(cfg, "data", "model", "optimizer", "trainer")
+    check_config(cfg, "pretrain")  # e.g. +lm_dropout=0.2, seed=abc, trainer.max_epochs=0
     L.seed_everything(cfg.seed, workers=True)
-    check_types(cfg, "data", "model", "trainer")
     resumed_at = checkpoint_step(cfg)
     text = instantiate(cfg.data)
     if not isinstance(text, TextDataModule):

@@ -32,11 +32,10 @@ def train(cfg: DictConfig) -> float | None:
     """Fit, then test the best checkpoint; returns `cfg.optimized_metric` for sweepers."""
     started = time.perf_counter()
     print_config_tree(cfg)
-    check_config(cfg, "train")  # e.g. +modle=bilstm, seed=abc, optimizer.lr=-1, max_epochs=0
-    L.seed_everything(cfg.seed, workers=True)
-
     # e.g. data.batch_size=abc or optimizer.lr=abc, before any work
     check_types(cfg, "data", "model", "optimizer", "scheduler.scheduler", "trainer")
+    check_config(cfg, "train")  # e.g. +modle=bilstm, seed=abc, optimizer.lr=-1, max_epochs=0
+    L.seed_everything(cfg.seed, workers=True)
     resumed_at = checkpoint_step(cfg)  # a missing, truncated or foreign ckpt_path: an error now
     trained = read_checkpoint(cfg.ckpt_path) if resumed_at is not None else None
     classes = trained["hyper_parameters"].get("class_names") if trained else None
