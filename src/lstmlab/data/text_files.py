@@ -84,10 +84,7 @@ class FileSource:
             labels = label_ids(
                 table.column(self.label_column), names, self._where(split), given=bool(self.labels)
             )
-            text = joined_text(table, self.text_columns)
-            splits[split] = datasets.Dataset(
-                InMemoryTable(pa.table({"text": text, "label": labels}))
-            )
+            splits[split] = text_and_labels(table, self.text_columns, labels)
         return splits, names
 
     def _where(self, split: str) -> str:
@@ -219,6 +216,14 @@ def split_by_column(table: pa.Table, column: str, path: Path) -> dict[str, pa.Ta
     return {split: t.drop_columns([column]) for split, t in splits.items()}
 
 
+def text_and_labels(
+    table: pa.Table, text_columns: tuple[str, ...], labels: pa.Array
+) -> datasets.Dataset:
+    """The `text` (`text_columns` joined) and `label` (class ids) columns the cache reads."""
+    text = joined_text(table, text_columns)
+    return datasets.Dataset(InMemoryTable(pa.table({"text": text, "label": labels})))
+
+
 def joined_text(table: pa.Table, columns: tuple[str, ...]) -> pa.Array:
     """The text columns as strings (missing values as empty), joined per row."""
     parts = [pc.fill_null(pc.cast(table.column(c), pa.string()), "") for c in columns]
@@ -227,7 +232,7 @@ def joined_text(table: pa.Table, columns: tuple[str, ...]) -> pa.Array:
     return pc.binary_join_element_wise(*parts, JOIN).combine_chunks()
 
 
-def inferred_names(train: pa.Table, column: str, where: str) -> list[str]:
+def inferred_names(train: pa.Table, column: str, where: str = "the training split") -> list[str]:
     """The training split's distinct labels, sorted (numbers numerically), as names."""
     values = train.column(column)
     distinct = pc.unique(values.drop_null()).to_pylist()
