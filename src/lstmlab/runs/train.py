@@ -21,6 +21,8 @@ from lstmlab.io.checkpoint_io import AtomicCheckpointIO
 from lstmlab.reporting.console import print_config_tree, print_summary
 from lstmlab.reporting.hparams import hyperparameters, log_hparams
 from lstmlab.runs import resolvers
+from lstmlab.runs.checkpoints import align_labels, check_classes, check_shapes, read_checkpoint
+from lstmlab.runs.config_checks import check_config
 from lstmlab.runs.config_types import check_types
 from lstmlab.runs.instantiation import build_loggers, checkpoint_step, instantiate_each
 from lstmlab.runs.multirun import own_ddp_ranks
@@ -35,15 +37,20 @@ def train(cfg: DictConfig) -> float | None:
     """Fit, then test the best checkpoint; returns `cfg.optimized_metric` for sweepers."""
     started, name = time.perf_counter(), tensorboard_name(cfg)
     print_config_tree(cfg)
-    L.seed_everything(cfg.seed, workers=True)
-
     # e.g. data.batch_size=abc or optimizer.lr=abc, before any work
     check_types(cfg, "data", "model", "optimizer", "scheduler.scheduler", "trainer")
+    check_config(cfg, "train")  # e.g. +modle=bilstm, seed=abc, optimizer.lr=-1, max_epochs=0
+    L.seed_everything(cfg.seed, workers=True)
     resumed_at = checkpoint_step(cfg)  # a missing, truncated or foreign ckpt_path: an error now
-    datamodule: L.LightningDataModule = instantiate(cfg.data)
+    trained = read_checkpoint(cfg.ckpt_path) if resumed_at is not None else None
+    classes = trained["hyper_parameters"].get("class_names") if trained else None
+    datamodule: L.LightningDataModule = instantiate(align_labels(cfg.data, classes))
     datamodule.prepare_data()
     datamodule.setup("fit")  # the vocabulary size and class count are known from here on
     model = build_model(cfg, datamodule)
+    if trained is not None:  # its classes and shapes must be this run's
+        check_classes(classes, getattr(datamodule, "class_names", None), cfg.ckpt_path)
+        check_shapes(trained, model, cfg.ckpt_path)
     coverage = {} if cfg.get("ckpt_path") else start_from_pretrained(cfg, model, datamodule)
     callbacks = instantiate_each(cfg.get("callbacks"))
     loggers = build_loggers(cfg.get("logger"), resumed_at)
