@@ -69,7 +69,10 @@ def finished(run: Path, last: Path) -> bool:
     if not results.is_file():
         return False
     step = json.loads(results.read_text()).get("global_step")
-    saved = torch.load(last, map_location="cpu", weights_only=True, mmap=True)
+    try:
+        saved = torch.load(last, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # an unreadable last.ckpt: the run refuses it, saying why
+        return False
     return step is None or step == saved.get("global_step")
 
 
