@@ -19,6 +19,7 @@ from pathlib import Path
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 
+from lstmlab.io import atomic
 from lstmlab.io.lock import LOCK_NAME, one_writer
 
 HYDRA_FOLDER = ".hydra"
@@ -61,13 +62,16 @@ def writing(folder: str | os.PathLike) -> Iterator[None]:
 
 def undo_hydra(folder: Path) -> None:
     """Leaves `folder` as it was before Hydra wrote to it (see the module's docstring)."""
-    before = _hydra_files_before.get(folder)
-    if before:
-        hydra = folder / HYDRA_FOLDER
-        for name, text in before.items():
-            (hydra / name).write_text(text)
-    elif before is None and HydraConfig.get().mode != RunMode.MULTIRUN and not own_files(folder):
-        shutil.rmtree(folder, ignore_errors=True)
+    if folder not in _hydra_files_before:  # Hydra made it for this run
+        if HydraConfig.get().mode != RunMode.MULTIRUN:
+            shutil.rmtree(folder, ignore_errors=True)
+        return
+    before = _hydra_files_before[folder]
+    for path in (folder / HYDRA_FOLDER).glob("*.yaml"):
+        if path.name in before:
+            atomic.write_text(path, before[path.name])
+        else:
+            path.unlink()
 
 
 def own_files(folder: Path) -> dict[str, int]:
