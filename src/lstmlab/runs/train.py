@@ -21,6 +21,7 @@ from lstmlab.runs import resolvers, run_folder
 from lstmlab.runs.config_types import check_types
 from lstmlab.runs.instantiation import build_loggers, checkpoint_step, instantiate_each
 from lstmlab.runs.multirun import own_ddp_ranks
+from lstmlab.runs.refusals import without_traceback
 from lstmlab.runs.results import confusion_matrix, final_metrics, save_results
 from lstmlab.runs.resume import NothingToTrain, ResumeError, expand_resume, run_folder_given
 
@@ -137,7 +138,8 @@ def start_from_pretrained(
 
 @hydra.main(version_base="1.3", config_path=resolvers.CONFIG_DIR, config_name="train")
 def _main(cfg: DictConfig) -> float | None:
-    with own_ddp_ranks(), run_folder.writing(cfg.paths.output_dir):  # see runs/run_folder.py
+    # a sweep's job keeps its DDP ranks to itself; one writer per run folder (run_folder.py)
+    with own_ddp_ranks(), run_folder.writing(cfg.paths.output_dir), without_traceback():
         return train(cfg)
 
 
