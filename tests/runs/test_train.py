@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
+import os
 import re
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -223,7 +225,49 @@ def test_train_py_refuses_a_missing_or_corrupt_ckpt_path(train_py, tmp_path):
     corrupt.write_bytes(b"PK\x03\x04 not a whole file")
     result = train_py(*TINY, f"ckpt_path={corrupt}", f"hydra.run.dir={tmp_path}/b")
     assert result.returncode != 0 and "could not be read as a checkpoint" in result.stderr
-    assert not (tmp_path / "b" / "checkpoints").exists()  # refused before training began
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()  # no half-made run
+
+
+@contextlib.contextmanager
+def small_filesystem(folder: Path, size: str) -> Iterator[Path]:
+    """A real size-limited filesystem (tmpfs) mounted at `folder`: only root can mount one."""
+    folder.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here (needs root): {mounted.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+def test_a_full_disk_leaves_only_whole_checkpoints_and_the_run_continues_once_freed(tmp_path):
+    with small_filesystem(tmp_path / "disk", "4m") as disk:
+        run, options = disk / "run", [*TINY, "~callbacks.early_stopping", "model.dropout=0.5"]
+        process = start_train_py(*options, "trainer.max_epochs=500", f"hydra.run.dir={run}")
+        last = run / "checkpoints" / "last.ckpt"
+        wait_for_checkpoint(last)  # an epoch has finished: now another writer fills the disk
+        free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
+        filler = disk / "filler"
+        filler.write_bytes(b"\0" * (free - last.stat().st_size // 2))
+        output, _ = process.communicate(timeout=300)
+        assert process.returncode != 0, output[-3000:]
+        assert "No space left on device" in output and f"resume={run}" in output
+        assert "Checkpoints are written whole or not at all" in output
+        names = sorted(p.name for p in (run / "checkpoints").iterdir())
+        assert all(re.fullmatch(r"last\.ckpt|epoch_\d{3}\.ckpt", n) for n in names), names
+        for name in names:  # what the message promises: every checkpoint loads
+            assert torch.load(run / "checkpoints" / name, weights_only=True)["global_step"] > 0
+        stopped_at = torch.load(last, weights_only=True)["epoch"]
+
+        filler.unlink()  # space freed: the printed command continues the run
+        resumed = run_script("train.py", f"resume={run}", f"trainer.max_epochs={stopped_at + 2}")
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        assert json.loads((run / "results.json").read_text())["epochs"] == stopped_at + 2
 
 
 def start_train_py(*args: str) -> subprocess.Popen:

@@ -11,6 +11,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.trainer.states import TrainerFn
 
 
 class EpochTimer(L.Callback):
@@ -43,6 +44,18 @@ class EpochTimer(L.Callback):
             on_step=False,
             on_epoch=True,
         )
+
+    def state_dict(self) -> dict[str, list[float]]:
+        """Kept in checkpoints, so a resumed run reports the epochs before the resume too."""
+        return {"epoch_s": self.epoch_s, "samples_per_s": self.samples_per_s}
+
+    def on_load_checkpoint(
+        self, trainer: L.Trainer, module: L.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        """Restored when fitting goes on, not when testing the best (an earlier) checkpoint."""
+        state = checkpoint.get("callbacks", {}).get(self.state_key)
+        if state and trainer.state.fn == TrainerFn.FITTING:
+            self.epoch_s, self.samples_per_s = list(state["epoch_s"]), list(state["samples_per_s"])
 
     def summary(self, device: torch.device | None = None) -> dict[str, Any]:
         """Every epoch's figures and the process's peak memory so far."""

@@ -2,9 +2,10 @@
 
 `build_cache` splits the labelled text (a stratified validation split unless the source has
 one), trains the tokenizer on the training split only, encodes every split with
-`datasets.map` and publishes the folder in one rename, so an interrupted preparation is never
-mistaken for a finished one. `load_encoded` reads a split back as one flat tensor of ids plus
-offsets (`RaggedSequences`), not 50 000 tensors: a few array copies.
+`datasets.map` and publishes the folder in one rename (`io.atomic.atomic_folder`), so an
+interrupted preparation is never mistaken for a finished one. `load_encoded` reads a split
+back as one flat tensor of ids plus offsets (`RaggedSequences`), not 50 000 tensors: a few
+array copies.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from lstmlab.data import tokenization
 from lstmlab.data.batching import EncodedDataset
 from lstmlab.data.overlap import phrases_in_train
 from lstmlab.data.sequences import RaggedSequences
+from lstmlab.io import atomic
 
 CACHE_FORMAT = 2  # bump when the cache layout changes, so old caches are not read
 SPLITS = ("train", "val", "test")
@@ -78,9 +80,7 @@ def build_cache(
     tokenizer, encode = make_tokenizer(recipe["tokenizer"], train_texts, restored)
     pad_id = tokenization.pad_id_of(tokenizer)
     clock.lap("vocabulary_s")
-    tmp = folder.parent / f".tmp-{folder.name}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir(parents=True)
-    try:
+    with atomic.atomic_folder(folder) as tmp:  # theirs is kept if another process won
         counts = {}
         for split, part in parts.items():
             encoded = encode_split(part, encode, tmp / f"{split}.arrow", split)
@@ -98,9 +98,6 @@ def build_cache(
             "build": clock.laps,
         }
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
-        _publish(tmp, folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     rank_zero_info(
         f"{name} from {source}: {meta['sizes']}, vocabulary {tokenizer.get_vocab_size()}, "
         f"cached in {folder} ({clock.total():.1f} s)"
@@ -180,16 +177,6 @@ def file_digest(name_or_path: str) -> str | None:
     path = Path(name_or_path)
     path = path / "tokenizer.json" if path.is_dir() else path
     return digest(path.read_text()) if path.is_file() else None
-
-
-def _publish(tmp: Path, folder: Path) -> None:
-    """Renames the finished `tmp` to `folder`; if another process got there first, keeps theirs
-    (same recipe, same content)."""
-    try:
-        tmp.rename(folder)
-    except OSError:
-        if not (folder / "meta.json").exists():
-            raise
 
 
 def make_tokenizer(

@@ -261,7 +261,8 @@ def plot(rows: list[Row], metric: str, path: Path, title: str = "") -> None:
     ax.set_xlabel(f"{metric} (%), mean and 95 % t-interval over seeds")
     ax.set_title(title, fontsize=8, loc="left")
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    with atomic_open(path) as file:  # whole or not at all, as the CSV and Markdown
+        figure.savefig(file, format="png", dpi=120)
 
 
 def print_table(rows: list[Row], metrics: list[str], title: str, baseline: str = "-") -> None:

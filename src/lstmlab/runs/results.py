@@ -33,6 +33,7 @@ def save_results(
     results = {
         "metrics": metrics,
         "epochs": trainer.current_epoch,
+        "global_step": trainer.global_step,  # resume= compares it with last.ckpt's
         "wall_time_s": round(time.perf_counter() - started, 1),
         "best_checkpoint": best_checkpoint or None,
         **extra,

@@ -16,11 +16,12 @@ from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
-from lstmlab.callbacks.checkpointing import last_checkpoint_path
+from lstmlab.callbacks.checkpointing import last_checkpoint_path, stop_signal
 from lstmlab.io.checkpoint_io import AtomicCheckpointIO
+from lstmlab.io.lock import FolderLocked
 from lstmlab.reporting.console import print_config_tree, print_summary
 from lstmlab.reporting.hparams import hyperparameters, log_hparams
-from lstmlab.runs import resolvers
+from lstmlab.runs import resolvers, run_folder
 from lstmlab.runs.checkpoints import align_labels, check_classes, check_shapes, read_checkpoint
 from lstmlab.runs.config_checks import check_config
 from lstmlab.runs.config_types import check_types
@@ -28,9 +29,7 @@ from lstmlab.runs.instantiation import build_loggers, checkpoint_step, instantia
 from lstmlab.runs.multirun import own_ddp_ranks
 from lstmlab.runs.refusals import without_traceback
 from lstmlab.runs.results import confusion_matrix, final_metrics, save_results
-from lstmlab.runs.resume import ResumeError, expand_resume
-
-SIGTERM_EXIT = 143  # 128 + SIGTERM, the shell's convention for "terminated"
+from lstmlab.runs.resume import NothingToTrain, ResumeError, expand_resume, run_folder_given
 
 
 def train(cfg: DictConfig) -> float | None:
@@ -67,13 +66,14 @@ def train(cfg: DictConfig) -> float | None:
             f"{last_checkpoint_path(trainer).parent} are intact: free space (or fix the "
             f"folder), then continue with: python train.py resume={cfg.paths.output_dir}",
         ) from error
-    except SIGTERMException:
+    except SIGTERMException:  # SIGTERM, or Ctrl-C (callbacks/checkpointing.py)
+        signal_name, exit_code = stop_signal(trainer)
         rank_zero_info(
-            f"Stopped by SIGTERM at step {trainer.global_step}; checkpoint written to "
+            f"Stopped by {signal_name} at step {trainer.global_step}; checkpoint written to "
             f"{last_checkpoint_path(trainer)}. Continue the run in place with: "
             f"python train.py resume={cfg.paths.output_dir}"
         )
-        raise SystemExit(SIGTERM_EXIT) from None
+        raise SystemExit(exit_code) from None
     metrics = final_metrics(trainer)
     best_ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else None
     if cfg.get("test"):
@@ -169,7 +169,8 @@ def start_from_pretrained(
 
 @hydra.main(version_base="1.3", config_path=resolvers.CONFIG_DIR, config_name="train")
 def _main(cfg: DictConfig) -> float | None:
-    with own_ddp_ranks(), without_traceback():  # a sweep's job keeps its DDP ranks to itself
+    # a sweep's job keeps its DDP ranks to itself; one writer per run folder (run_folder.py)
+    with own_ddp_ranks(), run_folder.writing(cfg.paths.output_dir), without_traceback():
         return train(cfg)
 
 
@@ -179,5 +180,12 @@ def main() -> None:
         sys.argv[1:] = expand_resume(sys.argv[1:])  # see runs/resume.py
     except ResumeError as error:
         sys.exit(f"Error: {error}")
+    except NothingToTrain as finished:
+        print(finished)
+        return
     resolvers.register()
-    _main()
+    try:
+        with run_folder.claimed(run_folder_given(sys.argv[1:])):  # before Hydra writes there
+            _main()
+    except FolderLocked as error:
+        sys.exit(f"Error: {error}")
