@@ -22,6 +22,7 @@ from torchmetrics.classification import (
     MulticlassRecall,
 )
 
+from lstmlab.models.calibration import expected_calibration_error
 from lstmlab.models.language_model import load_encoder
 from lstmlab.models.network import LSTMClassifier
 from lstmlab.models.optimization import configure_optimizers
@@ -110,6 +111,9 @@ class LSTMLitModule(L.LightningModule):
         )
         self._scores: dict[str, list[tuple[Tensor, Tensor]]] = {"val": [], "test": []}
         self.evaluation: dict[str, dict[str, Tensor]] = {}
+        # logits are divided by it: 1.0 until evaluate.py calibrate=true fits one on the
+        # validation split; load_model sets it from the checkpoint's "calibration"
+        self.temperature = 1.0
         self.val_acc_best = MaxMetric()
         self.val_acc_best.persistent(True)  # saved in checkpoints, so a resumed run keeps it
 
@@ -132,7 +136,9 @@ class LSTMLitModule(L.LightningModule):
         return self.hparams.class_names or [str(i) for i in range(self.hparams.num_classes)]
 
     def probabilities(self, logits: Tensor) -> Tensor:
-        """Class probabilities [B, C] for either head (the BCE logit becomes [1 - p, p])."""
+        """Class probabilities [B, C] for either head (the BCE logit becomes [1 - p, p]), at
+        the model's temperature."""
+        logits = logits / self.temperature
         if self.binary_head:
             p = torch.sigmoid(logits)  # [B, 1]
             return torch.cat([1 - p, p], dim=-1)
@@ -155,18 +161,24 @@ class LSTMLitModule(L.LightningModule):
 
     def _end_evaluation(self, stage: str) -> None:
         """Confusion matrix (rows: true class, columns: predicted; summed over processes),
-        per-class precision / recall / F1 from it (logged as `<stage>/f1/<class>`, ...), and
-        this process's scores, for the stage that just ended."""
+        per-class precision / recall / F1 from it (`<stage>_per_class/f1/<class>`, ...: a
+        TensorBoard group of their own; the test ones, single values, go to results.json
+        only), this process's scores, and their expected calibration error (`<stage>/ece`),
+        for the stage that just ended."""
         scores = self._scores[stage]
         matrix = self.confusion[stage].compute()
         for name, values in per_class(matrix).items():
             for class_name, value in zip(self.class_names, values):
-                self.log(f"{stage}/{name}/{class_name}", value)
+                self.log(f"{stage}_per_class/{name}/{class_name}", value, logger=stage != "test")
         self.evaluation[stage] = {
             "confusion": matrix.cpu(),
             "probabilities": torch.cat([p for p, _ in scores]) if scores else torch.empty(0),
             "labels": torch.cat([y for _, y in scores]) if scores else torch.empty(0),
         }
+        if scores:  # this process's examples (under DDP, a shard's)
+            result = self.evaluation[stage]
+            ece = expected_calibration_error(result["probabilities"], result["labels"])
+            self.log(f"{stage}/ece", ece)
         self.confusion[stage].reset()
         scores.clear()
 
@@ -176,6 +188,21 @@ class LSTMLitModule(L.LightningModule):
             f"{stage}/loss", loss, on_epoch=True, prog_bar=True, batch_size=size, sync_dist=True
         )
         self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=size)
+
+    def _log_global_step(self, on_step: bool = False) -> None:
+        """Puts what is logged with it at the optimiser steps taken once it is known (a
+        training batch's values at the step its update makes, an epoch's at `global_step`): the
+        one x-axis of every scalar, image and PR curve. (Lightning would put epoch-end values
+        one step earlier, and add an `epoch` scalar that counts on during testing.)"""
+        step = self.global_step + 1 if on_step else self.global_step
+        self.log("step", float(step), on_step=on_step, on_epoch=not on_step)
+
+    def on_train_epoch_start(self) -> None:
+        lr = self.trainer.optimizers[0].param_groups[0]["lr"]
+        self.log("train/lr", lr, on_step=False, on_epoch=True)  # as the epoch starts
+
+    def on_train_epoch_end(self) -> None:
+        self._log_global_step()
 
     def on_train_start(self) -> None:
         # The sanity check fed validation metrics a couple of batches: discard them. The best
@@ -190,6 +217,7 @@ class LSTMLitModule(L.LightningModule):
         loss = self._step(batch, self.train_metrics, push=probe)
         self._check_finite("train/loss", loss, batch_idx)
         self._log_stage("train", loss, self.train_metrics, batch)
+        self._log_global_step(on_step=True)
         if probe is None:
             return loss
         adversarial = self.adversarial_loss(batch, loss, probe)
@@ -230,6 +258,7 @@ class LSTMLitModule(L.LightningModule):
         self.val_acc_best(self.val_metrics.compute()["val/acc"])
         self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True, sync_dist=True)
         self._end_evaluation("val")
+        self._log_global_step()
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
         loss = self._step(batch, self.test_metrics, "test")
@@ -237,6 +266,7 @@ class LSTMLitModule(L.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self._end_evaluation("test")
+        self._log_global_step()
 
     def load_encoder(self, tokenizer: str | None) -> None:
         """Starts the embedding and LSTM from `model.pretrained_encoder`, if set; `tokenizer`
