@@ -16,7 +16,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, TINY, compose_config, run_script
+from conftest import (
+    ROOT,
+    TINY,
+    TINY_RUN,
+    compose_config,
+    review_overrides,
+    run_script,
+    write_reviews,
+)
 from lightning.pytorch.callbacks import ModelCheckpoint
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
@@ -157,6 +165,41 @@ def test_a_run_continued_from_a_mid_epoch_checkpoint_ends_as_an_uninterrupted_on
         for path in (tmp_path, tmp_path / "uninterrupted")
     ]
     assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[1])
+
+
+def test_text_data_with_buckets_early_stopping_and_a_scheduler_resumes_exactly_mid_epoch(
+    tmp_path, monkeypatch
+):
+    """Length buckets and the resumable loader together, early stopping's and the cosine
+    schedule's state: a run killed mid-epoch and continued ends as an uninterrupted one."""
+    data = write_reviews(tmp_path / "reviews", {"train": 120, "test": 20})
+    options = [*review_overrides(data, tmp_path / "cache"), "data.bucket=true"]
+    options += [*TINY_RUN, "trainer.max_epochs=3", "scheduler=cosine", "model.dropout=0.5"]
+    options += [
+        "callbacks.early_stopping.patience=5",
+        "callbacks.last_checkpoint.every_n_train_steps=4",
+    ]
+    train(compose_config(options, tmp_path / "once"))
+    step = LSTMLitModule.training_step
+
+    def killed_after_step_9(self, batch, batch_idx):
+        if self.global_step == 9:
+            raise RuntimeError("killed")  # stands in for SIGKILL: no checkpoint is written
+        return step(self, batch, batch_idx)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(LSTMLitModule, "training_step", killed_after_step_9)
+        with pytest.raises(RuntimeError, match="killed"):
+            train(compose_config(options, tmp_path / "run"))
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    state = torch.load(last, weights_only=True)
+    assert state["global_step"] == 8 and state["epoch"] == 1  # 7 steps an epoch: mid-epoch
+    train(compose_config([*options, f"ckpt_path={last}"], tmp_path / "run"))
+    results = [
+        json.loads((tmp_path / run / "results.json").read_text())["metrics"]
+        for run in ("once", "run")
+    ]
+    assert results[0] == results[1]
 
 
 def test_the_same_seed_and_config_give_identical_metrics_on_cpu(tiny_cfg, tmp_path):
