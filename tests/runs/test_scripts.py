@@ -96,7 +96,7 @@ def test_word2vec_script_trains_on_train_and_unsupervised_only_and_its_words_ali
     model = LSTMLitModule(len(vocab), 2, embed_dim=8, embedding={"vectors": str(output)})
     coverage = model.load_vectors(vocab)
     assert coverage.found == coverage.words - 1  # every word but <unk>
-    row = model.net.embedding.weight[vocab["great"]].detach().numpy()
+    row = model.net.encoder.embedding.weight[vocab["great"]].detach().numpy()
     np.testing.assert_allclose(row, trained["great"], rtol=1e-6)
 
 

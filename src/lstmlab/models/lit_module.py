@@ -22,9 +22,9 @@ from torchmetrics.classification import (
     MulticlassRecall,
 )
 
-from lstmlab.models.language_model import load_encoder
 from lstmlab.models.network import LSTMClassifier
 from lstmlab.models.optimization import configure_optimizers
+from lstmlab.models.pretrained import load_encoder
 from lstmlab.models.vectors import Coverage, load_into
 
 Batch = dict[str, Tensor]  # tokens [B, T], lengths [B], labels [B]
@@ -87,7 +87,7 @@ class LSTMLitModule(L.LightningModule):
         self.embedding_options = embedding_options(embedding)
         if adversarial_eps < 0:
             raise ValueError(f"model.adversarial_eps={adversarial_eps}: expected >= 0 (0: off)")
-        self.net.embedding.weight.requires_grad_(not self.embedding_options["freeze"])
+        self.net.encoder.embedding.weight.requires_grad_(not self.embedding_options["freeze"])
         self.binary_head = network.get("head", "ce") == "bce"
         weights = torch.tensor(loss_weights, dtype=torch.float) if loss_weights else None
         self.register_buffer("loss_weights", weights, persistent=False)
@@ -204,7 +204,7 @@ class LSTMLitModule(L.LightningModule):
 
     def _zero_push(self, batch: Batch) -> Tensor:
         """Zeros shaped and typed as the batch's embeddings (bf16 too, under `bf16-true`)."""
-        weight, tokens = self.net.embedding.weight, batch["tokens"]
+        weight, tokens = self.net.encoder.embedding.weight, batch["tokens"]
         return weight.new_zeros((*tokens.shape, weight.size(1))).requires_grad_()
 
     def adversarial_loss(self, batch: Batch, loss: Tensor, probe: Tensor) -> Tensor:
@@ -237,7 +237,7 @@ class LSTMLitModule(L.LightningModule):
         """Starts the embedding and LSTM from `model.pretrained_encoder`, if set; `tokenizer`
         (the data's, as JSON) must be the one the encoder was pretrained with."""
         if self.hparams.pretrained_encoder:
-            load_encoder(self.net, self.hparams.pretrained_encoder, self.hparams, tokenizer)
+            load_encoder(self.net.encoder, self.hparams.pretrained_encoder, self.hparams, tokenizer)
 
     def load_vectors(self, vocab: dict[str, int]) -> Coverage | None:
         """Starts the embedding from `model.embedding.vectors` (None when it is not set):
@@ -245,7 +245,7 @@ class LSTMLitModule(L.LightningModule):
         path = self.embedding_options["vectors"]
         if path is None:
             return None
-        return load_into(self.net.embedding, vocab, str(path), self.hparams.pad_id)
+        return load_into(self.net.encoder.embedding, vocab, str(path), self.hparams.pad_id)
 
     def configure_optimizers(self) -> Any:
         return configure_optimizers(self, self.parameters())

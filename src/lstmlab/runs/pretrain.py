@@ -17,8 +17,9 @@ from lstmlab.data.language_model import LanguageModelData
 from lstmlab.data.text import TextDataModule
 from lstmlab.io.atomic import atomic_open
 from lstmlab.io.checkpoint_io import AtomicCheckpointIO
-from lstmlab.models.language_model import LSTMLanguageModel, encoder_state
+from lstmlab.models.language_model import LSTMLanguageModel
 from lstmlab.models.lit_module import embedding_options
+from lstmlab.models.pretrained import encoder_state
 from lstmlab.models.vectors import load_into
 from lstmlab.reporting.console import print_config_tree, print_summary
 from lstmlab.runs import resolvers
@@ -60,7 +61,9 @@ def pretrain(cfg: DictConfig) -> float | None:
     encoder = Path(cfg.paths.output_dir) / ENCODER_FILE
     if trainer.is_global_zero:
         with atomic_open(encoder) as file:  # whole or not at all: the classifier reads it
-            torch.save(encoder_state(model), file)
+            torch.save(
+                encoder_state(model.encoder, model.hparams.network, model.hparams.tokenizer), file
+            )
     metrics = final_metrics(trainer)
     save_results(cfg, trainer, model, started, metrics, best, encoder=str(encoder))
     print_summary(metrics, trainer.default_root_dir, best, cfg.paths.log_dir)
@@ -92,9 +95,9 @@ def build_language_model(cfg: DictConfig, text: TextDataModule) -> LSTMLanguageM
     if embedding["vectors"] is not None:  # an LM may start from word vectors too
         vocab = text.tokenizer.get_vocab()
         rank_zero_info(
-            str(load_into(model.net.embedding, vocab, embedding["vectors"], text.pad_id))
+            str(load_into(model.encoder.embedding, vocab, embedding["vectors"], text.pad_id))
         )
-    model.net.embedding.weight.requires_grad_(not embedding["freeze"])
+    model.encoder.embedding.weight.requires_grad_(not embedding["freeze"])
     return model
 
 
