@@ -85,19 +85,19 @@ class TensorBoardFigures(L.Callback):
 
     def _log_evaluation(self, trainer: L.Trainer, module: L.LightningModule, stage: str) -> None:
         writer = _tensorboard(trainer)
-        result = module.evaluation.get(stage)
+        result = module.last_evaluation(stage)
         if writer is None or result is None:
             return
         step = trainer.global_step
         names = module.class_names
         writer.add_figure(
-            f"{stage}/confusion_matrix", confusion_figure(result["confusion"], names), step
+            f"{stage}/confusion_matrix", confusion_figure(result.confusion, names), step
         )
         for c, name in enumerate(names):
             writer.add_pr_curve(
                 f"{stage}/pr_curve/{name}",
-                result["labels"] == c,
-                result["probabilities"][:, c],
+                result.labels == c,
+                result.probabilities[:, c],
                 step,
             )
 

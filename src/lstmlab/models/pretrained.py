@@ -1,9 +1,9 @@
-"""A pretrained encoder as a file: what `pretrain.py` writes to `encoder.pt` and how a
-classifier starts from it (`model.pretrained_encoder`).
+"""Pretrained starts: an encoder file (`model.pretrained_encoder`) and word vectors for the
+embedding (`model.embedding`), for the classifier and the language model alike.
 
-The file holds the encoder's state dict (`LSTMEncoder`'s own keys), the `model.*` keys that
-decide its weight shapes, and the tokenizer it was trained with, so a classifier of another
-shape or vocabulary is refused instead of reading wrong rows.
+An encoder.pt (what `pretrain.py` writes) holds the encoder's state dict (`LSTMEncoder`'s own
+keys), the `model.*` keys that decide its weight shapes, and the tokenizer it was trained
+with, so a classifier of another shape or vocabulary is refused instead of reading wrong rows.
 """
 
 from __future__ import annotations
@@ -14,10 +14,13 @@ from typing import Any
 
 import torch
 from lightning.pytorch.utilities import rank_zero_info
+from torch import nn
 
 from lstmlab.models.encoder import LSTMEncoder
+from lstmlab.models.vectors import Coverage, load_into
 
 SHAPE_KEYS = ("embed_dim", "hidden_size", "num_layers", "bidirectional", "init_state")
+EMBEDDING_KEYS = {"vectors": None, "freeze": False}  # model.embedding.* and their defaults
 
 
 def encoder_state(
@@ -67,3 +70,36 @@ def load_encoder(
         )
     encoder.load_state_dict(saved["encoder"])
     rank_zero_info(f"Encoder weights ({len(saved['encoder'])} tensors) loaded from {path}")
+
+
+def prepare_embedding(embedding: nn.Embedding, options: dict[str, Any] | None) -> dict[str, Any]:
+    """`model.embedding` with its defaults filled in, after freezing `embedding` if it says
+    so; unknown keys and a frozen embedding without vectors (random vectors that never learn)
+    are refused."""
+    options = {**EMBEDDING_KEYS, **(options or {})}
+    unknown = set(options) - set(EMBEDDING_KEYS)
+    if unknown:
+        raise ValueError(
+            f"model.embedding has unknown keys {sorted(unknown)}: expected "
+            f"{', '.join(EMBEDDING_KEYS)} (conf/model/lstm.yaml)"
+        )
+    if not isinstance(options["freeze"], bool):
+        raise TypeError(f"model.embedding.freeze={options['freeze']!r}: expected true or false")
+    if options["freeze"] and options["vectors"] is None:
+        raise ValueError(
+            "model.embedding.freeze=true keeps the embedding as it starts, but "
+            "model.embedding.vectors is null, so it would stay random. Set "
+            "model.embedding.vectors=<file>, or model.embedding.freeze=false."
+        )
+    embedding.weight.requires_grad_(not options["freeze"])
+    return options
+
+
+def load_vectors(
+    embedding: nn.Embedding, options: dict[str, Any], vocab: dict[str, int], pad_id: int
+) -> Coverage | None:
+    """Starts `embedding` from `model.embedding.vectors` (None when it is not set): `vocab`
+    maps each token to its id (a tokenizer's `get_vocab()`)."""
+    if options["vectors"] is None:
+        return None
+    return load_into(embedding, vocab, str(options["vectors"]), pad_id)

@@ -18,9 +18,7 @@ from lstmlab.data.text import TextDataModule
 from lstmlab.io.atomic import atomic_open
 from lstmlab.io.checkpoint_io import AtomicCheckpointIO
 from lstmlab.models.language_model import LSTMLanguageModel
-from lstmlab.models.lit_module import embedding_options
-from lstmlab.models.pretrained import encoder_state
-from lstmlab.models.vectors import load_into
+from lstmlab.models.pretrained import encoder_state, load_vectors, prepare_embedding
 from lstmlab.reporting.console import print_config_tree, print_summary
 from lstmlab.runs import resolvers
 from lstmlab.runs.checkpoints import read_checkpoint
@@ -81,7 +79,7 @@ def build_language_model(cfg: DictConfig, text: TextDataModule) -> LSTMLanguageM
         )
     for key in ("_target_", "pretrained_encoder"):
         network.pop(key, None)
-    embedding = embedding_options(network.pop("embedding", None))
+    embedding = network.pop("embedding", None)
     model = LSTMLanguageModel(
         text.vocab_size,
         network,
@@ -92,12 +90,11 @@ def build_language_model(cfg: DictConfig, text: TextDataModule) -> LSTMLanguageM
         optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True),
         scheduler=OmegaConf.to_container(cfg.scheduler, resolve=True) or None,
     )
-    if embedding["vectors"] is not None:  # an LM may start from word vectors too
-        vocab = text.tokenizer.get_vocab()
-        rank_zero_info(
-            str(load_into(model.encoder.embedding, vocab, embedding["vectors"], text.pad_id))
-        )
-    model.encoder.embedding.weight.requires_grad_(not embedding["freeze"])
+    options = prepare_embedding(model.encoder.embedding, embedding)
+    vocab = text.tokenizer.get_vocab()  # an LM may start from word vectors too
+    coverage = load_vectors(model.encoder.embedding, options, vocab, text.pad_id)
+    if coverage is not None:
+        rank_zero_info(str(coverage))
     return model
 
 
