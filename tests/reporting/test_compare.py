@@ -10,7 +10,8 @@ import pytest
 import yaml
 from conftest import TINY, run_script
 
-from lstmlab.reporting.compare import compare_to, find_jobs, main, summarize
+from lstmlab.reporting.compare import main
+from lstmlab.reporting.sweep import compare_to, find_jobs, summarize
 
 
 def fake_job(sweep: Path, number: int, overrides: list[str], acc: float | None) -> None:

@@ -25,7 +25,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 from tokenizers import Tokenizer
 
-from lstmlab.data import tokenization
+from lstmlab.data import chunks, tokenization
 from lstmlab.data.batching import EncodedDataset
 from lstmlab.data.sequences import RaggedSequences
 
@@ -157,8 +157,8 @@ def make_tokenizer(
     elif "pretrained" in rules:
         tokenizer = tokenization.load_pretrained(rules["pretrained"])
     elif rules["kind"] == "word":
-        chunks = tokenization.split_chunks(train_texts)
-        encoder = tokenization.word_vocabulary(chunks, rules["min_freq"], rules["max_size"])
+        pieces = chunks.split_chunks(train_texts)
+        encoder = chunks.word_vocabulary(pieces, rules["min_freq"], rules["max_size"])
         return encoder.tokenizer, encoder  # it knows the training chunks already
     else:
         batches = (
@@ -168,7 +168,7 @@ def make_tokenizer(
         tokenizer = tokenization.train_tokenizer(
             rules["kind"], batches, rules["min_freq"], rules["max_size"]
         )
-    return tokenizer, tokenization.text_encoder(tokenizer)
+    return tokenizer, chunks.text_encoder(tokenizer)
 
 
 def encode_split(
