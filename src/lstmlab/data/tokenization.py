@@ -195,5 +195,9 @@ class TextEncoder:
 
     def batch(self, texts: list[str]) -> dict[str, Tensor]:
         """`{"tokens", "lengths", "labels"}` as the model reads it (labels are dummies)."""
-        items = [(ids, torch.tensor(0)) for ids in self.encode(texts)]
+        return self.batch_of_ids(encode_batch(self.tokenizer, texts))
+
+    def batch_of_ids(self, ids: list[list[int]]) -> dict[str, Tensor]:
+        """`batch` of texts already encoded (e.g. to keep their tokens): cut to `max_len`."""
+        items = [(torch.tensor(i[: self.max_len], dtype=torch.long), torch.tensor(0)) for i in ids]
         return PadCollator(self.pad_id)(items)

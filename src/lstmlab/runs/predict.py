@@ -23,10 +23,14 @@ import rich
 import torch
 from rich.markup import escape
 
-from lstmlab.data.batching import PadCollator
 from lstmlab.data.tokenization import TextEncoder
 from lstmlab.models.lit_module import LSTMLitModule
-from lstmlab.runs.checkpoints import CheckpointError, load_model, read_checkpoint, text_state
+from lstmlab.runs.checkpoints import (
+    CheckpointError,
+    load_model,
+    read_checkpoint,
+    require_text_state,
+)
 from lstmlab.runs.onnx_predictor import (
     MODEL,
     OnnxPredictor,
@@ -50,12 +54,7 @@ class Predictor:
     @classmethod
     def from_checkpoint(cls, path: str | Path) -> Predictor:
         checkpoint = read_checkpoint(path)
-        state = text_state(checkpoint)
-        if state is None:
-            raise CheckpointError(
-                f"{path} holds no tokenizer: its run's data had none (the synthetic task reads "
-                "token ids, not text). Use a checkpoint of a run on text data, e.g. data=imdb."
-            )
+        state = require_text_state(checkpoint, path)
         return cls(load_model(checkpoint, path), TextEncoder.from_state(state))
 
     @torch.inference_mode()
@@ -65,11 +64,7 @@ class Predictor:
         return in_length_order(texts, encodings, self._batch, batch_size)
 
     def _batch(self, encodings: list, texts: list[str], indices: list[int]) -> list[Prediction]:
-        max_len = self.encoder.max_len
-        items = [
-            (torch.tensor(e.ids[:max_len], dtype=torch.long), torch.tensor(0)) for e in encodings
-        ]
-        batch = PadCollator(self.encoder.pad_id)(items)
+        batch = self.encoder.batch_of_ids([e.ids for e in encodings])
         logits, weights = self.model(batch["tokens"], batch["lengths"])
         probabilities = self.model.probabilities(logits)
         names = self.model.class_names
@@ -79,7 +74,7 @@ class Predictor:
                 probabilities[row].tolist(),
                 encoding,
                 texts[index],
-                len(items[row][0]),
+                int(batch["lengths"][row]),
                 None if weights is None else weights[row].tolist(),
                 self.unk_id,
             )
