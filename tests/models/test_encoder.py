@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import ragged_batch
 from torch import nn
 
 from lstmlab.models.encoder import LSTMEncoder
@@ -26,15 +27,6 @@ BATCH = torch.tensor(EXPECTED["tokens"]), torch.tensor(EXPECTED["lengths"])
 def make_encoder(**kwargs) -> LSTMEncoder:
     torch.manual_seed(0)
     return LSTMEncoder(VOCAB, PAD, **{"embed_dim": 8, "hidden_size": 6, **kwargs}).eval()
-
-
-def ragged_batch() -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-padded tokens [4, 7] with lengths 7, 3, 1, 5 (one row fills the batch)."""
-    torch.manual_seed(1)
-    lengths = torch.tensor([7, 3, 1, 5])
-    tokens = torch.randint(1, VOCAB, (4, 7))
-    tokens[torch.arange(7) >= lengths.unsqueeze(1)] = PAD
-    return tokens, lengths
 
 
 def expected(key: str) -> torch.Tensor:

@@ -6,6 +6,7 @@ import itertools
 
 import pytest
 import torch
+from conftest import ragged_batch
 from torch import nn
 
 from lstmlab.models.encoder import INIT_STATES
@@ -20,15 +21,6 @@ def make_net(**kwargs) -> LSTMClassifier:
     torch.manual_seed(0)
     args = {"embed_dim": 8, "hidden_size": 6, **kwargs}
     return LSTMClassifier(VOCAB, CLASSES, PAD, **args).eval()
-
-
-def ragged_batch() -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-padded tokens [4, 7] with lengths 7, 3, 1, 5 (one row fills the batch)."""
-    torch.manual_seed(1)
-    lengths = torch.tensor([7, 3, 1, 5])
-    tokens = torch.randint(1, VOCAB, (4, 7))
-    tokens[torch.arange(7) >= lengths.unsqueeze(1)] = PAD
-    return tokens, lengths
 
 
 def with_extra_padding(tokens: torch.Tensor, extra: int) -> torch.Tensor:
