@@ -6,7 +6,7 @@ trained kinds, whose normalizer works character by character and whose pre-token
 joins across whitespace, encoding a text is the same as encoding each chunk and concatenating,
 so `ChunkEncoder` encodes each distinct chunk of a batch once and gathers the ids with numpy,
 and `word_vocabulary` counts words over distinct chunks. Both give exactly what the plain
-`Tokenizer` gives (tests/test_imdb.py checks it on real reviews); pretrained tokenizers, which
+`Tokenizer` gives (tests/data/test_imdb.py checks it on real reviews); pretrained tokenizers, which
 may encode the spaces themselves, are run on whole texts.
 """
 
