@@ -16,6 +16,7 @@ from torch import Tensor
 from torchmetrics import MaxMetric, MetricCollection
 
 from lstmlab.models.adversarial import pushed_loss, zero_probe
+from lstmlab.models.calibration import expected_calibration_error
 from lstmlab.models.metrics import Evaluation, EvaluationCollector, per_class, stage_metrics
 from lstmlab.models.network import LSTMClassifier
 from lstmlab.models.optimization import configure_optimizers
@@ -90,6 +91,9 @@ class LSTMLitModule(L.LightningModule):
             {stage: EvaluationCollector(num_classes) for stage in ("val", "test")}
         )
         self._evaluations: dict[str, Evaluation] = {}
+        # logits are divided by it: 1.0 until evaluate.py calibrate=true fits one on the
+        # validation split; load_model sets it from the checkpoint's "calibration"
+        self.temperature = 1.0
         self.val_acc_best = MaxMetric()
         self.val_acc_best.persistent(True)  # saved in checkpoints, so a resumed run keeps it
 
@@ -112,7 +116,9 @@ class LSTMLitModule(L.LightningModule):
         return self.hparams.class_names or [str(i) for i in range(self.hparams.num_classes)]
 
     def probabilities(self, logits: Tensor) -> Tensor:
-        """Class probabilities [B, C] for either head (the BCE logit becomes [1 - p, p])."""
+        """Class probabilities [B, C] for either head (the BCE logit becomes [1 - p, p]), at
+        the model's temperature."""
+        logits = logits / self.temperature
         if self.binary_head:
             p = torch.sigmoid(logits)  # [B, 1]
             return torch.cat([1 - p, p], dim=-1)
@@ -139,11 +145,15 @@ class LSTMLitModule(L.LightningModule):
 
     def _end_evaluation(self, stage: str) -> None:
         """Keeps the `Evaluation` of the stage that just ended and logs per-class precision,
-        recall and F1 from its confusion matrix (`<stage>/f1/<class>`, ...)."""
+        recall and F1 from its confusion matrix (`<stage>/f1/<class>`, ...) and the expected
+        calibration error of this process's scores (`<stage>/ece`)."""
         evaluation = self.collectors[stage].compute()
         for name, values in per_class(evaluation.confusion).items():
             for class_name, value in zip(self.class_names, values):
                 self.log(f"{stage}/{name}/{class_name}", value)
+        if len(evaluation.labels):  # this process's examples (under DDP, a shard's)
+            ece = expected_calibration_error(evaluation.probabilities, evaluation.labels)
+            self.log(f"{stage}/ece", ece)
         self._evaluations[stage] = evaluation
 
     def _log_stage(self, stage: str, loss: Tensor, metrics: MetricCollection, batch: Batch) -> None:
