@@ -78,6 +78,7 @@ def test_a_folder_without_jobs_is_refused(tmp_path):
     assert process.returncode == 2 and "holds no job folders" in process.stderr
 
 
+@pytest.mark.slow
 def test_a_real_sweep_with_a_failing_job_still_reports_the_others(tmp_path):
     sweep = tmp_path / "sweep"
     process = run_script(

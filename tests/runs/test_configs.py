@@ -165,6 +165,7 @@ def test_the_six_variants_sweep_is_the_base_model_and_each_change_alone_and_all_
     assert changes("six_variants/improved") == together
 
 
+@pytest.mark.slow
 def test_a_data_config_kept_outside_the_project_is_found_with_config_dir(tmp_path):
     rows = [("a warm sunny day", "warm"), ("a cold icy night", "cold")] * 40
     (tmp_path / "texts.csv").write_text("text,feel\n" + "".join(f"{t},{f}\n" for t, f in rows))
