@@ -19,8 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +39,7 @@ from lstmlab.data.imdb_files import (
     read_parquet,
     review_files,
 )
+from lstmlab.io import atomic
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 FIXES = (
@@ -196,11 +195,6 @@ def download_from_hub(name: str, local_dir: Path) -> None:
     """Every split of the Hub dataset `name`, written as parquet into `local_dir`, atomically:
     an interrupted download leaves no half-written copy that a later run would trust."""
     downloaded = load_from_hub(name)
-    tmp = local_dir.parent / f".tmp-{local_dir.name}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir(parents=True)
-    try:
+    with atomic.atomic_folder(local_dir) as tmp:
         for split, dataset in downloaded.items():
             dataset.to_parquet(str(tmp / f"{split}.parquet"))
-        tmp.rename(local_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)

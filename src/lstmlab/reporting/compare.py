@@ -30,9 +30,8 @@ from rich.table import Table
 
 from lstmlab.io import atomic
 from lstmlab.io.atomic import atomic_open
+from lstmlab.reporting.hparams import HEADLINE_METRICS as METRICS  # besides the chosen one
 from lstmlab.reporting.sweep import Row, compare_to, find_jobs, main_effects, summarize
-
-METRICS = ("val/acc_best", "test/acc", "test/f1")  # the columns, besides the chosen metric
 
 
 def interval_cell(row: Row) -> str:
@@ -157,7 +156,8 @@ def plot(rows: list[Row], metric: str, path: Path, title: str = "") -> None:
     ax.set_xlabel(f"{metric} (%), mean and 95 % t-interval over seeds")
     ax.set_title(title, fontsize=8, loc="left")
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    with atomic_open(path) as file:  # whole or not at all, as the CSV and Markdown
+        figure.savefig(file, format="png", dpi=120)
 
 
 def print_table(rows: list[Row], metrics: list[str], title: str, baseline: str = "-") -> None:

@@ -36,7 +36,7 @@ class Row:
 
 
 def find_jobs(sweep: Path) -> tuple[list[Job], list[str]]:
-    """Every job folder below `sweep` (Hydra's `<n>_<overrides>/`) in job order, and the
+    """Every job folder below `sweep` (`<swept values>_<n>/`), by name, and the
     overrides common to all of them."""
     found = []
     for overrides_file in sorted(sweep.glob("**/.hydra/overrides.yaml")):
