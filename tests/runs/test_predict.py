@@ -85,6 +85,7 @@ def test_predict_py_refuses_what_it_cannot_use(tiny_cfg, tmp_path):
     assert synthetic.returncode == 2 and "holds no tokenizer" in synthetic.stderr
 
 
+@pytest.mark.slow
 def test_bytes_that_are_not_utf8_are_replaced_and_flagged_and_the_rest_is_predicted(
     text_run, tmp_path
 ):
@@ -115,6 +116,7 @@ def test_bytes_that_are_not_utf8_are_replaced_and_flagged_and_the_rest_is_predic
         assert [token for token, _ in rows[1]["attention"]][3] == "\ufffd"
 
 
+@pytest.mark.slow
 def test_a_batch_size_below_one_is_refused_by_predict_py(text_run):
     process = run_script(
         "predict.py", text_run["results"]["best_checkpoint"], "a", "--batch-size", "0"

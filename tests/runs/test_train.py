@@ -251,6 +251,7 @@ def small_filesystem(folder: Path, size: str) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(folder)], check=True)
 
 
+@pytest.mark.slow
 def test_a_full_disk_leaves_only_whole_checkpoints_and_the_run_continues_once_freed(tmp_path):
     with small_filesystem(tmp_path / "disk", "4m") as disk:
         run, options = disk / "run", [*TINY, "~callbacks.early_stopping", "model.dropout=0.5"]
