@@ -14,14 +14,14 @@ from typing import Any
 
 import hydra
 import lightning as L
-import rich
 from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 from rich.table import Table
 
 from lstmlab.io import atomic
-from lstmlab.reporting.console import print_summary
+from lstmlab.reporting.console import print_summary, show
+from lstmlab.reporting.run_log import run_logged
 from lstmlab.runs import resolvers
 from lstmlab.runs.checkpoints import CheckpointError, load_model, read_checkpoint
 from lstmlab.runs.instantiation import instantiate_each
@@ -44,7 +44,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         logger=instantiate_each(cfg.get("logger")),
     )
     run = trainer.test if cfg.split == "test" else trainer.validate
-    run(model, datamodule=datamodule)
+    run(model, datamodule=datamodule, verbose=False)  # print_summary shows the metrics
 
     prefix = f"{cfg.split}/"
     metrics = {
@@ -105,12 +105,13 @@ def print_confusion(matrix: list[list[int]] | None, class_names: list[str]) -> N
         table.add_column(name, justify="right")
     for name, row in zip(class_names, matrix):
         table.add_row(name, *map(str, row))
-    rich.print(table)
+    show(table)
 
 
 @hydra.main(version_base="1.3", config_path=resolvers.CONFIG_DIR, config_name="evaluate")
 def _main(cfg: DictConfig) -> dict[str, float]:
-    return evaluate(cfg)
+    with run_logged():
+        return evaluate(cfg)
 
 
 def main() -> None:

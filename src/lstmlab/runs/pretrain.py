@@ -21,6 +21,7 @@ from lstmlab.models.language_model import LSTMLanguageModel, encoder_state
 from lstmlab.models.lit_module import embedding_options
 from lstmlab.models.vectors import load_into
 from lstmlab.reporting.console import print_config_tree, print_summary
+from lstmlab.reporting.run_log import run_logged
 from lstmlab.runs import resolvers
 from lstmlab.runs.checkpoints import read_checkpoint
 from lstmlab.runs.config_types import check_types
@@ -100,7 +101,8 @@ def build_language_model(cfg: DictConfig, text: TextDataModule) -> LSTMLanguageM
 
 @hydra.main(version_base="1.3", config_path=resolvers.CONFIG_DIR, config_name="pretrain")
 def _main(cfg: DictConfig) -> float | None:
-    return pretrain(cfg)
+    with run_logged():
+        return pretrain(cfg)
 
 
 def main() -> None:

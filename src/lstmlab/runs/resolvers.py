@@ -41,3 +41,5 @@ def register(root: Path | None = PROJECT_ROOT) -> None:
     if root is not None:
         os.environ.setdefault("LSTMLAB_ROOT", str(root))
     OmegaConf.register_new_resolver("suffix", suffix, replace=True)
+    # `${basename:${paths.output_dir}}`: the run folder's name, e.g. for a tracker's run name
+    OmegaConf.register_new_resolver("basename", lambda path: Path(path).name, replace=True)

@@ -16,6 +16,8 @@ from lstmlab.callbacks.checkpointing import last_checkpoint_path
 from lstmlab.io.checkpoint_io import AtomicCheckpointIO
 from lstmlab.reporting.console import print_config_tree, print_summary
 from lstmlab.reporting.hparams import hyperparameters, log_hparams_with_metrics
+from lstmlab.reporting.run_log import run_logged
+from lstmlab.reporting.trackers import log_to_trackers
 from lstmlab.runs import resolvers
 from lstmlab.runs.config_types import check_types
 from lstmlab.runs.instantiation import build_loggers, checkpoint_step, instantiate_each
@@ -67,11 +69,12 @@ def train(cfg: DictConfig) -> float | None:
     if cfg.get("test"):
         if not best_ckpt:
             rank_zero_info("No checkpoint was saved: testing the final weights instead.")
-        trainer.test(model, datamodule=datamodule, ckpt_path=best_ckpt or None)
+        trainer.test(model, datamodule=datamodule, ckpt_path=best_ckpt or None, verbose=False)
         metrics.update(final_metrics(trainer))
 
     params = {**hyperparameters(cfg), **coverage}
     log_hparams_with_metrics(trainer.loggers, params, metrics)
+    log_to_trackers(trainer.loggers, params, best_ckpt)
     save_results(
         cfg,
         trainer,
@@ -137,7 +140,7 @@ def start_from_pretrained(
 
 @hydra.main(version_base="1.3", config_path=resolvers.CONFIG_DIR, config_name="train")
 def _main(cfg: DictConfig) -> float | None:
-    with own_ddp_ranks():  # a sweep's job keeps its DDP ranks to itself
+    with run_logged(), own_ddp_ranks():  # a sweep's job keeps its DDP ranks to itself
         return train(cfg)
 
 
