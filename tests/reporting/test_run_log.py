@@ -32,7 +32,7 @@ def piped_train_py(*args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def piped_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess, Path]:
     """A tiny 2-epoch run with its output piped, and its run folder."""
-    run_dir = tmp_path_factory.mktemp("piped_run")
+    run_dir = tmp_path_factory.mktemp("piped_run") / ("a-run-folder-name-" * 5)  # > 80 chars
     result = piped_train_py(*TINY, "trainer.max_epochs=2", f"hydra.run.dir={run_dir}")
     assert result.returncode == 0, result.stderr[-3000:]
     return result, run_dir
