@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import random
 import subprocess
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import datasets
+import huggingface_hub
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -42,6 +46,59 @@ TINY = [
 ]
 
 resolvers.register(root=None)  # tests set paths.* themselves
+
+
+@pytest.fixture(autouse=True, scope="session")
+def hub_offline() -> Iterator[None]:
+    """No test reaches for the network: the Hugging Face Hub is offline (HF_HUB_OFFLINE=1) in
+    this process and in every process a test starts. Tests of what happens online use
+    `fake_hub` instead."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("HF_HUB_OFFLINE", "1")
+    patch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    patch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    yield
+    patch.undo()
+
+
+class FakeHub(http.server.ThreadingHTTPServer):
+    """A Hub endpoint on loopback that answers every request with `status` and records it."""
+
+    def __init__(self) -> None:
+        self.status, self.error_code, self.requests = 503, None, []
+        super().__init__(("127.0.0.1", 0), FakeHubHandler)
+        self.url = f"http://127.0.0.1:{self.server_port}"
+
+
+class FakeHubHandler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.server.requests.append(f"{self.command} {self.path}")
+        self.send_response(self.server.status)
+        if self.server.error_code:  # how the Hub says "no such repository"
+            self.send_header("X-Error-Code", self.server.error_code)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_HEAD = do_GET
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def fake_hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
+    """The Hub online, at a `FakeHub` (503 to everything unless told otherwise), for this
+    process (HfApi's endpoint) and for processes a test starts (HF_ENDPOINT)."""
+    server = FakeHub()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", server.url)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
+    yield server
+    server.shutdown()
+    server.server_close()
 
 
 def compose_config(overrides: list[str], output_dir: Path, name: str = "train") -> DictConfig:

@@ -1,11 +1,13 @@
-"""TensorBoard figures: attention heat-maps each epoch, confusion matrix and PR curves at test."""
+"""TensorBoard figures: attention and integrated-gradient heat-maps each epoch; confusion
+matrix, PR curves and reliability diagram at test."""
 
 from __future__ import annotations
 
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from lstmlab.callbacks.figures import attention_figure, confusion_figure
+from lstmlab.callbacks.figures import attention_figure, confusion_figure, reliability_figure
+from lstmlab.runs.train import train
 
 
 def logged(run_dir) -> tuple[dict[str, int], set[str]]:
@@ -25,7 +27,8 @@ def logged(run_dir) -> tuple[dict[str, int], set[str]]:
 def test_a_training_run_logs_attention_confusion_and_pr_curves(text_run):
     images, tensors = logged(text_run["dir"])
     assert images["val/attention"] == text_run["results"]["epochs"]  # one per epoch
-    assert images["test/confusion_matrix"] == 1
+    assert images["val/integrated_gradients"] == text_run["results"]["epochs"]
+    assert images["test/confusion_matrix"] == images["test/reliability"] == 1
     assert {"test/pr_curve/neg", "test/pr_curve/pos"} <= tensors
 
 
@@ -39,3 +42,19 @@ def test_figures_draw_one_strip_per_text_and_label_every_class():
     matrix = confusion_figure(torch.tensor([[5, 1], [2, 7]]), ["neg", "pos"])
     texts = {t.get_text() for t in matrix.axes[0].texts}
     assert {"5", "1", "2", "7"} <= texts
+
+
+def test_a_model_without_attention_gets_integrated_gradients_only(tiny_cfg, tmp_path):
+    train(tiny_cfg("model=bilstm_max", "trainer.max_epochs=2"))
+    images, _ = logged(tmp_path)
+    assert images["val/integrated_gradients"] == 2
+    assert "val/attention" not in images
+
+
+def test_signed_strips_centre_zero_and_the_reliability_diagram_counts_every_example():
+    rows = [(["a", "b", "c"], torch.tensor([-0.5, 0.1, 0.25]), "ig")]
+    image = attention_figure(rows, signed=True).axes[0].images[0]
+    assert image.get_clim() == (-0.5, 0.5) and image.get_cmap().name == "RdBu_r"
+    probabilities = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
+    title = reliability_figure(probabilities, torch.tensor([0, 0, 0])).axes[0].get_title()
+    assert "3 examples" in title and "ECE" in title

@@ -3,6 +3,8 @@ settings refused before any data is read."""
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 from conftest import compose_config
@@ -19,6 +21,7 @@ from imdb_corpus import (
 from torch.utils.data import SequentialSampler
 
 from lstmlab.data.batching import BucketBatchSampler, EpochShuffleSampler
+from lstmlab.data.text_files import TextFilesDataModule
 from lstmlab.data.tokenization import TextEncoder
 from lstmlab.runs.checkpoints import load_text_encoder
 from lstmlab.runs.train import train
@@ -183,3 +186,31 @@ def test_bucketing_survives_lightnings_distributed_sampler(tmp_path, parquet_dir
 def test_impossible_settings_are_refused_before_reading_data(tmp_path, options, message):
     with pytest.raises(ValueError, match=message):
         datamodule(tmp_path, **options)
+
+
+# ----------------------------------------------------------------------------- notes at the start
+
+
+def test_integer_class_names_are_pointed_out_once_with_the_fix(tmp_path):
+    rows = "".join(f"word{i % 4} text,{i % 4}\n" for i in range(40))
+    (tmp_path / "ints.csv").write_text("text,label\n" + rows)
+    files = {"train": str(tmp_path / "ints.csv"), "test": str(tmp_path / "ints.csv")}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        dm = TextFilesDataModule(**files, cache_dir=str(tmp_path / "c"))
+        dm.prepare_data()
+        dm.setup("fit")
+        dm.setup("test")
+    notes = [str(w.message) for w in caught if "integer labels" in str(w.message)]
+    assert notes == [
+        "The 4 classes are named by their integer labels (0, 1, 2, 3): runs log them so and "
+        "predict.py answers '3'. Name them with 4 names in id order, e.g. "
+        "data.labels=[neg,pos] for two classes."
+    ]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        named = TextFilesDataModule(**files, labels=list("abcd"), cache_dir=str(tmp_path / "c"))
+        named.prepare_data()
+        named.setup("fit")
+    assert named.class_names == ["a", "b", "c", "d"]
+    assert not [w for w in caught if "integer labels" in str(w.message)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
 import lightning as L
@@ -13,6 +14,7 @@ from conftest import (
     compose_config,
     mood_vectors,
     review_overrides,
+    run_script,
     write_reviews,
 )
 from hydra.utils import instantiate
@@ -55,6 +57,7 @@ def test_data_options_build_datamodules(tmp_path, name):
     files = {
         "text_files": [f"data.train={tmp_path}/texts.csv", f"data.test={tmp_path}/texts.csv"],
         "topics": [f"data.train={tmp_path}/texts.csv"],
+        "hub": ["data.name=owner/dataset"],  # read at setup, not here
     }
     overrides = [f"data={name}", *files.get(name, [])]
     datamodule = instantiate(compose_config(overrides, tmp_path).data)
@@ -157,3 +160,29 @@ def test_the_six_variants_sweep_is_the_base_model_and_each_change_alone_and_all_
     assert swept == ["six_variants/base", *alone, "six_variants/improved"]
     assert {model: changes(model) for model in alone} == alone
     assert changes("six_variants/improved") == together
+
+
+def test_a_data_config_kept_outside_the_project_is_found_with_config_dir(tmp_path):
+    rows = [("a warm sunny day", "warm"), ("a cold icy night", "cold")] * 40
+    (tmp_path / "texts.csv").write_text("text,feel\n" + "".join(f"{t},{f}\n" for t, f in rows))
+    (tmp_path / "conf" / "data").mkdir(parents=True)
+    (tmp_path / "conf" / "data" / "mine.yaml").write_text(
+        "defaults:\n  - text_files\n"  # the project's conf/data/text_files.yaml
+        f"train: {tmp_path}/texts.csv\ntest: {tmp_path}/texts.csv\nlabel_column: feel\n"
+    )
+    process = run_script(
+        "train.py",
+        "--config-dir",
+        str(tmp_path / "conf"),
+        "data=mine",
+        "data.batch_size=16",
+        f"paths.data_dir={tmp_path}/data",
+        f"paths.log_dir={tmp_path}/logs",
+        "hydra.run.dir=" + str(tmp_path / "run"),
+        *TINY_RUN,
+    )
+    assert process.returncode == 0, process.stderr[-3000:]
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert {"test/f1/cold", "test/f1/warm"} <= set(results["metrics"])  # its classes
+    (meta,) = (tmp_path / "data" / "cache" / "text_files").glob("*/meta.json")
+    assert json.loads(meta.read_text())["sizes"] == {"train": 72, "val": 8, "test": 80}

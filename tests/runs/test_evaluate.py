@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pyarrow.parquet as pq
 import pytest
 import torch
 from conftest import compose_config, run_script
 
-from lstmlab.runs.checkpoints import CheckpointError
-from lstmlab.runs.evaluate import evaluate
+from lstmlab.runs.checkpoints import CheckpointError, load_model, read_checkpoint
+from lstmlab.runs.evaluate import build_datamodule, evaluate
 from lstmlab.runs.train import train
 
 
@@ -72,3 +73,29 @@ def test_evaluate_py_fails_with_a_message_and_writes_nothing_for_a_bad_checkpoin
     assert process.returncode != 0
     assert "No checkpoint at" in process.stderr
     assert not list(tmp_path.rglob("evaluation.json"))
+
+
+def test_predictions_parquet_holds_every_example_by_its_index_in_the_split(text_run, tmp_path):
+    """Each row's probabilities are the model's on the example its index names, although the
+    loader batches the split by length (data.bucket): a wrong order would pair an example with
+    another's scores."""
+    checkpoint = text_run["results"]["best_checkpoint"]
+    metrics, _ = run_evaluate(tmp_path, checkpoint)
+    rows = pq.read_table(tmp_path / "evaluation" / "predictions.parquet").to_pylist()
+    assert sorted(row["example"] for row in rows) == list(range(100))
+    assert sum(row["correct"] for row in rows) / 100 == pytest.approx(metrics["test/acc"])
+
+    data_cfg = compose_config([f"ckpt_path={checkpoint}"], tmp_path / "unused", "evaluate").data
+    saved = read_checkpoint(checkpoint)
+    model = load_model(saved, checkpoint).eval()
+    split = build_datamodule(saved, data_cfg, checkpoint)
+    split.setup("test")
+    dataset = split.splits["test"]
+    for row in rows:
+        tokens, label = dataset[row["example"]]
+        with torch.no_grad():
+            logits, _ = model(tokens[None], torch.tensor([len(tokens)]))
+        probabilities = model.probabilities(logits)[0]
+        assert row["label"] == model.class_names[label]
+        assert [row["p_neg"], row["p_pos"]] == pytest.approx(probabilities.tolist(), abs=1e-5)
+        assert row["prediction"] == model.class_names[probabilities.argmax()]

@@ -46,7 +46,7 @@ def test_train_help_names_every_group_and_option_and_common_commands():
 @pytest.mark.parametrize(
     ("script", "own", "foreign"),
     [
-        ("evaluate.py", ["ckpt_path=<file>", "split=test", "+data.<key>="], ["experiment", "lm."]),
+        ("evaluate.py", ["ckpt_path=<file>", "split=test", "calibrate="], ["experiment", "lm."]),
         ("pretrain.py", ["lm.unlabeled", "lm.cutoffs", "encoder.pt"], ["hparams_search", "split="]),
     ],
 )

@@ -79,3 +79,33 @@ def test_predict_py_refuses_what_it_cannot_use(tiny_cfg, tmp_path):
     train(tiny_cfg())
     synthetic = run_script("predict.py", str(tmp_path / "checkpoints" / "last.ckpt"), "text")
     assert synthetic.returncode == 2 and "holds no tokenizer" in synthetic.stderr
+
+
+def test_integrated_gradients_point_at_the_mood_word(text_run):
+    """The text model's label is told by one mood word among filler: its attribution towards
+    the predicted class is the largest, and the tokens are the text's own."""
+    explaining = Predictor.from_checkpoint(text_run["results"]["best_checkpoint"], explain="ig")
+    texts = ["the plot was a superb story of the film", "the movie was awful and it is a scene", ""]
+    great, awful, empty = explaining(texts)
+    for prediction, text, mood in ((great, texts[0], "superb"), (awful, texts[1], "awful")):
+        tokens = [token for token, _ in prediction.attributions]
+        assert tokens == text.split()
+        assert max(prediction.attributions, key=lambda t: t[1])[0] == mood
+        assert -1 <= prediction.attention_ig_spearman <= 1  # an attention model: both exist
+    assert (empty.attributions, empty.attention_ig_spearman) == ([], None)
+    plain = Predictor.from_checkpoint(text_run["results"]["best_checkpoint"])(texts[:1])[0]
+    assert plain.attributions is None  # only when asked for
+    assert plain.probabilities == great.probabilities
+
+
+def test_predict_py_explains_on_request_and_refuses_for_an_export(text_run, tmp_path):
+    checkpoint = text_run["results"]["best_checkpoint"]
+    shown = run_script("predict.py", checkpoint, "a superb story", "--explain", "ig", "--json")
+    row = json.loads(shown.stdout)
+    assert shown.returncode == 0 and [t for t, _ in row["attributions"]] == ["a", "superb", "story"]
+    console = run_script("predict.py", checkpoint, "a superb story", "--explain", "ig")
+    assert "integrated gradient (Spearman with attention" in console.stdout
+    folder = tmp_path / "onnx"
+    run_script("export.py", checkpoint, "--out", str(folder))
+    refused = run_script("predict.py", str(folder), "text", "--explain", "ig")
+    assert refused.returncode == 2 and "give the checkpoint it was exported from" in refused.stderr

@@ -27,6 +27,7 @@ from tokenizers import Tokenizer
 
 from lstmlab.data import tokenization
 from lstmlab.data.batching import EncodedDataset
+from lstmlab.data.overlap import phrases_in_train
 from lstmlab.data.sequences import RaggedSequences
 
 CACHE_FORMAT = 2  # bump when the cache layout changes, so old caches are not read
@@ -55,6 +56,7 @@ def build_cache(
     clock = Clock()
     raw, class_names = source.labeled()
     train_texts = raw["train"].data.column("text")
+    val_in_train = None  # a validation split of its own is the user's to judge
     if "val" in raw:
         parts = {"train": raw["train"], "val": raw["val"], "test": raw["test"]}
     else:
@@ -63,7 +65,11 @@ def build_cache(
         train_idx, val_idx = stratified_split(labels, size, recipe["seed"])
         parts = {"train": raw["train"].select(train_idx), "val": raw["train"].select(val_idx)}
         parts["test"] = raw["test"]
-        train_texts = train_texts.take(pa.array(train_idx))  # `.data` ignores select()
+        val_texts = train_texts.take(pa.array(val_idx))  # `.data` ignores select()
+        train_texts = train_texts.take(pa.array(train_idx))
+        val_in_train = phrases_in_train(
+            val_texts.to_pylist(), train_texts.to_pylist(), recipe["seed"]
+        )
     train_texts = train_texts.combine_chunks()
     clock.lap("read_s")
     tokenizer, encode = make_tokenizer(recipe["tokenizer"], train_texts, restored)
@@ -85,6 +91,7 @@ def build_cache(
             "class_names": class_names,
             "class_counts": counts,
             "sizes": {split: sum(c) for split, c in counts.items()},
+            "val_in_train": val_in_train,  # see overlap.py
             "build": clock.laps,
         }
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))

@@ -32,6 +32,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from datasets.table import InMemoryTable
 
+from lstmlab.data.hub_access import DataUnavailableError, HubUnavailableError, load_from_hub
+
 LABELED = ("train", "test")
 UNSUPERVISED = "unsupervised"
 ACL_LABELS = {"neg": 0, "pos": 1}  # aclImdb folder name -> label
@@ -114,12 +116,13 @@ def find_source(path: str | Path | None, local_dir: str | Path, hub_name: str | 
     tried = ["data.path (not set)", f"a local copy in {local_dir} (absent or empty)"]
     if not hub_name:
         tried.append("the Hugging Face Hub (skipped: data.hub_name is null)")
-        raise FileNotFoundError(_no_data_message(tried, local_dir))
+        raise DataUnavailableError(_no_data_message(tried, local_dir))
     try:
         download_from_hub(hub_name, local_dir)
-    except Exception as err:  # no network, no such dataset, a proxy error: all mean "not here"
-        tried.append(f"the Hugging Face Hub '{hub_name}' ({type(err).__name__}: {err})")
-        raise FileNotFoundError(_no_data_message(tried, local_dir)) from err
+    except Exception as err:  # offline, no such dataset, a failed download: all mean "not here"
+        reason = err if isinstance(err, HubUnavailableError) else f"{type(err).__name__}: {err}"
+        tried.append(f"the Hugging Face Hub '{hub_name}' ({reason})")
+        raise DataUnavailableError(_no_data_message(tried, local_dir)) from err
     return detect_layout(local_dir, f"the local copy of '{hub_name}'")
 
 
@@ -190,7 +193,7 @@ def _check_acl_folder(root: Path, what: str) -> None:
 def download_from_hub(name: str, local_dir: Path) -> None:
     """Every split of the Hub dataset `name`, written as parquet into `local_dir`, atomically:
     an interrupted download leaves no half-written copy that a later run would trust."""
-    downloaded = datasets.load_dataset(name)
+    downloaded = load_from_hub(name)
     tmp = local_dir.parent / f".tmp-{local_dir.name}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir(parents=True)
     try:

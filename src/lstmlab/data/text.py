@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from tokenizers import Tokenizer
 from torch.utils.data import DataLoader, SequentialSampler
 
@@ -49,6 +49,7 @@ from lstmlab.data.cache import (
     load_encoded,
 )
 from lstmlab.data.options import check_options
+from lstmlab.data.overlap import overlap_warning
 
 
 class TextDataModule(L.LightningDataModule):
@@ -137,6 +138,13 @@ class TextDataModule(L.LightningDataModule):
             f"{self.name}: {sizes}, vocabulary {self.vocab_size}, "
             f"{describe_classes(self.class_names, self.class_counts)}, from {folder}"
         )
+        if self._restored is None:  # training: what the user can still fix in the data settings
+            for warning in (
+                numbers_warning(self.class_names),
+                overlap_warning(meta.get("val_in_train")),
+            ):
+                if warning is not None:
+                    rank_zero_warn(warning)
 
     def _cache_folder(self) -> Path:
         """The cache folder for the current data and settings, built when missing."""
@@ -238,3 +246,16 @@ class TextDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self.loader(self.splits["test"])
+
+
+def numbers_warning(class_names: list[str]) -> str | None:
+    """Integer labels without `data.labels` name the classes `0`, `1`, ...: in every metric,
+    figure and prediction. Said once, with the fix, when a run starts."""
+    if not all(name.lstrip("-").isdigit() for name in class_names):
+        return None
+    shown = ", ".join(class_names[:5]) + (", ..." if len(class_names) > 5 else "")
+    return (
+        f"The {len(class_names)} classes are named by their integer labels ({shown}): runs "
+        f"log them so and predict.py answers '{class_names[-1]}'. Name them with "
+        f"{len(class_names)} names in id order, e.g. data.labels=[neg,pos] for two classes."
+    )

@@ -79,10 +79,7 @@ class FileSource:
             labels = label_ids(
                 table.column(self.label_column), names, where, given=bool(self.labels)
             )
-            text = joined_text(table, self.text_columns)
-            splits[split] = datasets.Dataset(
-                InMemoryTable(pa.table({"text": text, "label": labels}))
-            )
+            splits[split] = text_and_labels(table, self.text_columns, labels)
         return splits, names
 
     def _read_splits(self) -> dict[str, pa.Table]:
@@ -189,6 +186,14 @@ def split_by_column(table: pa.Table, column: str, path: Path) -> dict[str, pa.Ta
     if splits["val"].num_rows == 0:
         del splits["val"]  # held out from train instead
     return {split: t.drop_columns([column]) for split, t in splits.items()}
+
+
+def text_and_labels(
+    table: pa.Table, text_columns: tuple[str, ...], labels: pa.Array
+) -> datasets.Dataset:
+    """The `text` (`text_columns` joined) and `label` (class ids) columns the cache reads."""
+    text = joined_text(table, text_columns)
+    return datasets.Dataset(InMemoryTable(pa.table({"text": text, "label": labels})))
 
 
 def joined_text(table: pa.Table, columns: tuple[str, ...]) -> pa.Array:

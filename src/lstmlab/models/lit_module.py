@@ -22,6 +22,7 @@ from torchmetrics.classification import (
     MulticlassRecall,
 )
 
+from lstmlab.models.calibration import expected_calibration_error
 from lstmlab.models.language_model import load_encoder
 from lstmlab.models.network import LSTMClassifier
 from lstmlab.models.optimization import configure_optimizers
@@ -110,6 +111,9 @@ class LSTMLitModule(L.LightningModule):
         )
         self._scores: dict[str, list[tuple[Tensor, Tensor]]] = {"val": [], "test": []}
         self.evaluation: dict[str, dict[str, Tensor]] = {}
+        # logits are divided by it: 1.0 until evaluate.py calibrate=true fits one on the
+        # validation split; load_model sets it from the checkpoint's "calibration"
+        self.temperature = 1.0
         self.val_acc_best = MaxMetric()
         self.val_acc_best.persistent(True)  # saved in checkpoints, so a resumed run keeps it
 
@@ -132,7 +136,9 @@ class LSTMLitModule(L.LightningModule):
         return self.hparams.class_names or [str(i) for i in range(self.hparams.num_classes)]
 
     def probabilities(self, logits: Tensor) -> Tensor:
-        """Class probabilities [B, C] for either head (the BCE logit becomes [1 - p, p])."""
+        """Class probabilities [B, C] for either head (the BCE logit becomes [1 - p, p]), at
+        the model's temperature."""
+        logits = logits / self.temperature
         if self.binary_head:
             p = torch.sigmoid(logits)  # [B, 1]
             return torch.cat([1 - p, p], dim=-1)
@@ -155,8 +161,9 @@ class LSTMLitModule(L.LightningModule):
 
     def _end_evaluation(self, stage: str) -> None:
         """Confusion matrix (rows: true class, columns: predicted; summed over processes),
-        per-class precision / recall / F1 from it (logged as `<stage>/f1/<class>`, ...), and
-        this process's scores, for the stage that just ended."""
+        per-class precision / recall / F1 from it (logged as `<stage>/f1/<class>`, ...),
+        this process's scores, and their expected calibration error (`<stage>/ece`), for the
+        stage that just ended."""
         scores = self._scores[stage]
         matrix = self.confusion[stage].compute()
         for name, values in per_class(matrix).items():
@@ -167,6 +174,10 @@ class LSTMLitModule(L.LightningModule):
             "probabilities": torch.cat([p for p, _ in scores]) if scores else torch.empty(0),
             "labels": torch.cat([y for _, y in scores]) if scores else torch.empty(0),
         }
+        if scores:  # this process's examples (under DDP, a shard's)
+            result = self.evaluation[stage]
+            ece = expected_calibration_error(result["probabilities"], result["labels"])
+            self.log(f"{stage}/ece", ece)
         self.confusion[stage].reset()
         scores.clear()
 

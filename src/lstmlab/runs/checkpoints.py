@@ -65,12 +65,18 @@ def load_model(checkpoint: dict[str, Any], path: str | Path = "checkpoint") -> L
     try:
         model = LSTMLitModule(**checkpoint["hyper_parameters"])
         model.load_state_dict(checkpoint["state_dict"])
+        model.temperature = temperature(checkpoint)
     except (TypeError, ValueError, RuntimeError, KeyError) as err:
         raise CheckpointError(
             f"{path} holds a model this version of lstmlab cannot rebuild: {err}. Was it "
             "written by another model class or an incompatible lstmlab version?"
         ) from err
     return model.eval()
+
+
+def temperature(checkpoint: dict[str, Any]) -> float:
+    """The temperature `evaluate.py calibrate=true` fitted (1.0: not calibrated)."""
+    return float((checkpoint.get("calibration") or {}).get("temperature", 1.0))
 
 
 def _check_vocabulary(checkpoint: dict[str, Any], path: str | Path) -> None:

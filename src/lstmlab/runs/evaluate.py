@@ -3,7 +3,8 @@
 The checkpoint holds the data settings it was trained with and its tokenizer, so by default
 the very same split is rebuilt and encoded as in training, and the metrics equal the ones
 the run recorded. `+data.<key>=...` changes one setting (e.g. where the data is), and
-`data=<option>` scores on other data with the same label set.
+`data=<option>` scores on other data with the same label set. Besides evaluation.json it
+writes predictions.parquet, every example's scores, for paired comparisons (reporting/paired.py).
 """
 
 from __future__ import annotations
@@ -14,17 +15,24 @@ from typing import Any
 
 import hydra
 import lightning as L
+import pyarrow as pa
+import pyarrow.parquet as pq
 from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 from rich.table import Table
+from torch.utils.data import DataLoader
 
+from lstmlab.callbacks.figures import reliability_figure
 from lstmlab.io import atomic
 from lstmlab.reporting.console import print_summary, show
+from lstmlab.reporting.paired import PREDICTIONS
 from lstmlab.reporting.run_log import run_logged
 from lstmlab.runs import resolvers
+from lstmlab.runs.calibrate import CALIBRATED, calibrate, save_calibrated
 from lstmlab.runs.checkpoints import CheckpointError, load_model, read_checkpoint
 from lstmlab.runs.instantiation import instantiate_each
+from lstmlab.runs.refusals import without_traceback
 from lstmlab.runs.results import confusion_matrix
 
 SPLITS = ("test", "val")
@@ -43,6 +51,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         callbacks=instantiate_each(cfg.get("callbacks")),
         logger=instantiate_each(cfg.get("logger")),
     )
+    calibration = calibrate(model, datamodule) if cfg.get("calibrate") else None
     run = trainer.test if cfg.split == "test" else trainer.validate
     run(model, datamodule=datamodule, verbose=False)  # print_summary shows the metrics
 
@@ -52,14 +61,21 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         for name, value in trainer.callback_metrics.items()
         if name.startswith(prefix) and not name.endswith("_best")
     }
+    out = Path(cfg.paths.output_dir)
     matrix = confusion_matrix(model, cfg.split)
+    loader = trainer.test_dataloaders if cfg.split == "test" else trainer.val_dataloaders
+    save_predictions(out / PREDICTIONS, model, cfg.split, loader)
+    save_reliability(out / "reliability.png", model.evaluation[cfg.split])
+    if calibration:
+        save_calibrated(checkpoint, calibration, out / CALIBRATED)
     save_evaluation(
-        Path(cfg.paths.output_dir) / "evaluation.json",
+        out / "evaluation.json",
         checkpoint=str(cfg.ckpt_path),
         split=cfg.split,
         metrics=metrics,
         confusion_matrix=matrix,
         class_names=model.class_names,
+        calibration=calibration,
     )
     print_confusion(matrix, model.class_names)
     print_summary(metrics, cfg.paths.output_dir, None, cfg.paths.log_dir)
@@ -95,6 +111,39 @@ def save_evaluation(path: Path, **evaluation: object) -> None:
 
 
 @rank_zero_only
+def save_predictions(path: Path, model: L.LightningModule, split: str, loader: DataLoader) -> None:
+    """Every example's label, prediction and class probabilities, by its index in the split
+    (the loader may batch by length), for comparing two models example by example
+    (`scripts/compare_evaluations.py`)."""
+    scored = model.evaluation[split]
+    order = [index for batch in loader.batch_sampler for index in batch]
+    probabilities, labels = scored["probabilities"], scored["labels"]
+    if len(order) != len(labels):  # e.g. trainer.limit_test_batches: only part was scored
+        return
+    names = model.class_names
+    predicted = probabilities.argmax(-1)
+    columns = {
+        "example": order,
+        "label": [names[i] for i in labels.tolist()],
+        "prediction": [names[i] for i in predicted.tolist()],
+        "correct": (predicted == labels).tolist(),
+        **{f"p_{name}": probabilities[:, i].tolist() for i, name in enumerate(names)},
+    }
+    with atomic.atomic_open(path) as file:
+        pq.write_table(pa.table(columns), file)
+
+
+@rank_zero_only
+def save_reliability(path: Path, scored: dict[str, Any]) -> None:
+    """The reliability diagram of the scored split, as a PNG beside evaluation.json."""
+    if len(scored["labels"]):
+        with atomic.atomic_open(path) as file:
+            reliability_figure(scored["probabilities"], scored["labels"]).savefig(
+                file, format="png"
+            )
+
+
+@rank_zero_only
 def print_confusion(matrix: list[list[int]] | None, class_names: list[str]) -> None:
     """Rows: true class, columns: predicted class."""
     if matrix is None:
@@ -110,7 +159,7 @@ def print_confusion(matrix: list[list[int]] | None, class_names: list[str]) -> N
 
 @hydra.main(version_base="1.3", config_path=resolvers.CONFIG_DIR, config_name="evaluate")
 def _main(cfg: DictConfig) -> dict[str, float]:
-    with run_logged():
+    with run_logged(), without_traceback():
         return evaluate(cfg)
 
 

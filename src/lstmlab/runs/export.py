@@ -143,6 +143,7 @@ def metadata(checkpoint: Path, model: Any, state: dict[str, Any], tokenizer_json
     return {
         "class_names": list(model.class_names),
         "head": hparams.get("head", "ce"),
+        "temperature": model.temperature,  # evaluate.py calibrate=true; 1.0: not calibrated
         "max_len": state.get("max_len"),
         "pad_id": state["pad_id"],
         "unk_token": (tokenizer.get("model") or {}).get("unk_token"),

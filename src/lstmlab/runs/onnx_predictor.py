@@ -33,6 +33,9 @@ class Prediction:
     truncated: bool  # the text had more than max_len tokens
     unknown: int  # tokens outside the vocabulary, read as <unk>
     attention: list[tuple[str, float]] | None  # (token as written, weight); attention models
+    temperature: float = 1.0  # logits were divided by it (evaluate.py calibrate=true); 1: not
+    attributions: list[tuple[str, float]] | None = None  # integrated gradients (--explain ig)
+    attention_ig_spearman: float | None = None  # rank correlation of attention and |IG|
 
 
 def make_prediction(
@@ -43,13 +46,11 @@ def make_prediction(
     kept: int,
     weights: Sequence[float] | None,
     unk_id: int | None,
+    temperature: float = 1.0,
 ) -> Prediction:
     """One text's `Prediction` from its class probabilities, its `tokenizers.Encoding`, the
     number of tokens the model read and its attention weights (None: no attention)."""
-    attention = None
-    if weights is not None:
-        spans = [text[a:b] for a, b in encoding.offsets[:kept]]
-        attention = [(s, round(float(w), 6)) for s, w in zip(spans, weights[:kept])]
+    attention = None if weights is None else token_weights(encoding, text, kept, weights)
     return Prediction(
         label=names[int(np.argmax(probabilities))],
         probabilities={n: round(float(p), 6) for n, p in zip(names, probabilities)},
@@ -57,7 +58,16 @@ def make_prediction(
         truncated=kept < len(encoding.ids),
         unknown=sum(i == unk_id for i in encoding.ids[:kept]),
         attention=attention,
+        temperature=temperature,
     )
+
+
+def token_weights(
+    encoding: Any, text: str, kept: int, weights: Sequence[float]
+) -> list[tuple[str, float]]:
+    """(token as written in `text`, weight) for the first `kept` tokens."""
+    spans = [text[a:b] for a, b in encoding.offsets[:kept]]
+    return [(span, round(float(w), 6)) for span, w in zip(spans, weights[:kept])]
 
 
 def probabilities_of(logits: np.ndarray, binary_head: bool) -> np.ndarray:
@@ -91,6 +101,7 @@ class OnnxPredictor:
         self.names: list[str] = metadata["class_names"]
         self.max_len: int | None = metadata["max_len"]
         self.pad_id: int = metadata["pad_id"]
+        self.temperature: float = metadata.get("temperature", 1.0)  # older exports: none
         unk = metadata.get("unk_token")
         self.unk_id = tokenizer.token_to_id(unk) if unk else None
 
@@ -133,7 +144,8 @@ class OnnxPredictor:
             tokens[row, : len(row_ids)] = row_ids
         outputs = self.session.run(None, {"tokens": tokens, "lengths": lengths})
         weights = outputs[1] if len(outputs) > 1 else None
-        probabilities = probabilities_of(outputs[0], self.metadata["head"] == "bce")
+        logits = outputs[0] / self.temperature
+        probabilities = probabilities_of(logits, self.metadata["head"] == "bce")
         return [
             make_prediction(
                 self.names,
@@ -143,6 +155,7 @@ class OnnxPredictor:
                 int(lengths[row]),
                 None if weights is None else weights[row],
                 self.unk_id,
+                self.temperature,
             )
             for row, (encoding, index) in enumerate(zip(encodings, indices))
         ]

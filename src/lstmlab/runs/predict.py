@@ -8,6 +8,8 @@ read exactly as training read it. Defined behaviour at the edges:
   those still gets a prediction (the model's reading of "nothing known");
 - a text longer than `max_len` tokens is cut to its first `max_len`, as in training, and
   flagged `truncated`; attention weights cover the tokens read.
+`--explain ig` adds integrated gradients (models/attribution.py) per token, for every pooling,
+and for attention models the rank correlation of attention with their magnitude.
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ from pathlib import Path
 import rich
 import torch
 from rich.markup import escape
+from scipy import stats
 
 from lstmlab.data.batching import PadCollator
 from lstmlab.data.tokenization import TextEncoder
+from lstmlab.models.attribution import integrated_gradients
 from lstmlab.models.lit_module import LSTMLitModule
 from lstmlab.runs.checkpoints import CheckpointError, load_model, read_checkpoint, text_state
 from lstmlab.runs.onnx_predictor import (
@@ -33,22 +37,27 @@ from lstmlab.runs.onnx_predictor import (
     Prediction,
     in_length_order,
     make_prediction,
+    token_weights,
 )
 
 BAR_WIDTH = 30
+EXPLANATIONS = ("ig",)  # --explain: integrated gradients
 
 
 class Predictor:
     """A checkpoint's model and tokenizer, batched: `Predictor.from_checkpoint(p)(texts)`."""
 
-    def __init__(self, model: LSTMLitModule, encoder: TextEncoder) -> None:
+    def __init__(
+        self, model: LSTMLitModule, encoder: TextEncoder, explain: str | None = None
+    ) -> None:
         self.model = model.eval()
         self.encoder = encoder
+        self.explain = explain
         unk = getattr(encoder.tokenizer.model, "unk_token", None)
         self.unk_id = encoder.tokenizer.token_to_id(unk) if unk else None
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path) -> Predictor:
+    def from_checkpoint(cls, path: str | Path, explain: str | None = None) -> Predictor:
         checkpoint = read_checkpoint(path)
         state = text_state(checkpoint)
         if state is None:
@@ -56,7 +65,7 @@ class Predictor:
                 f"{path} holds no tokenizer: its run's data had none (the synthetic task reads "
                 "token ids, not text). Use a checkpoint of a run on text data, e.g. data=imdb."
             )
-        return cls(load_model(checkpoint, path), TextEncoder.from_state(state))
+        return cls(load_model(checkpoint, path), TextEncoder.from_state(state), explain)
 
     @torch.inference_mode()
     def __call__(self, texts: list[str], batch_size: int = 256) -> list[Prediction]:
@@ -73,7 +82,7 @@ class Predictor:
         logits, weights = self.model(batch["tokens"], batch["lengths"])
         probabilities = self.model.probabilities(logits)
         names = self.model.class_names
-        return [
+        predictions = [
             make_prediction(
                 names,
                 probabilities[row].tolist(),
@@ -82,16 +91,48 @@ class Predictor:
                 len(items[row][0]),
                 None if weights is None else weights[row].tolist(),
                 self.unk_id,
+                self.model.temperature,
             )
             for row, (encoding, index) in enumerate(zip(encodings, indices))
         ]
+        if self.explain:
+            self._explain(predictions, batch, probabilities.argmax(-1), encodings, texts, indices)
+        return predictions
+
+    def _explain(
+        self,
+        predictions: list[Prediction],
+        batch: dict[str, torch.Tensor],
+        predicted: torch.Tensor,
+        encodings: list,
+        texts: list[str],
+        indices: list[int],
+    ) -> None:
+        """Adds each token's integrated gradient towards the predicted class."""
+        ig, _ = integrated_gradients(
+            self.model.net, batch["tokens"], batch["lengths"], predicted, self.encoder.pad_id
+        )
+        for row, prediction in enumerate(predictions):
+            values = ig[row, : prediction.num_tokens].tolist()
+            prediction.attributions = token_weights(
+                encodings[row], texts[indices[row]], prediction.num_tokens, values
+            )
+            if prediction.attention and len(values) > 1:
+                attention = [weight for _, weight in prediction.attention]
+                rho = stats.spearmanr(attention, [abs(v) for v in values]).statistic
+                prediction.attention_ig_spearman = None if rho != rho else round(float(rho), 4)
 
 
-def load_predictor(path: Path) -> Predictor | OnnxPredictor:
+def load_predictor(path: Path, explain: str | None = None) -> Predictor | OnnxPredictor:
     """A checkpoint's `Predictor`, or for an export folder (model.onnx) its `OnnxPredictor`."""
     if path.is_dir() and (path / MODEL).is_file():
+        if explain:
+            raise ValueError(
+                f"--explain {explain} needs the model's gradients, which an ONNX export does "
+                "not hold: give the checkpoint it was exported from (metadata.json names it)."
+            )
         return OnnxPredictor.from_folder(path)
-    return Predictor.from_checkpoint(path)
+    return Predictor.from_checkpoint(path, explain)
 
 
 def render(index: int, prediction: Prediction, top: int) -> None:
@@ -102,17 +143,32 @@ def render(index: int, prediction: Prediction, top: int) -> None:
         notes.append("truncated to max_len")
     if prediction.unknown:
         notes.append(f"{prediction.unknown} unknown")
+    if prediction.temperature != 1.0:
+        notes.append(f"calibrated, temperature {prediction.temperature:.2f}")
     rich.print(f"[bold][{index}] {prediction.label}[/bold]  ({probabilities})  {', '.join(notes)}")
-    if not prediction.attention:
-        return
-    shown = list(enumerate(prediction.attention))
+    if prediction.attention:
+        render_weights("attention weight", prediction.attention, top)
+    if prediction.attributions:
+        rho = prediction.attention_ig_spearman
+        agreement = "" if rho is None else f" (Spearman with attention: {rho:+.2f})"
+        render_weights(f"integrated gradient{agreement}", prediction.attributions, top)
+
+
+def render_weights(what: str, weights: list[tuple[str, float]], top: int) -> None:
+    """Tokens with bars as long as |weight|: red where the weight is positive (towards the
+    predicted class), blue where negative; in text order, or the `top` heaviest first."""
+    shown = list(enumerate(weights))
     if len(shown) > top:  # the heaviest tokens, heaviest first
-        rich.print(f"    top {top} of {len(shown)} tokens by attention weight:")
-        shown = sorted(shown, key=lambda item: -item[1][1])[:top]
-    heaviest = max(weight for _, (_, weight) in shown) or 1.0
+        shown = sorted(shown, key=lambda item: -abs(item[1][1]))[:top]
+    rich.print(
+        f"    {what}, {'top ' + str(top) + ' of ' if len(weights) > top else ''}"
+        f"{len(weights)} tokens:"
+    )
+    heaviest = max(abs(weight) for _, (_, weight) in shown) or 1.0
     for _, (token, weight) in shown:
-        bar = "█" * round(BAR_WIDTH * weight / heaviest)
-        rich.print(f"    {escape(token):>16} [red]{bar:<{BAR_WIDTH}}[/red] {weight:.3f}")
+        bar = "█" * round(BAR_WIDTH * abs(weight) / heaviest)
+        colour = "red" if weight >= 0 else "blue"
+        rich.print(f"    {escape(token):>16} [{colour}]{bar:<{BAR_WIDTH}}[/{colour}] {weight:+.3f}")
 
 
 def read_texts(texts: list[str], file: Path | None) -> list[str]:
@@ -142,11 +198,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("texts", nargs="*", help="texts to classify (default: --file or stdin)")
     parser.add_argument("--file", type=Path, help="a UTF-8 file with one text per line (- : stdin)")
     parser.add_argument("--json", action="store_true", help="one JSON object per text")
-    parser.add_argument("--top", type=int, default=15, help="attention tokens shown per text")
+    parser.add_argument("--top", type=int, default=15, help="tokens shown per text and weighting")
+    parser.add_argument(
+        "--explain", choices=EXPLANATIONS, help="ig: integrated gradients per token (any pooling)"
+    )
     parser.add_argument("--batch-size", type=int, default=256, help="texts per forward pass")
     args = parser.parse_args(argv)
     try:
-        predictor = load_predictor(args.checkpoint)
+        predictor = load_predictor(args.checkpoint, args.explain)
         texts = read_texts(args.texts, args.file)
     except (CheckpointError, OSError, UnicodeDecodeError, ValueError) as err:
         parser.exit(2, f"error: {err}\n")

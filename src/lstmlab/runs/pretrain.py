@@ -26,6 +26,7 @@ from lstmlab.runs import resolvers
 from lstmlab.runs.checkpoints import read_checkpoint
 from lstmlab.runs.config_types import check_types
 from lstmlab.runs.instantiation import build_loggers, checkpoint_step, instantiate_each
+from lstmlab.runs.refusals import without_traceback
 from lstmlab.runs.results import final_metrics, save_results
 
 ENCODER_FILE = "encoder.pt"
@@ -101,7 +102,7 @@ def build_language_model(cfg: DictConfig, text: TextDataModule) -> LSTMLanguageM
 
 @hydra.main(version_base="1.3", config_path=resolvers.CONFIG_DIR, config_name="pretrain")
 def _main(cfg: DictConfig) -> float | None:
-    with run_logged():
+    with run_logged(), without_traceback():
         return pretrain(cfg)
 
 

@@ -22,6 +22,7 @@ from lstmlab.runs import resolvers
 from lstmlab.runs.config_types import check_types
 from lstmlab.runs.instantiation import build_loggers, checkpoint_step, instantiate_each
 from lstmlab.runs.multirun import own_ddp_ranks
+from lstmlab.runs.refusals import without_traceback
 from lstmlab.runs.results import confusion_matrix, final_metrics, save_results
 from lstmlab.runs.resume import ResumeError, expand_resume
 
@@ -140,7 +141,7 @@ def start_from_pretrained(
 
 @hydra.main(version_base="1.3", config_path=resolvers.CONFIG_DIR, config_name="train")
 def _main(cfg: DictConfig) -> float | None:
-    with run_logged(), own_ddp_ranks():  # a sweep's job keeps its DDP ranks to itself
+    with run_logged(), own_ddp_ranks(), without_traceback():  # a sweep's job keeps its DDP ranks
         return train(cfg)
 
 
