@@ -32,6 +32,28 @@ def test_a_training_run_logs_attention_confusion_and_pr_curves(text_run):
     assert {"test/pr_curve/neg", "test/pr_curve/pos"} <= tensors
 
 
+def test_figures_and_scalars_share_one_x_axis_the_global_step(text_run):
+    """An epoch's attention map sits at the step of that epoch's validation metrics, and the
+    test figures, PR curves and metrics at the last one; no `epoch` scalar counts on."""
+    steps: dict[str, list[int]] = {}
+    for path in text_run["dir"].glob("events.out.tfevents.*"):
+        events = EventAccumulator(str(path), size_guidance={"images": 0, "tensors": 0}).Reload()
+        for kind, read in (("images", events.Images), ("scalars", events.Scalars)):
+            for tag in events.Tags()[kind]:
+                steps.setdefault(tag, []).extend(e.step for e in read(tag))
+        for tag in events.Tags()["tensors"]:
+            steps.setdefault(tag, []).extend(e.step for e in events.Tensors(tag))
+    epochs = text_run["results"]["epochs"]
+    per_epoch = steps["train/acc"][0]  # the optimiser steps of one epoch
+    assert sorted(steps["val/acc"]) == [per_epoch * (e + 1) for e in range(epochs)]
+    assert sorted(steps["val/attention"]) == sorted(steps["val/acc"])
+    last = steps["val/acc"][-1]
+    assert (
+        steps["test/acc"] == steps["test/confusion_matrix"] == steps["test/pr_curve/pos"] == [last]
+    )
+    assert "epoch" not in steps
+
+
 def test_figures_draw_one_strip_per_text_and_label_every_class():
     rows = [(["a", "b"], torch.tensor([0.3, 0.7]), "one"), (["c"] * 90, torch.ones(90) / 90, "two")]
     figure = attention_figure(rows, label_limit=60)

@@ -1,5 +1,6 @@
 """The encoded-text cache (cache.py): the stratified validation holdout, a second run that
-tokenises nothing, an interrupted preparation that leaves nothing behind."""
+tokenises nothing, an interrupted preparation that leaves nothing behind, a damaged cache that
+is built again."""
 
 from __future__ import annotations
 
@@ -103,3 +104,16 @@ def test_a_validation_split_as_large_as_train_is_refused(tmp_path, parquet_dir):
         ready(datamodule(tmp_path, parquet_dir, val_size=40))
     with pytest.raises(ValueError, match="without every class"):
         ready(datamodule(tmp_path, parquet_dir, val_size=39))
+
+
+@pytest.mark.parametrize("damaged", ["train.arrow", "tokenizer.json"])
+def test_a_damaged_cache_is_built_again(tmp_path, parquet_dir, damaged):
+    first = ready(datamodule(tmp_path, parquet_dir))
+    expected = {name: ids(first, name) for name in ("train", "val", "test")}
+    (folder,) = (tmp_path / "cache").iterdir()
+    path = folder / damaged
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 3])  # a copy cut short
+    with pytest.warns(UserWarning, match=f"data cache {folder} is damaged"):
+        again = ready(datamodule(tmp_path, parquet_dir))
+    assert {name: ids(again, name) for name in ("train", "val", "test")} == expected
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [folder.name]  # nothing left aside

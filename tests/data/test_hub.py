@@ -138,7 +138,7 @@ def test_a_run_trains_on_a_hub_dataset_and_names_its_classes(tmp_path):
     train(compose_config(overrides, tmp_path / "run"))
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["metrics"]["test/acc"] > 0.8  # one mood word tells the label
-    assert "test/f1/pos" in results["metrics"]
+    assert "test_per_class/f1/pos" in results["metrics"]
 
 
 # ----------------------------------------------------------------------------- refused input

@@ -183,6 +183,7 @@ def test_a_data_config_kept_outside_the_project_is_found_with_config_dir(tmp_pat
     )
     assert process.returncode == 0, process.stderr[-3000:]
     results = json.loads((tmp_path / "run" / "results.json").read_text())
-    assert {"test/f1/cold", "test/f1/warm"} <= set(results["metrics"])  # its classes
+    classes = {"test_per_class/f1/cold", "test_per_class/f1/warm"}
+    assert classes <= set(results["metrics"])  # its classes
     (meta,) = (tmp_path / "data" / "cache" / "text_files").glob("*/meta.json")
     assert json.loads(meta.read_text())["sizes"] == {"train": 72, "val": 8, "test": 80}

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import run_script
+from conftest import ROOT, run_script
 
 from lstmlab.runs.predict import Predictor, lines
 
@@ -79,6 +81,45 @@ def test_predict_py_refuses_what_it_cannot_use(tiny_cfg, tmp_path):
     train(tiny_cfg())
     synthetic = run_script("predict.py", str(tmp_path / "checkpoints" / "last.ckpt"), "text")
     assert synthetic.returncode == 2 and "holds no tokenizer" in synthetic.stderr
+
+
+def test_bytes_that_are_not_utf8_are_replaced_and_flagged_and_the_rest_is_predicted(
+    text_run, tmp_path
+):
+    checkpoint = text_run["results"]["best_checkpoint"]
+    (tmp_path / "texts.txt").write_bytes(b"a superb story\nthe plot was \xff awful\n")
+    from_file = run_script(
+        "predict.py", checkpoint, "--json", "--file", str(tmp_path / "texts.txt")
+    )
+    env_argv = subprocess.run(  # an argument with a raw byte, as a shell passes it
+        [
+            sys.executable,
+            str(ROOT / "predict.py"),
+            checkpoint,
+            "--json",
+            "a superb story",
+            b"the plot was \xff awful",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    for process in (from_file, env_argv):
+        assert process.returncode == 0, process.stderr
+        rows = [json.loads(line) for line in process.stdout.splitlines()]
+        assert [row["invalid_utf8"] for row in rows] == [False, True]
+        assert rows[0]["label"] == "pos"  # the other texts are read as ever
+        assert [token for token, _ in rows[1]["attention"]][3] == "\ufffd"
+
+
+def test_a_batch_size_below_one_is_refused_by_predict_py(text_run):
+    process = run_script(
+        "predict.py", text_run["results"]["best_checkpoint"], "a", "--batch-size", "0"
+    )
+    assert process.returncode == 2
+    assert "--batch-size: 0: expected a positive integer" in process.stderr
+    assert process.stdout == ""
 
 
 def test_integrated_gradients_point_at_the_mood_word(text_run):

@@ -115,3 +115,15 @@ def test_word2vec_script_can_keep_to_the_labelled_reviews(tmp_path):
     assert "200 reviews" in result.stdout
     trained = gensim.models.KeyedVectors.load_word2vec_format(str(output))
     assert "great" in trained.key_to_index and "unlabelledonly" not in trained.key_to_index
+
+
+def test_prediction_benchmark_times_both_runtimes_on_the_same_texts(text_run):
+    checkpoint = str(text_run["results"]["best_checkpoint"])
+    command = ["scripts/benchmark_predict.py", "--checkpoint", checkpoint, "--texts", "30"]
+    result = run_script(*command, "--data", str(text_run["data"]), "--batch-size", "8")
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["texts"] == 30 and figures["batch_size"] == 8
+    assert set(figures["texts_per_s"]) == {"pytorch", "onnxruntime"}
+    assert min(figures["texts_per_s"].values()) > 0 and figures["labels_differ"] == 0
+    assert figures["max_probability_difference"] <= 1e-5

@@ -19,9 +19,7 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import tarfile
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +31,7 @@ import pyarrow.parquet as pq
 from datasets.table import InMemoryTable
 
 from lstmlab.data.hub_access import DataUnavailableError, HubUnavailableError, load_from_hub
+from lstmlab.io import atomic
 
 LABELED = ("train", "test")
 UNSUPERVISED = "unsupervised"
@@ -194,14 +193,9 @@ def download_from_hub(name: str, local_dir: Path) -> None:
     """Every split of the Hub dataset `name`, written as parquet into `local_dir`, atomically:
     an interrupted download leaves no half-written copy that a later run would trust."""
     downloaded = load_from_hub(name)
-    tmp = local_dir.parent / f".tmp-{local_dir.name}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir(parents=True)
-    try:
+    with atomic.atomic_folder(local_dir) as tmp:
         for split, dataset in downloaded.items():
             dataset.to_parquet(str(tmp / f"{split}.parquet"))
-        tmp.rename(local_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 # ----------------------------------------------------------------------------- reading

@@ -126,7 +126,7 @@ class SyntheticDataModule(L.LightningDataModule):
 
 def _check_args(h: Mapping[str, int]) -> None:
     """Clear errors for settings that cannot produce the task."""
-    for name in ("num_samples", "val_samples", "test_samples", "min_len"):
+    for name in ("num_samples", "val_samples", "test_samples", "min_len", "batch_size"):
         if h[name] < 1:
             raise ValueError(f"data.{name}={h[name]}: expected a positive integer")
     if not 0 <= h["num_distractors"] < h["min_len"]:

@@ -45,6 +45,7 @@ from lstmlab.data.cache import (
     build_cache,
     describe_classes,
     digest,
+    discard_unreadable,
     file_digest,
     load_encoded,
 )
@@ -154,6 +155,7 @@ class TextDataModule(L.LightningDataModule):
         key = digest(json.dumps(recipe, sort_keys=True))
         kind = "checkpoint" if self._restored is not None else h.tokenizer
         folder = Path(h.cache_dir) / f"{kind}-{key}"
+        discard_unreadable(folder)
         if not (folder / "meta.json").exists():
             build_cache(folder, source, recipe, self._restored, self.name)
         return folder

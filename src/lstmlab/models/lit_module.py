@@ -161,14 +161,15 @@ class LSTMLitModule(L.LightningModule):
 
     def _end_evaluation(self, stage: str) -> None:
         """Confusion matrix (rows: true class, columns: predicted; summed over processes),
-        per-class precision / recall / F1 from it (logged as `<stage>/f1/<class>`, ...),
-        this process's scores, and their expected calibration error (`<stage>/ece`), for the
-        stage that just ended."""
+        per-class precision / recall / F1 from it (`<stage>_per_class/f1/<class>`, ...: a
+        TensorBoard group of their own; the test ones, single values, go to results.json
+        only), this process's scores, and their expected calibration error (`<stage>/ece`),
+        for the stage that just ended."""
         scores = self._scores[stage]
         matrix = self.confusion[stage].compute()
         for name, values in per_class(matrix).items():
             for class_name, value in zip(self.class_names, values):
-                self.log(f"{stage}/{name}/{class_name}", value)
+                self.log(f"{stage}_per_class/{name}/{class_name}", value, logger=stage != "test")
         self.evaluation[stage] = {
             "confusion": matrix.cpu(),
             "probabilities": torch.cat([p for p, _ in scores]) if scores else torch.empty(0),
@@ -187,6 +188,21 @@ class LSTMLitModule(L.LightningModule):
             f"{stage}/loss", loss, on_epoch=True, prog_bar=True, batch_size=size, sync_dist=True
         )
         self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=size)
+
+    def _log_global_step(self, on_step: bool = False) -> None:
+        """Puts what is logged with it at the optimiser steps taken once it is known (a
+        training batch's values at the step its update makes, an epoch's at `global_step`): the
+        one x-axis of every scalar, image and PR curve. (Lightning would put epoch-end values
+        one step earlier, and add an `epoch` scalar that counts on during testing.)"""
+        step = self.global_step + 1 if on_step else self.global_step
+        self.log("step", float(step), on_step=on_step, on_epoch=not on_step)
+
+    def on_train_epoch_start(self) -> None:
+        lr = self.trainer.optimizers[0].param_groups[0]["lr"]
+        self.log("train/lr", lr, on_step=False, on_epoch=True)  # as the epoch starts
+
+    def on_train_epoch_end(self) -> None:
+        self._log_global_step()
 
     def on_train_start(self) -> None:
         # The sanity check fed validation metrics a couple of batches: discard them. The best
@@ -207,6 +223,7 @@ class LSTMLitModule(L.LightningModule):
                 "a lower optimizer.lr, trainer.gradient_clip_val=1.0, or trainer.precision=32-true."
             )
         self._log_stage("train", loss, self.train_metrics, batch)
+        self._log_global_step(on_step=True)
         if probe is None:
             return loss
         adversarial = self.adversarial_loss(batch, loss, probe)
@@ -236,6 +253,7 @@ class LSTMLitModule(L.LightningModule):
         self.val_acc_best(self.val_metrics.compute()["val/acc"])
         self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True, sync_dist=True)
         self._end_evaluation("val")
+        self._log_global_step()
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
         loss = self._step(batch, self.test_metrics, "test")
@@ -243,6 +261,7 @@ class LSTMLitModule(L.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self._end_evaluation("test")
+        self._log_global_step()
 
     def load_encoder(self, tokenizer: str | None) -> None:
         """Starts the embedding and LSTM from `model.pretrained_encoder`, if set; `tokenizer`

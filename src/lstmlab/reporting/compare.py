@@ -33,9 +33,9 @@ from rich.table import Table
 
 from lstmlab.io import atomic
 from lstmlab.io.atomic import atomic_open
+from lstmlab.reporting.hparams import HEADLINE_METRICS as METRICS  # besides the chosen one
 from lstmlab.reporting.significance import Difference, Interval, mean_interval, welch
 
-METRICS = ("val/acc_best", "test/acc", "test/f1")  # the columns, besides the chosen metric
 IGNORED = ("seed",)  # overrides that do not make a configuration (hydra.* never appear)
 
 
@@ -58,7 +58,7 @@ class Row:
 
 
 def find_jobs(sweep: Path) -> tuple[list[Job], list[str]]:
-    """Every job folder below `sweep` (Hydra's `<n>_<overrides>/`) in job order, and the
+    """Every job folder below `sweep` (`<swept values>_<n>/`), by name, and the
     overrides common to all of them."""
     found = []
     for overrides_file in sorted(sweep.glob("**/.hydra/overrides.yaml")):
@@ -261,7 +261,8 @@ def plot(rows: list[Row], metric: str, path: Path, title: str = "") -> None:
     ax.set_xlabel(f"{metric} (%), mean and 95 % t-interval over seeds")
     ax.set_title(title, fontsize=8, loc="left")
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    with atomic_open(path) as file:  # whole or not at all, as the CSV and Markdown
+        figure.savefig(file, format="png", dpi=120)
 
 
 def print_table(rows: list[Row], metrics: list[str], title: str, baseline: str = "-") -> None:

@@ -30,7 +30,14 @@ from lstmlab.reporting.paired import PREDICTIONS
 from lstmlab.reporting.run_log import run_logged
 from lstmlab.runs import resolvers
 from lstmlab.runs.calibrate import CALIBRATED, calibrate, save_calibrated
-from lstmlab.runs.checkpoints import CheckpointError, load_model, read_checkpoint
+from lstmlab.runs.checkpoints import (
+    CheckpointError,
+    align_labels,
+    check_classes,
+    load_model,
+    read_checkpoint,
+)
+from lstmlab.runs.config_checks import check_config
 from lstmlab.runs.instantiation import instantiate_each
 from lstmlab.runs.refusals import without_traceback
 from lstmlab.runs.results import confusion_matrix
@@ -42,10 +49,14 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Metrics of `cfg.ckpt_path` on `cfg.split`, printed, logged and saved as evaluation.json."""
     if cfg.split not in SPLITS:
         raise ValueError(f"split={cfg.split!r}: expected one of {', '.join(SPLITS)}")
+    check_config(cfg, "evaluate")
     L.seed_everything(cfg.seed)
     checkpoint = read_checkpoint(cfg.ckpt_path)
     model = load_model(checkpoint, cfg.ckpt_path)
     datamodule = build_datamodule(checkpoint, cfg.data, cfg.ckpt_path)
+    datamodule.prepare_data()
+    datamodule.setup("test" if cfg.split == "test" else "validate")  # its classes are known
+    check_classes(model.class_names, getattr(datamodule, "class_names", None), cfg.ckpt_path)
     trainer: L.Trainer = instantiate(
         cfg.trainer,
         callbacks=instantiate_each(cfg.get("callbacks")),
@@ -98,7 +109,9 @@ def build_datamodule(
             f"{path} does not record the data it was trained on (written by an older "
             "lstmlab): choose it with data=<option> and the run's data.* settings."
         )
-    datamodule = instantiate(data_cfg)
+    datamodule = instantiate(
+        align_labels(data_cfg, checkpoint["hyper_parameters"].get("class_names"))
+    )
     state = checkpoint.get(type(datamodule).__qualname__)
     if state:  # before setup: the splits are encoded with exactly the trained tokenizer
         datamodule.load_state_dict(state)

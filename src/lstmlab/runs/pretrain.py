@@ -24,6 +24,7 @@ from lstmlab.reporting.console import print_config_tree, print_summary
 from lstmlab.reporting.run_log import run_logged
 from lstmlab.runs import resolvers
 from lstmlab.runs.checkpoints import read_checkpoint
+from lstmlab.runs.config_checks import check_config
 from lstmlab.runs.config_types import check_types
 from lstmlab.runs.instantiation import build_loggers, checkpoint_step, instantiate_each
 from lstmlab.runs.refusals import without_traceback
@@ -36,8 +37,9 @@ def pretrain(cfg: DictConfig) -> float | None:
     """Fits the LM and saves its encoder; returns the best validation loss."""
     started = time.perf_counter()
     print_config_tree(cfg)
+    check_types(cfg, "data", "model", "optimizer", "trainer")
+    check_config(cfg, "pretrain")  # e.g. +lm_dropout=0.2, seed=abc, trainer.max_epochs=0
     L.seed_everything(cfg.seed, workers=True)
-    check_types(cfg, "data", "model", "trainer")
     resumed_at = checkpoint_step(cfg)
     text = instantiate(cfg.data)
     if not isinstance(text, TextDataModule):

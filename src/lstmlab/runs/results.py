@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 from lstmlab.callbacks.timing import EpochTimer
 from lstmlab.io import atomic
 
-REPORTED_STAGES = ("val/", "test/")  # final metrics shown in the summary and the HPARAMS tab
+REPORTED_STAGES = ("val/", "test/", "val_per_class/", "test_per_class/")  # in results.json
 
 
 @rank_zero_only
@@ -33,6 +33,7 @@ def save_results(
     results = {
         "metrics": metrics,
         "epochs": trainer.current_epoch,
+        "global_step": trainer.global_step,  # resume= compares it with last.ckpt's
         "wall_time_s": round(time.perf_counter() - started, 1),
         "best_checkpoint": best_checkpoint or None,
         **extra,

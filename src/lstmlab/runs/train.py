@@ -4,44 +4,54 @@ from __future__ import annotations
 
 import sys
 import time
+from datetime import datetime
+from pathlib import Path
 
 import hydra
 import lightning as L
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
-from lstmlab.callbacks.checkpointing import last_checkpoint_path
+from lstmlab.callbacks.checkpointing import last_checkpoint_path, stop_signal
 from lstmlab.io.checkpoint_io import AtomicCheckpointIO
+from lstmlab.io.lock import FolderLocked
 from lstmlab.reporting.console import print_config_tree, print_summary
-from lstmlab.reporting.hparams import hyperparameters, log_hparams_with_metrics
+from lstmlab.reporting.hparams import hyperparameters, log_hparams
 from lstmlab.reporting.run_log import run_logged
 from lstmlab.reporting.trackers import log_to_trackers
-from lstmlab.runs import resolvers
+from lstmlab.runs import resolvers, run_folder
+from lstmlab.runs.checkpoints import align_labels, check_classes, check_shapes, read_checkpoint
+from lstmlab.runs.config_checks import check_config
 from lstmlab.runs.config_types import check_types
 from lstmlab.runs.instantiation import build_loggers, checkpoint_step, instantiate_each
 from lstmlab.runs.multirun import own_ddp_ranks
 from lstmlab.runs.refusals import without_traceback
 from lstmlab.runs.results import confusion_matrix, final_metrics, save_results
-from lstmlab.runs.resume import ResumeError, expand_resume
-
-SIGTERM_EXIT = 143  # 128 + SIGTERM, the shell's convention for "terminated"
+from lstmlab.runs.resume import NothingToTrain, ResumeError, expand_resume, run_folder_given
 
 
 def train(cfg: DictConfig) -> float | None:
     """Fit, then test the best checkpoint; returns `cfg.optimized_metric` for sweepers."""
-    started = time.perf_counter()
+    started, name = time.perf_counter(), tensorboard_name(cfg)
     print_config_tree(cfg)
-    L.seed_everything(cfg.seed, workers=True)
-
     # e.g. data.batch_size=abc or optimizer.lr=abc, before any work
     check_types(cfg, "data", "model", "optimizer", "scheduler.scheduler", "trainer")
+    check_config(cfg, "train")  # e.g. +modle=bilstm, seed=abc, optimizer.lr=-1, max_epochs=0
+    L.seed_everything(cfg.seed, workers=True)
     resumed_at = checkpoint_step(cfg)  # a missing, truncated or foreign ckpt_path: an error now
-    datamodule: L.LightningDataModule = instantiate(cfg.data)
+    trained = read_checkpoint(cfg.ckpt_path) if resumed_at is not None else None
+    classes = trained["hyper_parameters"].get("class_names") if trained else None
+    datamodule: L.LightningDataModule = instantiate(align_labels(cfg.data, classes))
     datamodule.prepare_data()
     datamodule.setup("fit")  # the vocabulary size and class count are known from here on
     model = build_model(cfg, datamodule)
+    if trained is not None:  # its classes and shapes must be this run's
+        check_classes(classes, getattr(datamodule, "class_names", None), cfg.ckpt_path)
+        check_shapes(trained, model, cfg.ckpt_path)
     coverage = {} if cfg.get("ckpt_path") else start_from_pretrained(cfg, model, datamodule)
     callbacks = instantiate_each(cfg.get("callbacks"))
     loggers = build_loggers(cfg.get("logger"), resumed_at)
@@ -58,13 +68,14 @@ def train(cfg: DictConfig) -> float | None:
             f"{last_checkpoint_path(trainer).parent} are intact: free space (or fix the "
             f"folder), then continue with: python train.py resume={cfg.paths.output_dir}",
         ) from error
-    except SIGTERMException:
+    except SIGTERMException:  # SIGTERM, or Ctrl-C (callbacks/checkpointing.py)
+        signal_name, exit_code = stop_signal(trainer)
         rank_zero_info(
-            f"Stopped by SIGTERM at step {trainer.global_step}; checkpoint written to "
+            f"Stopped by {signal_name} at step {trainer.global_step}; checkpoint written to "
             f"{last_checkpoint_path(trainer)}. Continue the run in place with: "
             f"python train.py resume={cfg.paths.output_dir}"
         )
-        raise SystemExit(SIGTERM_EXIT) from None
+        raise SystemExit(exit_code) from None
     metrics = final_metrics(trainer)
     best_ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else None
     if cfg.get("test"):
@@ -74,7 +85,9 @@ def train(cfg: DictConfig) -> float | None:
         metrics.update(final_metrics(trainer))
 
     params = {**hyperparameters(cfg), **coverage}
-    log_hparams_with_metrics(trainer.loggers, params, metrics)
+    log_hparams(
+        trainer.loggers, params, metrics, name, trainer.global_step, cfg.get("optimized_metric")
+    )
     log_to_trackers(trainer.loggers, params, best_ckpt)
     save_results(
         cfg,
@@ -85,8 +98,26 @@ def train(cfg: DictConfig) -> float | None:
         best_ckpt,
         test_confusion_matrix=confusion_matrix(model, "test"),
     )
-    print_summary(metrics, trainer.default_root_dir, best_ckpt, cfg.paths.log_dir)
+    print_summary(metrics, trainer.default_root_dir, best_ckpt, comparison_dir(cfg))
     return metrics.get(cfg.get("optimized_metric"))
+
+
+def tensorboard_name(cfg: DictConfig) -> str:
+    """The run's name in the HPARAMS table: what tells it apart (a sweep job's swept values,
+    e.g. `pooling=max,seed=1`), then its start time, so that runs of other sweeps with the same
+    values get rows of their own."""
+    when = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+    if not HydraConfig.initialized():  # train() called with a composed config, as tests do
+        return f"{Path(cfg.paths.output_dir).name} · {when}"
+    return f"{resolvers.label(HydraConfig.get())} · {when}"
+
+
+def comparison_dir(cfg: DictConfig) -> str:
+    """Where to point TensorBoard: a sweep's folder (its runs named by their swept values), or
+    all of the log folder."""
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        return HydraConfig.get().sweep.dir
+    return cfg.paths.log_dir
 
 
 def build_model(cfg: DictConfig, datamodule: L.LightningDataModule) -> L.LightningModule:
@@ -141,7 +172,14 @@ def start_from_pretrained(
 
 @hydra.main(version_base="1.3", config_path=resolvers.CONFIG_DIR, config_name="train")
 def _main(cfg: DictConfig) -> float | None:
-    with run_logged(), own_ddp_ranks(), without_traceback():  # a sweep's job keeps its DDP ranks
+    # a sweep's job keeps its DDP ranks to itself; one writer per run folder (run_folder.py)
+    # run_logged inside writing: a run refused for a busy folder leaves that folder's log alone
+    with (
+        own_ddp_ranks(),
+        run_folder.writing(cfg.paths.output_dir),
+        run_logged(),
+        without_traceback(),
+    ):
         return train(cfg)
 
 
@@ -151,5 +189,12 @@ def main() -> None:
         sys.argv[1:] = expand_resume(sys.argv[1:])  # see runs/resume.py
     except ResumeError as error:
         sys.exit(f"Error: {error}")
+    except NothingToTrain as finished:
+        print(finished)
+        return
     resolvers.register()
-    _main()
+    try:
+        with run_folder.claimed(run_folder_given(sys.argv[1:])):  # before Hydra writes there
+            _main()
+    except FolderLocked as error:
+        sys.exit(f"Error: {error}")
