@@ -78,7 +78,7 @@ class SyntheticDataModule(L.LightningDataModule):
         pin_memory: bool = False,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
+        self.save_hyperparameters(logger=False)  # trackers get train.py's flat hyperparameters
         _check_args(self.hparams)
         self.vocab_size = vocab_size
         self.num_classes = num_classes

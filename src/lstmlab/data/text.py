@@ -81,7 +81,9 @@ class TextDataModule(L.LightningDataModule):
         check_options(
             tokenizer, pretrained, min_freq, max_size, max_len, val_size, batch_size, num_workers
         )
-        self.save_hyperparameters()  # these keys and the subclass's own (Lightning walks up)
+        # these keys and the subclass's own (Lightning walks up); logger=False: trackers get
+        # the run's flat hyperparameters from train.py instead
+        self.save_hyperparameters(logger=False)
         self.tokenizer: Tokenizer | None = None
         self.vocab_size: int | None = None
         self.num_classes: int | None = None

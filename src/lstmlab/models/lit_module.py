@@ -74,7 +74,7 @@ class LSTMLitModule(L.LightningModule):
         **network: Any,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
+        self.save_hyperparameters(logger=False)  # trackers get train.py's flat hyperparameters
         self.net = LSTMClassifier(vocab_size, num_classes, pad_id, **network)
         self.embedding_options = prepare_embedding(self.net.encoder.embedding, embedding)
         if adversarial_eps < 0:

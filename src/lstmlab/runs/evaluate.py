@@ -17,7 +17,6 @@ import hydra
 import lightning as L
 import pyarrow as pa
 import pyarrow.parquet as pq
-import rich
 from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
@@ -28,8 +27,9 @@ from lstmlab.callbacks.figures import reliability_figure
 from lstmlab.io import atomic
 from lstmlab.models.lit_module import LSTMLitModule
 from lstmlab.models.metrics import Evaluation
-from lstmlab.reporting.console import print_summary
+from lstmlab.reporting.console import print_summary, show
 from lstmlab.reporting.paired import PREDICTIONS
+from lstmlab.reporting.run_log import run_logged
 from lstmlab.runs import resolvers
 from lstmlab.runs.calibrate import CALIBRATED, calibrate, save_calibrated
 from lstmlab.runs.checkpoints import (
@@ -66,7 +66,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     )
     calibration = calibrate(model, datamodule) if cfg.get("calibrate") else None
     run = trainer.test if cfg.split == "test" else trainer.validate
-    run(model, datamodule=datamodule)
+    run(model, datamodule=datamodule, verbose=False)  # print_summary shows the metrics
 
     prefix = f"{cfg.split}/"
     metrics = {
@@ -167,12 +167,12 @@ def print_confusion(matrix: list[list[int]] | None, class_names: list[str]) -> N
         table.add_column(name, justify="right")
     for name, row in zip(class_names, matrix):
         table.add_row(name, *map(str, row))
-    rich.print(table)
+    show(table)
 
 
 @hydra.main(version_base="1.3", config_path=resolvers.CONFIG_DIR, config_name="evaluate")
 def _main(cfg: DictConfig) -> dict[str, float]:
-    with without_traceback():
+    with run_logged(), without_traceback():
         return evaluate(cfg)
 
 

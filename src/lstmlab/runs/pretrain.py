@@ -20,6 +20,7 @@ from lstmlab.io.checkpoint_io import AtomicCheckpointIO
 from lstmlab.models.language_model import LSTMLanguageModel
 from lstmlab.models.pretrained import encoder_state, load_vectors, prepare_embedding
 from lstmlab.reporting.console import print_config_tree, print_summary
+from lstmlab.reporting.run_log import run_logged
 from lstmlab.runs import resolvers
 from lstmlab.runs.checkpoints import read_checkpoint
 from lstmlab.runs.config_checks import check_config
@@ -103,7 +104,7 @@ def build_language_model(cfg: DictConfig, text: TextDataModule) -> LSTMLanguageM
 
 @hydra.main(version_base="1.3", config_path=resolvers.CONFIG_DIR, config_name="pretrain")
 def _main(cfg: DictConfig) -> float | None:
-    with without_traceback():
+    with run_logged(), without_traceback():
         return pretrain(cfg)
 
 
