@@ -3,6 +3,7 @@ matrix, PR curves and reliability diagram at test."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -24,6 +25,7 @@ def logged(run_dir) -> tuple[dict[str, int], set[str]]:
     return images, tensors
 
 
+@pytest.mark.slow
 def test_a_training_run_logs_attention_confusion_and_pr_curves(text_run):
     images, tensors = logged(text_run["dir"])
     assert images["val/attention"] == text_run["results"]["epochs"]  # one per epoch
@@ -66,6 +68,7 @@ def test_figures_draw_one_strip_per_text_and_label_every_class():
     assert {"5", "1", "2", "7"} <= texts
 
 
+@pytest.mark.slow
 def test_a_model_without_attention_gets_integrated_gradients_only(tiny_cfg, tmp_path):
     train(tiny_cfg("model=bilstm_max", "trainer.max_epochs=2"))
     images, _ = logged(tmp_path)

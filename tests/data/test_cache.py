@@ -18,7 +18,7 @@ from imdb_corpus import (
     write_parquet,
 )
 
-from lstmlab.data import cache, tokenization
+from lstmlab.data import cache, chunks
 from lstmlab.data.cache import stratified_split
 
 # ----------------------------------------------------------------------------- splits
@@ -45,8 +45,8 @@ def test_validation_is_a_stratified_seeded_holdout_from_train(tmp_path, parquet_
 def test_a_second_run_reads_the_cache_and_tokenizes_nothing(tmp_path, parquet_dir, monkeypatch):
     calls = []  # every run of the tokenizer on review text, and every vocabulary built
     encode_distinct, word_vocabulary = (
-        tokenization.ChunkEncoder.encode_distinct,
-        tokenization.word_vocabulary,
+        chunks.ChunkEncoder.encode_distinct,
+        chunks.word_vocabulary,
     )
 
     def spying_encode(self, chunks):
@@ -57,8 +57,8 @@ def test_a_second_run_reads_the_cache_and_tokenizes_nothing(tmp_path, parquet_di
         calls.append("vocabulary")
         return word_vocabulary(*args)
 
-    monkeypatch.setattr(tokenization.ChunkEncoder, "encode_distinct", spying_encode)
-    monkeypatch.setattr(tokenization, "word_vocabulary", spying_vocabulary)
+    monkeypatch.setattr(chunks.ChunkEncoder, "encode_distinct", spying_encode)
+    monkeypatch.setattr(chunks, "word_vocabulary", spying_vocabulary)
     first = ready(datamodule(tmp_path, parquet_dir))
     assert calls[0] == "vocabulary" and len(calls) > 2  # then new chunks of val and test
 

@@ -276,6 +276,7 @@ def colour_run(tmp_path_factory) -> dict:
     return {**json.loads((root / "run" / "results.json").read_text()), "overrides": overrides}
 
 
+@pytest.mark.slow
 def test_a_three_class_run_beats_chance_and_reports_every_class(colour_run):
     metrics = colour_run["metrics"]
     assert metrics["test/acc"] > 0.9  # majority class: ~0.5

@@ -14,13 +14,10 @@ from hydra.utils import instantiate
 
 from lstmlab.data.language_model import LanguageModelData
 from lstmlab.data.text import TextDataModule
-from lstmlab.models.language_model import (
-    LSTMLanguageModel,
-    encoder_state,
-    load_encoder,
-)
+from lstmlab.models.language_model import LSTMLanguageModel
 from lstmlab.models.lit_module import LSTMLitModule
 from lstmlab.models.network import LSTMClassifier
+from lstmlab.models.pretrained import encoder_state, load_encoder
 from lstmlab.runs.pretrain import pretrain
 from lstmlab.runs.train import train
 
@@ -64,7 +61,7 @@ def test_no_direction_sees_the_token_it_predicts(direction):
     lm = LSTMLanguageModel(30, SMALL).eval()
     tokens = torch.randint(2, 30, (1, 12))
     batch = {"tokens": tokens, "lengths": torch.tensor([12])}
-    x = lm.net.embedding(tokens).detach().requires_grad_(True)
+    x = lm.encoder.embedding(tokens).detach().requires_grad_(True)
     position = 5  # forward: predicts token 6 from tokens 0..5; backward: token 5 from 6..11
     lm.log_likelihoods(x, batch)[direction][position].backward()
     seen = x.grad[0].abs().sum(-1) > 0
@@ -104,9 +101,9 @@ def test_pretraining_learns_and_its_encoder_starts_a_classifier(tmp_path, monkey
     saved = torch.load(run / "encoder.pt", weights_only=True)
 
     classifier = LSTMClassifier(vocab, 2, 0, **SMALL)
-    load_encoder(classifier, run / "encoder.pt", SMALL, saved["tokenizer"])
+    load_encoder(classifier.encoder, run / "encoder.pt", SMALL, saved["tokenizer"])
     for name, weight in saved["encoder"].items():
-        assert torch.equal(classifier.state_dict()[name], weight), name
+        assert torch.equal(classifier.encoder.state_dict()[name], weight), name
 
     finetune = text_overrides(
         tmp_path, "experiment=imdb_lm_finetune", f"model.pretrained_encoder={run}/encoder.pt"
@@ -116,7 +113,7 @@ def test_pretraining_learns_and_its_encoder_starts_a_classifier(tmp_path, monkey
 
     def recording(self, tokenizer):  # the fine-tuning model's weights once the run loaded them
         load(self, tokenizer)
-        started_from.update({k: v.clone() for k, v in self.net.state_dict().items()})
+        started_from.update({k: v.clone() for k, v in self.net.encoder.state_dict().items()})
 
     monkeypatch.setattr(LSTMLitModule, "load_encoder", recording)
     train(compose_config([*finetune, "trainer=fast_dev_run"], tmp_path / "finetune"))
@@ -126,8 +123,8 @@ def test_pretraining_learns_and_its_encoder_starts_a_classifier(tmp_path, monkey
 
 def test_an_encoder_of_another_shape_or_vocabulary_or_no_file_is_refused(tmp_path):
     lm = LSTMLanguageModel(30, SMALL, tokenizer="vocabulary A")
-    torch.save(encoder_state(lm), tmp_path / "encoder.pt")
-    net = LSTMClassifier(30, 2, 0, **{**SMALL, "hidden_size": 16})
+    torch.save(encoder_state(lm.encoder, SMALL, "vocabulary A"), tmp_path / "encoder.pt")
+    net = LSTMClassifier(30, 2, 0, **{**SMALL, "hidden_size": 16}).encoder
     with pytest.raises(ValueError, match=r"model\.hidden_size=8"):
         load_encoder(net, tmp_path / "encoder.pt", {**SMALL, "hidden_size": 16}, "vocabulary A")
     with pytest.raises(ValueError, match="another tokenizer"):

@@ -12,7 +12,8 @@ from conftest import CONF_DIR
 from omegaconf import OmegaConf
 
 from lstmlab.data.synthetic import SyntheticDataModule
-from lstmlab.models.lit_module import LSTMLitModule, adversarial_push
+from lstmlab.models.adversarial import adversarial_push, zero_probe
+from lstmlab.models.lit_module import LSTMLitModule
 from lstmlab.models.optimization import DEFAULT_OPTIMIZER
 from lstmlab.models.schedules import warmup_cosine
 
@@ -82,13 +83,22 @@ def test_fused_adam_is_a_speed_switch_only():
         torch.testing.assert_close(trained[True][name], value, msg=name)
 
 
-def test_the_adversarial_push_has_norm_eps_per_review_and_spares_padding():
-    gradient = torch.randn(3, 5, 4)
-    gradient[0, 3:] = 0  # padding: the loss does not depend on it
-    gradient[2] = 0  # a review the loss does not depend on at all
-    push = adversarial_push(gradient, 0.5)
-    torch.testing.assert_close(push.flatten(1).norm(dim=1)[:2], torch.tensor([0.5, 0.5]))
-    assert torch.all(push[0, 3:] == 0) and torch.all(push[2] == 0)
+def test_adversarial_training_pushes_uphill_and_fits_the_pushed_batch_too():
+    """The push raises the loss (to first order, the most a push of its size can), and the
+    training loss is the clean one plus the pushed one."""
+    model = tiny_module(pooling="attn", adversarial_eps=0.1, embed_dropout=0.0, dropout=0.0)
+    data = tiny_data()
+    data.setup("fit")
+    batch = next(iter(data.train_dataloader()))
+    probe = zero_probe(model.net.encoder.embedding, batch["tokens"])
+    clean = model.loss(model(batch["tokens"], batch["lengths"], probe)[0], batch["labels"])
+    pushed = model.adversarial_loss(batch, clean, probe)
+    assert pushed > clean
+    random = adversarial_push(torch.randn_like(probe), 0.1)  # the same size, any direction
+    assert pushed > model.loss(model(batch["tokens"], batch["lengths"], random)[0], batch["labels"])
+
+    model.log = lambda *args, **kwargs: None  # not attached to a trainer here
+    torch.testing.assert_close(model.training_step(batch, 0), clean + pushed)
 
 
 @pytest.mark.parametrize("pooling", ["attn", "hn", "mean", "max", "last"])
@@ -103,7 +113,7 @@ def test_the_models_own_gradient_pushes_no_padding_position(pooling):
 
     def pushed_loss(tokens):
         batch = {"tokens": tokens, "lengths": lengths, "labels": labels}
-        probe = model._zero_push(batch)
+        probe = zero_probe(model.net.encoder.embedding, tokens)
         loss = model.loss(model(tokens, lengths, probe)[0], labels)
         (gradient,) = torch.autograd.grad(loss, probe, retain_graph=True)
         return gradient, model.adversarial_loss(batch, loss, probe)
@@ -121,24 +131,6 @@ def test_a_nan_adversarial_loss_stops_training_like_a_nan_clean_loss(monkeypatch
     monkeypatch.setattr(model, "adversarial_loss", lambda *args: torch.tensor(float("nan")))
     with pytest.raises(FloatingPointError, match=r"train/adversarial_loss became nan at step 0"):
         quiet_trainer(max_steps=1, limit_val_batches=0).fit(model, datamodule=tiny_data())
-
-
-def test_adversarial_training_pushes_uphill_and_fits_the_pushed_batch_too():
-    """The push raises the loss (to first order, the most a push of its size can), and the
-    training loss is the clean one plus the pushed one."""
-    model = tiny_module(pooling="attn", adversarial_eps=0.1, embed_dropout=0.0, dropout=0.0)
-    data = tiny_data()
-    data.setup("fit")
-    batch = next(iter(data.train_dataloader()))
-    probe = model._zero_push(batch)
-    clean = model.loss(model(batch["tokens"], batch["lengths"], probe)[0], batch["labels"])
-    pushed = model.adversarial_loss(batch, clean, probe)
-    assert pushed > clean
-    random = adversarial_push(torch.randn_like(probe), 0.1)  # the same size, any direction
-    assert pushed > model.loss(model(batch["tokens"], batch["lengths"], random)[0], batch["labels"])
-
-    model.log = lambda *args, **kwargs: None  # not attached to a trainer here
-    torch.testing.assert_close(model.training_step(batch, 0), clean + pushed)
 
 
 def test_adversarial_training_runs_and_logs_its_loss():
@@ -207,10 +199,11 @@ def test_validation_tracks_the_best_accuracy_seen():
     model = tiny_module()
     logged = {}
     model.log = lambda name, value, **kwargs: logged.__setitem__(name, float(value))
+    model._log_global_step = lambda *args, **kwargs: None  # not attached to a trainer here
     labels = torch.tensor([0, 1, 2, 3])
     for predictions, accuracy in ((labels, 1.0), ((labels + 1) % 4, 0.0), (labels, 1.0)):
         model.val_metrics.update(predictions, labels)
-        model.confusion["val"].update(predictions, labels)
+        model.collectors["val"].update(torch.eye(4)[predictions], labels)
         model.on_validation_epoch_end()
         assert model.val_metrics.compute()["val/acc"] == accuracy
         assert logged["val/acc_best"] == 1.0

@@ -61,6 +61,7 @@ def test_values_a_library_would_refuse_deep_inside_name_the_key(
         check_config(compose_config([*TINY, *overrides], tmp_path), "train")
 
 
+@pytest.mark.slow
 def test_train_py_refuses_an_unknown_key_and_an_empty_run_writing_nothing(train_py, tmp_path):
     for override, message in [
         ("+modle=bilstm", "Unknown top-level key modle (did you mean model?)"),

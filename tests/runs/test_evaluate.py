@@ -45,6 +45,7 @@ def test_data_settings_can_be_changed_without_changing_the_scores(text_run, tmp_
     assert metrics["test/acc"] == pytest.approx(results["metrics"]["test/acc"], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_a_synthetic_run_is_evaluated_from_its_checkpoint_alone(tiny_cfg, tmp_path):
     cfg = tiny_cfg()
     train(cfg)
@@ -66,6 +67,7 @@ def test_a_wrong_split_or_checkpoint_is_refused(text_run, tmp_path):
         run_evaluate(tmp_path, old)
 
 
+@pytest.mark.slow
 def test_evaluate_py_fails_with_a_message_and_writes_nothing_for_a_bad_checkpoint(tmp_path):
     process = run_script(
         "evaluate.py", f"ckpt_path={tmp_path}/none.ckpt", f"paths.log_dir={tmp_path}"

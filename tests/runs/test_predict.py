@@ -52,6 +52,7 @@ def test_empty_unknown_and_overlong_texts_have_defined_results(predictor):
     assert (long.num_tokens, long.truncated) == (400, True)  # the run's data.max_len
 
 
+@pytest.mark.slow
 def test_predict_py_reads_arguments_files_and_stdin(text_run, tmp_path):
     checkpoint = text_run["results"]["best_checkpoint"]
     shown = run_script("predict.py", checkpoint, "a superb story", "the plot was awful")
@@ -79,6 +80,7 @@ def test_texts_are_one_per_line_whatever_else_they_hold():
     assert lines(content) == ["first\rstill the first\u2028and still", "second", "", "fourth"]
 
 
+@pytest.mark.slow
 def test_predict_py_refuses_what_it_cannot_use(tiny_cfg, tmp_path):
     from lstmlab.runs.train import train
 
@@ -89,6 +91,7 @@ def test_predict_py_refuses_what_it_cannot_use(tiny_cfg, tmp_path):
     assert synthetic.returncode == 2 and "holds no tokenizer" in synthetic.stderr
 
 
+@pytest.mark.slow
 def test_bytes_that_are_not_utf8_are_replaced_and_flagged_and_the_rest_is_predicted(
     text_run, tmp_path
 ):
@@ -119,6 +122,7 @@ def test_bytes_that_are_not_utf8_are_replaced_and_flagged_and_the_rest_is_predic
         assert [token for token, _ in rows[1]["attention"]][3] == "\ufffd"
 
 
+@pytest.mark.slow
 def test_a_batch_size_below_one_is_refused_by_predict_py(text_run):
     process = run_script(
         "predict.py", text_run["results"]["best_checkpoint"], "a", "--batch-size", "0"
@@ -145,6 +149,7 @@ def test_integrated_gradients_point_at_the_mood_word(text_run):
     assert plain.probabilities == great.probabilities
 
 
+@pytest.mark.slow
 def test_predict_py_explains_on_request_and_refuses_for_an_export(text_run, tmp_path):
     checkpoint = text_run["results"]["best_checkpoint"]
     shown = run_script("predict.py", checkpoint, "a superb story", "--explain", "ig", "--json")

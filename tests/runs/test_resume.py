@@ -8,6 +8,7 @@ import shutil
 import signal
 from pathlib import Path
 
+import pytest
 import torch
 from conftest import TINY, run_script
 from test_train import start_train_py, wait_for_checkpoint
@@ -18,6 +19,7 @@ def files_of(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
+@pytest.mark.slow
 def test_a_finished_run_is_left_alone_and_trains_on_in_a_moved_folder(tmp_path):
     run = tmp_path / "run"
     options = [*TINY, "~callbacks.early_stopping", "trainer.max_epochs=2"]
@@ -47,6 +49,7 @@ def test_a_finished_run_is_left_alone_and_trains_on_in_a_moved_folder(tmp_path):
     assert not run.exists()
 
 
+@pytest.mark.slow
 def test_a_second_process_is_refused_while_the_run_trains_and_ctrl_c_stops_it(tmp_path):
     run, options = tmp_path / "run", [*TINY, "~callbacks.early_stopping"]
     options.append("data.num_samples=1024")  # 32 steps an epoch: Ctrl-C most likely mid-epoch

@@ -150,6 +150,7 @@ def test_concurrent_requests_get_their_own_answers_in_shared_batches(client, che
     assert after["batches"] - before["batches"] < THREADS and after["largest_batch"] > 1
 
 
+@pytest.mark.slow
 def test_an_export_folder_is_served_by_onnx_runtime(text_run, checkpoint, tmp_path):
     folder = export(checkpoint, tmp_path / "export")
     texts = review_texts(text_run)
@@ -161,6 +162,7 @@ def test_an_export_folder_is_served_by_onnx_runtime(text_run, checkpoint, tmp_pa
     assert_same(response.json()["predictions"], expected(OnnxPredictor.from_folder(folder), texts))
 
 
+@pytest.mark.slow
 def test_serve_py_refuses_a_missing_checkpoint(tmp_path):
     missing = run_script("serve.py", str(tmp_path / "none.ckpt"), "--port", str(free_port()))
     assert missing.returncode == 2 and "No checkpoint at" in missing.stderr

@@ -87,6 +87,7 @@ def test_a_run_writes_checkpoints_and_a_hparams_tab_with_real_metrics(tiny_cfg, 
     assert scalars["train/samples_per_s"] == pytest.approx(rounded, abs=0.05)
 
 
+@pytest.mark.slow
 def test_synthetic_task_is_learned_far_above_chance(tiny_cfg):
     """Four classes: chance is 25 %, and "the most recent key" is about as good. A short BiLSTM
     + attention run (seconds on a CPU) finds the first key in over 90 % of validation cases."""
@@ -103,6 +104,7 @@ def test_synthetic_task_is_learned_far_above_chance(tiny_cfg):
     assert train(cfg) > 0.9
 
 
+@pytest.mark.slow
 def test_a_run_continued_from_an_end_of_epoch_checkpoint_ends_as_an_uninterrupted_one(
     tiny_cfg, tmp_path
 ):
@@ -122,6 +124,7 @@ def test_a_run_continued_from_an_end_of_epoch_checkpoint_ends_as_an_uninterrupte
     assert results[0]["metrics"] == results[1]["metrics"]  # same batches, same dropout masks
 
 
+@pytest.mark.slow
 def test_last_ckpt_is_the_latest_epoch_even_when_it_is_not_the_best(tiny_cfg, tmp_path):
     train(tiny_cfg("trainer.max_epochs=3", "~callbacks.early_stopping", "optimizer.lr=0"))
     best = torch.load(next((tmp_path / "checkpoints").glob("epoch_*.ckpt")), weights_only=True)
@@ -130,6 +133,7 @@ def test_last_ckpt_is_the_latest_epoch_even_when_it_is_not_the_best(tiny_cfg, tm
     assert last["epoch"] == 2 and last["global_step"] == 3 * 8
 
 
+@pytest.mark.slow
 def test_a_run_continued_from_a_mid_epoch_checkpoint_ends_as_an_uninterrupted_one(
     tiny_cfg, tmp_path, monkeypatch
 ):
@@ -202,6 +206,7 @@ def test_text_data_with_buckets_early_stopping_and_a_scheduler_resumes_exactly_m
     assert results[0] == results[1]
 
 
+@pytest.mark.slow
 def test_the_same_seed_and_config_give_identical_metrics_on_cpu(tiny_cfg, tmp_path):
     results = []
     for name in ("first", "second"):
@@ -263,6 +268,7 @@ def test_a_full_disk_while_checkpointing_stops_the_run_and_keeps_the_last_checkp
     assert not [n for n in names if n.endswith(".tmp")]  # no partial file left, under any name
 
 
+@pytest.mark.slow
 def test_train_py_refuses_a_missing_or_corrupt_ckpt_path(train_py, tmp_path):
     missing = train_py(*TINY, f"ckpt_path={tmp_path}/nothing.ckpt", f"hydra.run.dir={tmp_path}/a")
     assert missing.returncode != 0 and "No checkpoint at" in missing.stderr
@@ -290,6 +296,7 @@ def small_filesystem(folder: Path, size: str) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(folder)], check=True)
 
 
+@pytest.mark.slow
 def test_a_full_disk_leaves_only_whole_checkpoints_and_the_run_continues_once_freed(tmp_path):
     with small_filesystem(tmp_path / "disk", "4m") as disk:
         run, options = disk / "run", [*TINY, "~callbacks.early_stopping", "model.dropout=0.5"]
@@ -346,6 +353,7 @@ def finished_as_uninterrupted(run: Path, epochs: int, options: list[str], tmp_pa
     assert results[0]["metrics"] == results[1]["metrics"]  # same batches, same dropout masks
 
 
+@pytest.mark.slow
 def test_sigterm_writes_a_checkpoint_and_the_run_continues_from_it(tmp_path):
     run, options = tmp_path / "run", [*TINY, "~callbacks.early_stopping", "model.dropout=0.5"]
     options.append("data.num_samples=1024")  # 32 steps an epoch: SIGTERM most likely mid-epoch
@@ -387,6 +395,7 @@ def test_sigterm_mid_epoch_saves_that_very_step(tiny_cfg, tmp_path, monkeypatch)
     assert state["global_step"] == 14 and state["epoch"] == 1  # 8 steps an epoch
 
 
+@pytest.mark.slow
 def test_after_sigkill_the_run_continues_exactly_from_its_last_mid_epoch_checkpoint(tmp_path):
     run, options = tmp_path / "run", [*TINY, "~callbacks.early_stopping", "model.dropout=0.5"]
     options.append("callbacks.last_checkpoint.every_n_train_steps=7")  # 8 steps an epoch
@@ -405,6 +414,7 @@ def test_after_sigkill_the_run_continues_exactly_from_its_last_mid_epoch_checkpo
     finished_as_uninterrupted(run, epochs, options, tmp_path)
 
 
+@pytest.mark.slow
 def test_a_continued_run_shows_each_step_once_in_tensorboard(tmp_path, monkeypatch):
     """What a crashed run logged after its last checkpoint gives way to what the continued run
     logs for the same steps (without `purge_step`, those points showed twice)."""
@@ -431,6 +441,7 @@ def test_a_continued_run_shows_each_step_once_in_tensorboard(tmp_path, monkeypat
         assert validated_steps(run, tag) == validated_steps(tmp_path / "once", tag)
 
 
+@pytest.mark.slow
 def test_an_output_folder_that_cannot_be_created_stops_the_run_naming_it(train_py, tmp_path):
     # a file where the folder should be: unwritable even for root, unlike a chmod
     blocker = tmp_path / "logs"
@@ -441,6 +452,7 @@ def test_an_output_folder_that_cannot_be_created_stops_the_run_naming_it(train_p
     assert blocker.read_text() == "an earlier run's notes\n"
 
 
+@pytest.mark.slow
 def test_resume_refuses_a_folder_that_is_not_a_run_or_has_no_checkpoint(tmp_path):
     result = run_script("train.py", f"resume={tmp_path}")
     assert result.returncode != 0 and "no run there" in result.stderr
@@ -451,6 +463,7 @@ def test_resume_refuses_a_folder_that_is_not_a_run_or_has_no_checkpoint(tmp_path
     assert (tmp_path / ".hydra" / "overrides.yaml").read_text() == "- model=lstm\n"
 
 
+@pytest.mark.slow
 def test_train_py_names_run_folders_after_their_overrides(train_py, tmp_path):
     result = train_py(*TINY, "model=lstm", f"paths.log_dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -465,6 +478,7 @@ def test_train_py_names_run_folders_after_their_overrides(train_py, tmp_path):
     assert list(run_dir.glob("events.out.tfevents.*"))
 
 
+@pytest.mark.slow
 def test_multirun_over_pooling_writes_one_run_per_value(train_py, tmp_path):
     poolings = ["last", "hn", "mean", "max", "attn"]
     result = train_py(
@@ -479,6 +493,7 @@ def test_multirun_over_pooling_writes_one_run_per_value(train_py, tmp_path):
         assert (run / "checkpoints" / "last.ckpt").exists()
 
 
+@pytest.mark.slow
 def test_bad_overrides_fail_with_hydras_message(train_py):
     unknown_option = train_py("model=nope")
     assert unknown_option.returncode != 0
@@ -489,6 +504,7 @@ def test_bad_overrides_fail_with_hydras_message(train_py):
     assert "Could not override 'model.poolin'" in mistyped_key.stderr
 
 
+@pytest.mark.slow
 def test_invalid_model_setting_fails_with_a_specific_message(train_py, tmp_path):
     result = train_py(*TINY, "model.pooling=first", f"paths.log_dir={tmp_path}")
     assert result.returncode != 0
@@ -523,6 +539,7 @@ def test_a_batch_larger_than_the_training_split_is_refused(tiny_cfg):
         train(tiny_cfg("data.batch_size=300"))  # TINY has 256 training examples
 
 
+@pytest.mark.slow
 def test_ddp_on_two_cpu_processes_finishes_and_writes_one_run(train_py, tmp_path):
     """Lightning relaunches train.py per rank; all ranks must share one folder, and only rank 0
     writes the HPARAMS summary (other ranks hold dummy loggers)."""
@@ -533,6 +550,7 @@ def test_ddp_on_two_cpu_processes_finishes_and_writes_one_run(train_py, tmp_path
     assert hparams_tab(run_dir)[1] == HPARAMS_METRICS
 
 
+@pytest.mark.slow
 def test_a_multirun_of_ddp_jobs_keeps_each_jobs_ranks_in_its_folder(train_py, tmp_path):
     """Lightning re-runs the command line for rank 1: in a sweep, that must be the job's own run,
     not the whole sweep again; and the next job in the process must start its own ranks."""

@@ -26,7 +26,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from tokenizers import Tokenizer
 
-from lstmlab.data import tokenization
+from lstmlab.data import chunks, tokenization
 from lstmlab.data.batching import EncodedDataset
 from lstmlab.data.overlap import phrases_in_train
 from lstmlab.data.sequences import RaggedSequences
@@ -189,8 +189,8 @@ def make_tokenizer(
     elif "pretrained" in rules:
         tokenizer = tokenization.load_pretrained(rules["pretrained"])
     elif rules["kind"] == "word":
-        chunks = tokenization.split_chunks(train_texts)
-        encoder = tokenization.word_vocabulary(chunks, rules["min_freq"], rules["max_size"])
+        pieces = chunks.split_chunks(train_texts)
+        encoder = chunks.word_vocabulary(pieces, rules["min_freq"], rules["max_size"])
         return encoder.tokenizer, encoder  # it knows the training chunks already
     else:
         batches = (
@@ -200,7 +200,7 @@ def make_tokenizer(
         tokenizer = tokenization.train_tokenizer(
             rules["kind"], batches, rules["min_freq"], rules["max_size"]
         )
-    return tokenizer, tokenization.text_encoder(tokenizer)
+    return tokenizer, chunks.text_encoder(tokenizer)
 
 
 def encode_split(

@@ -63,6 +63,17 @@ def text_state(checkpoint: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+def require_text_state(checkpoint: dict[str, Any], path: str | Path) -> dict[str, Any]:
+    """`text_state`, or a `CheckpointError` for a checkpoint of a run without text."""
+    state = text_state(checkpoint)
+    if state is None:
+        raise CheckpointError(
+            f"{path} holds no tokenizer: its run's data had none (the synthetic task reads "
+            "token ids, not text). Use a checkpoint of a run on text data, e.g. data=imdb."
+        )
+    return state
+
+
 def load_model(checkpoint: dict[str, Any], path: str | Path = "checkpoint") -> LSTMLitModule:
     """The trained `LSTMLitModule`, in eval mode, on the CPU, checked against its tokenizer."""
     _check_vocabulary(checkpoint, path)
@@ -99,13 +110,7 @@ def _check_vocabulary(checkpoint: dict[str, Any], path: str | Path) -> None:
 
 def load_text_encoder(path: str | Path) -> TextEncoder:
     """The `TextEncoder` of a checkpoint of a run on text data (e.g. IMDB)."""
-    state = text_state(read_checkpoint(path))
-    if state is None:
-        raise CheckpointError(
-            f"{path} holds no tokenizer: its data had none (the synthetic task reads "
-            "token ids, not text). Use a checkpoint of a run on text data, e.g. data=imdb."
-        )
-    return TextEncoder.from_state(state)
+    return TextEncoder.from_state(require_text_state(read_checkpoint(path), path))
 
 
 # ----------------------------------------------------------------------------- checkpoint vs data

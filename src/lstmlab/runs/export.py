@@ -36,7 +36,12 @@ from lstmlab import __version__
 from lstmlab.data.tokenization import from_json
 from lstmlab.io import atomic
 from lstmlab.runs import onnx_predictor
-from lstmlab.runs.checkpoints import CheckpointError, load_model, read_checkpoint, text_state
+from lstmlab.runs.checkpoints import (
+    CheckpointError,
+    load_model,
+    read_checkpoint,
+    require_text_state,
+)
 from lstmlab.runs.onnx_predictor import METADATA, MODEL, TOKENIZER
 
 OPSET = 17
@@ -165,12 +170,7 @@ def export(checkpoint: str | Path, out: str | Path | None = None, force: bool = 
     is assembled elsewhere and moved into place only once it has passed the check."""
     checkpoint = Path(checkpoint)
     contents = read_checkpoint(checkpoint)
-    state = text_state(contents)
-    if state is None:
-        raise CheckpointError(
-            f"{checkpoint} holds no tokenizer: its run's data had none (the synthetic task "
-            "reads token ids, not text). Export a checkpoint of a run on text data."
-        )
+    state = require_text_state(contents, checkpoint)
     check_exportable(contents["hyper_parameters"])
     out = Path(out) if out else checkpoint.resolve().parent.parent / "export"
     if out.exists() and any(out.iterdir()) and not force:

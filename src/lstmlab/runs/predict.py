@@ -28,11 +28,15 @@ import torch
 from rich.markup import escape
 from scipy import stats
 
-from lstmlab.data.batching import PadCollator
 from lstmlab.data.tokenization import TextEncoder
 from lstmlab.models.attribution import integrated_gradients
 from lstmlab.models.lit_module import LSTMLitModule
-from lstmlab.runs.checkpoints import CheckpointError, load_model, read_checkpoint, text_state
+from lstmlab.runs.checkpoints import (
+    CheckpointError,
+    load_model,
+    read_checkpoint,
+    require_text_state,
+)
 from lstmlab.runs.onnx_predictor import (
     MODEL,
     OnnxPredictor,
@@ -61,12 +65,7 @@ class Predictor:
     @classmethod
     def from_checkpoint(cls, path: str | Path, explain: str | None = None) -> Predictor:
         checkpoint = read_checkpoint(path)
-        state = text_state(checkpoint)
-        if state is None:
-            raise CheckpointError(
-                f"{path} holds no tokenizer: its run's data had none (the synthetic task reads "
-                "token ids, not text). Use a checkpoint of a run on text data, e.g. data=imdb."
-            )
+        state = require_text_state(checkpoint, path)
         return cls(load_model(checkpoint, path), TextEncoder.from_state(state), explain)
 
     @torch.inference_mode()
@@ -76,11 +75,7 @@ class Predictor:
         return in_length_order(texts, encodings, self._batch, batch_size)
 
     def _batch(self, encodings: list, texts: list[str], indices: list[int]) -> list[Prediction]:
-        max_len = self.encoder.max_len
-        items = [
-            (torch.tensor(e.ids[:max_len], dtype=torch.long), torch.tensor(0)) for e in encodings
-        ]
-        batch = PadCollator(self.encoder.pad_id)(items)
+        batch = self.encoder.batch_of_ids([e.ids for e in encodings])
         logits, weights = self.model(batch["tokens"], batch["lengths"])
         probabilities = self.model.probabilities(logits)
         names = self.model.class_names
@@ -90,7 +85,7 @@ class Predictor:
                 probabilities[row].tolist(),
                 encoding,
                 texts[index],
-                len(items[row][0]),
+                int(batch["lengths"][row]),
                 None if weights is None else weights[row].tolist(),
                 self.unk_id,
                 self.model.temperature,

@@ -19,10 +19,10 @@ from lstmlab.data.language_model import LanguageModelData
 from lstmlab.data.text import TextDataModule
 from lstmlab.io.atomic import atomic_open
 from lstmlab.io.checkpoint_io import AtomicCheckpointIO
-from lstmlab.models.language_model import LSTMLanguageModel, encoder_state
-from lstmlab.models.lit_module import embedding_options
-from lstmlab.models.vectors import load_into
+from lstmlab.models.language_model import LSTMLanguageModel
+from lstmlab.models.pretrained import encoder_state, load_vectors, prepare_embedding
 from lstmlab.reporting.console import print_config_tree, print_summary
+from lstmlab.reporting.run_log import run_logged
 from lstmlab.runs import resolvers
 from lstmlab.runs.checkpoints import read_checkpoint
 from lstmlab.runs.config_checks import check_config
@@ -70,7 +70,9 @@ def pretrain(cfg: DictConfig) -> float | None:
     encoder = Path(cfg.paths.output_dir) / ENCODER_FILE
     if trainer.is_global_zero:
         with atomic_open(encoder) as file:  # whole or not at all: the classifier reads it
-            torch.save(encoder_state(model), file)
+            torch.save(
+                encoder_state(model.encoder, model.hparams.network, model.hparams.tokenizer), file
+            )
     metrics = final_metrics(trainer)
     save_results(cfg, trainer, model, started, metrics, best, encoder=str(encoder))
     print_summary(metrics, trainer.default_root_dir, best, cfg.paths.log_dir)
@@ -88,7 +90,7 @@ def build_language_model(cfg: DictConfig, text: TextDataModule) -> LSTMLanguageM
         )
     for key in ("_target_", "pretrained_encoder"):
         network.pop(key, None)
-    embedding = embedding_options(network.pop("embedding", None))
+    embedding = network.pop("embedding", None)
     model = LSTMLanguageModel(
         text.vocab_size,
         network,
@@ -99,18 +101,17 @@ def build_language_model(cfg: DictConfig, text: TextDataModule) -> LSTMLanguageM
         optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True),
         scheduler=OmegaConf.to_container(cfg.scheduler, resolve=True) or None,
     )
-    if embedding["vectors"] is not None:  # an LM may start from word vectors too
-        vocab = text.tokenizer.get_vocab()
-        rank_zero_info(
-            str(load_into(model.net.embedding, vocab, embedding["vectors"], text.pad_id))
-        )
-    model.net.embedding.weight.requires_grad_(not embedding["freeze"])
+    options = prepare_embedding(model.encoder.embedding, embedding)
+    vocab = text.tokenizer.get_vocab()  # an LM may start from word vectors too
+    coverage = load_vectors(model.encoder.embedding, options, vocab, text.pad_id)
+    if coverage is not None:
+        rank_zero_info(str(coverage))
     return model
 
 
 @hydra.main(version_base="1.3", config_path=resolvers.CONFIG_DIR, config_name="pretrain")
 def _main(cfg: DictConfig) -> float | None:
-    with without_traceback():
+    with run_logged(), without_traceback():
         return pretrain(cfg)
 
 

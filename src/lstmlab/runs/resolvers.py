@@ -113,3 +113,5 @@ def register(root: Path | None = PROJECT_ROOT) -> None:
         os.environ.setdefault("LSTMLAB_ROOT", str(root))
     OmegaConf.register_new_resolver("run_suffix", run_suffix, replace=True)
     OmegaConf.register_new_resolver("job_folder", job_folder, replace=True)
+    # `${basename:${paths.output_dir}}`: the run folder's name, e.g. for a tracker's run name
+    OmegaConf.register_new_resolver("basename", lambda path: Path(path).name, replace=True)

@@ -12,6 +12,7 @@ from omegaconf import DictConfig
 
 from lstmlab.callbacks.timing import EpochTimer
 from lstmlab.io import atomic
+from lstmlab.models.lit_module import LSTMLitModule
 
 REPORTED_STAGES = ("val/", "test/", "val_per_class/", "test_per_class/")  # in results.json
 
@@ -42,10 +43,10 @@ def save_results(
     atomic.write_text(path, json.dumps(results, indent=2) + "\n")
 
 
-def confusion_matrix(model: L.LightningModule, stage: str) -> list[list[int]] | None:
+def confusion_matrix(model: LSTMLitModule, stage: str) -> list[list[int]] | None:
     """Rows: true class, columns: predicted class (None if the stage did not run)."""
-    result = getattr(model, "evaluation", {}).get(stage)
-    return result["confusion"].tolist() if result else None
+    result = model.last_evaluation(stage)
+    return result.confusion.tolist() if result else None
 
 
 def timing(trainer: L.Trainer, model: L.LightningModule) -> dict | None:

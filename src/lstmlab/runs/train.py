@@ -22,6 +22,8 @@ from lstmlab.io.checkpoint_io import AtomicCheckpointIO
 from lstmlab.io.lock import FolderLocked
 from lstmlab.reporting.console import print_config_tree, print_summary
 from lstmlab.reporting.hparams import hyperparameters, log_hparams
+from lstmlab.reporting.run_log import run_logged
+from lstmlab.reporting.trackers import log_to_trackers
 from lstmlab.runs import resolvers, run_folder
 from lstmlab.runs.checkpoints import align_labels, check_classes, check_shapes, read_checkpoint
 from lstmlab.runs.config_checks import check_config
@@ -85,13 +87,14 @@ def train(cfg: DictConfig) -> float | None:
     if cfg.get("test"):
         if not best_ckpt:
             rank_zero_info("No checkpoint was saved: testing the final weights instead.")
-        trainer.test(model, datamodule=datamodule, ckpt_path=best_ckpt or None)
+        trainer.test(model, datamodule=datamodule, ckpt_path=best_ckpt or None, verbose=False)
         metrics.update(final_metrics(trainer))
 
     params = {**hyperparameters(cfg), **coverage}
     log_hparams(
         trainer.loggers, params, metrics, name, trainer.global_step, cfg.get("optimized_metric")
     )
+    log_to_trackers(trainer.loggers, params, best_ckpt)
     save_results(
         cfg,
         trainer,
@@ -176,7 +179,13 @@ def start_from_pretrained(
 @hydra.main(version_base="1.3", config_path=resolvers.CONFIG_DIR, config_name="train")
 def _main(cfg: DictConfig) -> float | None:
     # a sweep's job keeps its DDP ranks to itself; one writer per run folder (run_folder.py)
-    with own_ddp_ranks(), run_folder.writing(cfg.paths.output_dir), without_traceback():
+    # run_logged inside writing: a run refused for a busy folder leaves that folder's log alone
+    with (
+        own_ddp_ranks(),
+        run_folder.writing(cfg.paths.output_dir),
+        run_logged(),
+        without_traceback(),
+    ):
         return train(cfg)
 
 
