@@ -160,7 +160,7 @@ def plain(args: argparse.Namespace) -> dict:
 
     from lstmlab.callbacks.timing import peak_memory_mb
     from lstmlab.runs import resolvers
-    from lstmlab.runs.train import build_model
+    from lstmlab.runs.model_setup import new_model
 
     resolvers.register(root=ROOT)
     with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
@@ -177,7 +177,7 @@ def plain(args: argparse.Namespace) -> dict:
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
     device = torch.device(args.device)
-    model = build_model(cfg, datamodule).net.to(device)  # the network train.py builds
+    model = new_model(cfg, datamodule).net.to(device)  # the network train.py builds
     optimizer = instantiate(cfg.optimizer)(model.parameters())  # train.py's Adam
     to_device = lambda batch: {k: v.to(device) for k, v in batch.items()}  # noqa: E731
 

@@ -18,8 +18,9 @@ from hydra.utils import instantiate
 from lstmlab.data.text_files import TextFilesDataModule
 from lstmlab.runs.checkpoints import CheckpointError
 from lstmlab.runs.evaluate import evaluate
+from lstmlab.runs.model_setup import new_model
 from lstmlab.runs.predict import Predictor
-from lstmlab.runs.train import build_model, train
+from lstmlab.runs.train import train
 
 COLORS = {
     "red": ["cherry", "blood", "ruby"],
@@ -139,11 +140,11 @@ def test_the_class_count_reaches_the_model_and_bce_is_refused_for_three_classes(
     dm = instantiate(cfg.data)
     dm.prepare_data()
     dm.setup("fit")
-    model = build_model(cfg, dm)
+    model = new_model(cfg, dm)
     assert model.net.head.out_features == 3 and model.class_names == ["blue", "green", "red"]
     cfg.model.head = "bce"
     with pytest.raises(InstantiationException, match="needs exactly 2 classes, but the data has 3"):
-        build_model(cfg, dm)
+        new_model(cfg, dm)
 
 
 def test_class_weights_balance_the_loss(tmp_path):
@@ -165,7 +166,7 @@ def test_class_weights_reach_the_models_loss(tmp_path):
     dm = instantiate(cfg.data)
     dm.prepare_data()
     dm.setup("fit")
-    model = build_model(cfg, dm)
+    model = new_model(cfg, dm)
     batch = next(iter(dm.train_dataloader()))
     logits = model(batch["tokens"], batch["lengths"])[0]
     weights = torch.tensor(dm.loss_weights)

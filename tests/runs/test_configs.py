@@ -23,7 +23,8 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from lstmlab.runs.instantiation import instantiate_each
-from lstmlab.runs.train import build_model, train
+from lstmlab.runs.model_setup import new_model
+from lstmlab.runs.train import train
 
 
 def options(group: str) -> list[str]:
@@ -74,7 +75,7 @@ def test_model_optimizer_and_scheduler_options_build_a_trainable_module(tiny_cfg
     for name in options(group):
         cfg = tiny_cfg(f"{group}={name}")
         datamodule = instantiate(cfg.data)
-        model = build_model(cfg, datamodule)
+        model = new_model(cfg, datamodule)
         # what a scheduler over the whole run (`total_steps: null`) asks the trainer
         model.trainer = SimpleNamespace(estimated_stepping_batches=100)
         built = model.configure_optimizers()

@@ -57,12 +57,16 @@ class CheckpointOnSigterm(L.Callback):
 class RunCheckpoint(ModelCheckpoint):
     """`ModelCheckpoint` whose saved state follows the run folder: a copied or moved run,
     resumed, keeps (and tests) its own best checkpoint, not the one at the path it was first
-    written to (Lightning restores that path as it was, even from another folder)."""
+    written to (Lightning restores that path as it was, even from another folder). A new run
+    started from another run's checkpoint (`ckpt_path=`) holds no copy of that run's files, so
+    its state is left to Lightning, which then keeps only the other run's best path."""
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         saved = state_dict.get("dirpath")
         if saved and self.dirpath and Path(saved) != Path(self.dirpath):
-            state_dict = {key: _moved(v, saved, self.dirpath) for key, v in state_dict.items()}
+            best = state_dict.get("best_model_path") or ""
+            if best and (Path(self.dirpath) / Path(best).name).is_file():  # the run's own copy
+                state_dict = {k: _moved(v, saved, self.dirpath) for k, v in state_dict.items()}
         super().load_state_dict(state_dict)
 
 
