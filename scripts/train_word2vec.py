@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from lstmlab.data import tokenization
+from lstmlab.data import chunks
 from lstmlab.data.sources import UNSUPERVISED, find_source
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,8 +49,8 @@ def parse_args() -> argparse.Namespace:
 
 def word_lists(texts: pa.Array) -> list[list[str]]:
     """Each text as the datamodule's `word` tokenizer splits it, every word kept (no <unk>)."""
-    chunks = tokenization.split_chunks(texts)
-    encoder = tokenization.word_vocabulary(chunks, min_freq=1, max_size=None)
+    pieces = chunks.split_chunks(texts)
+    encoder = chunks.word_vocabulary(pieces, min_freq=1, max_size=None)
     vocab = encoder.tokenizer.get_vocab()
     words = np.empty(len(vocab), dtype=object)
     words[list(vocab.values())] = list(vocab)

@@ -17,6 +17,7 @@ import huggingface_hub
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
@@ -46,6 +47,15 @@ TINY = [
 ]
 
 resolvers.register(root=None)  # tests set paths.* themselves
+
+
+def ragged_batch(vocab: int = 50, pad: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded tokens [4, 7] with lengths 7, 3, 1, 5 (one row fills the batch)."""
+    torch.manual_seed(1)
+    lengths = torch.tensor([7, 3, 1, 5])
+    tokens = torch.randint(1, vocab, (4, 7))
+    tokens[torch.arange(7) >= lengths.unsqueeze(1)] = pad
+    return tokens, lengths
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -3,6 +3,7 @@ matrix, PR curves and reliability diagram at test."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -24,12 +25,35 @@ def logged(run_dir) -> tuple[dict[str, int], set[str]]:
     return images, tensors
 
 
+@pytest.mark.slow
 def test_a_training_run_logs_attention_confusion_and_pr_curves(text_run):
     images, tensors = logged(text_run["dir"])
     assert images["val/attention"] == text_run["results"]["epochs"]  # one per epoch
     assert images["val/integrated_gradients"] == text_run["results"]["epochs"]
     assert images["test/confusion_matrix"] == images["test/reliability"] == 1
     assert {"test/pr_curve/neg", "test/pr_curve/pos"} <= tensors
+
+
+def test_figures_and_scalars_share_one_x_axis_the_global_step(text_run):
+    """An epoch's attention map sits at the step of that epoch's validation metrics, and the
+    test figures, PR curves and metrics at the last one; no `epoch` scalar counts on."""
+    steps: dict[str, list[int]] = {}
+    for path in text_run["dir"].glob("events.out.tfevents.*"):
+        events = EventAccumulator(str(path), size_guidance={"images": 0, "tensors": 0}).Reload()
+        for kind, read in (("images", events.Images), ("scalars", events.Scalars)):
+            for tag in events.Tags()[kind]:
+                steps.setdefault(tag, []).extend(e.step for e in read(tag))
+        for tag in events.Tags()["tensors"]:
+            steps.setdefault(tag, []).extend(e.step for e in events.Tensors(tag))
+    epochs = text_run["results"]["epochs"]
+    per_epoch = steps["train/acc"][0]  # the optimiser steps of one epoch
+    assert sorted(steps["val/acc"]) == [per_epoch * (e + 1) for e in range(epochs)]
+    assert sorted(steps["val/attention"]) == sorted(steps["val/acc"])
+    last = steps["val/acc"][-1]
+    assert (
+        steps["test/acc"] == steps["test/confusion_matrix"] == steps["test/pr_curve/pos"] == [last]
+    )
+    assert "epoch" not in steps
 
 
 def test_figures_draw_one_strip_per_text_and_label_every_class():
@@ -44,6 +68,7 @@ def test_figures_draw_one_strip_per_text_and_label_every_class():
     assert {"5", "1", "2", "7"} <= texts
 
 
+@pytest.mark.slow
 def test_a_model_without_attention_gets_integrated_gradients_only(tiny_cfg, tmp_path):
     train(tiny_cfg("model=bilstm_max", "trainer.max_epochs=2"))
     images, _ = logged(tmp_path)

@@ -1,5 +1,6 @@
 """The encoded-text cache (cache.py): the stratified validation holdout, a second run that
-tokenises nothing, an interrupted preparation that leaves nothing behind."""
+tokenises nothing, an interrupted preparation that leaves nothing behind, a damaged cache that
+is built again."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from imdb_corpus import (
     write_parquet,
 )
 
-from lstmlab.data import cache, tokenization
+from lstmlab.data import cache, chunks
 from lstmlab.data.cache import stratified_split
 
 # ----------------------------------------------------------------------------- splits
@@ -44,8 +45,8 @@ def test_validation_is_a_stratified_seeded_holdout_from_train(tmp_path, parquet_
 def test_a_second_run_reads_the_cache_and_tokenizes_nothing(tmp_path, parquet_dir, monkeypatch):
     calls = []  # every run of the tokenizer on review text, and every vocabulary built
     encode_distinct, word_vocabulary = (
-        tokenization.ChunkEncoder.encode_distinct,
-        tokenization.word_vocabulary,
+        chunks.ChunkEncoder.encode_distinct,
+        chunks.word_vocabulary,
     )
 
     def spying_encode(self, chunks):
@@ -56,8 +57,8 @@ def test_a_second_run_reads_the_cache_and_tokenizes_nothing(tmp_path, parquet_di
         calls.append("vocabulary")
         return word_vocabulary(*args)
 
-    monkeypatch.setattr(tokenization.ChunkEncoder, "encode_distinct", spying_encode)
-    monkeypatch.setattr(tokenization, "word_vocabulary", spying_vocabulary)
+    monkeypatch.setattr(chunks.ChunkEncoder, "encode_distinct", spying_encode)
+    monkeypatch.setattr(chunks, "word_vocabulary", spying_vocabulary)
     first = ready(datamodule(tmp_path, parquet_dir))
     assert calls[0] == "vocabulary" and len(calls) > 2  # then new chunks of val and test
 
@@ -103,3 +104,16 @@ def test_a_validation_split_as_large_as_train_is_refused(tmp_path, parquet_dir):
         ready(datamodule(tmp_path, parquet_dir, val_size=40))
     with pytest.raises(ValueError, match="without every class"):
         ready(datamodule(tmp_path, parquet_dir, val_size=39))
+
+
+@pytest.mark.parametrize("damaged", ["train.arrow", "tokenizer.json"])
+def test_a_damaged_cache_is_built_again(tmp_path, parquet_dir, damaged):
+    first = ready(datamodule(tmp_path, parquet_dir))
+    expected = {name: ids(first, name) for name in ("train", "val", "test")}
+    (folder,) = (tmp_path / "cache").iterdir()
+    path = folder / damaged
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 3])  # a copy cut short
+    with pytest.warns(UserWarning, match=f"data cache {folder} is damaged"):
+        again = ready(datamodule(tmp_path, parquet_dir))
+    assert {name: ids(again, name) for name in ("train", "val", "test")} == expected
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [folder.name]  # nothing left aside

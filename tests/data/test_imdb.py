@@ -25,7 +25,7 @@ from imdb_corpus import (
     write_parquet,
 )
 
-from lstmlab.data import tokenization
+from lstmlab.data import chunks, tokenization
 from lstmlab.data.imdb import IMDBDataModule
 from lstmlab.data.tokenization import train_tokenizer
 
@@ -81,5 +81,5 @@ def test_real_imdb_subset(tmp_path):
     plain = tokenization.encode_batch(dm.tokenizer, texts)
     assert ids(dm, "test") == plain
     trained = train_tokenizer("word", [texts], min_freq=2, max_size=5000)
-    fast = tokenization.word_vocabulary(tokenization.split_chunks(pa.array(texts)), 2, 5000)
+    fast = chunks.word_vocabulary(chunks.split_chunks(pa.array(texts)), 2, 5000)
     assert fast.tokenizer.to_str() == trained.to_str()

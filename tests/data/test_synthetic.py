@@ -73,6 +73,7 @@ def test_collator_keeps_one_column_when_every_sequence_is_empty():
     ("kwargs", "message"),
     [
         ({"num_samples": 0}, "data.num_samples=0"),
+        ({"batch_size": 0}, "data.batch_size=0: expected a positive integer"),
         ({"min_len": 30, "max_len": 20}, "data.max_len=20 is below data.min_len=30"),
         ({"num_classes": 1}, "needs >= 2"),
         ({"vocab_size": 6}, "leaves no noise tokens"),

@@ -16,8 +16,11 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 
 from lstmlab.data.text_files import TextFilesDataModule
+from lstmlab.runs.checkpoints import CheckpointError
+from lstmlab.runs.evaluate import evaluate
+from lstmlab.runs.model_setup import new_model
 from lstmlab.runs.predict import Predictor
-from lstmlab.runs.train import build_model, train
+from lstmlab.runs.train import train
 
 COLORS = {
     "red": ["cherry", "blood", "ruby"],
@@ -137,11 +140,11 @@ def test_the_class_count_reaches_the_model_and_bce_is_refused_for_three_classes(
     dm = instantiate(cfg.data)
     dm.prepare_data()
     dm.setup("fit")
-    model = build_model(cfg, dm)
+    model = new_model(cfg, dm)
     assert model.net.head.out_features == 3 and model.class_names == ["blue", "green", "red"]
     cfg.model.head = "bce"
     with pytest.raises(InstantiationException, match="needs exactly 2 classes, but the data has 3"):
-        build_model(cfg, dm)
+        new_model(cfg, dm)
 
 
 def test_class_weights_balance_the_loss(tmp_path):
@@ -152,6 +155,25 @@ def test_class_weights_balance_the_loss(tmp_path):
     assert files_datamodule(tmp_path, train=str(data), test=str(data)).loss_weights is None
     weighted = [w * c for w, c in zip(dm.loss_weights, counts)]
     assert weighted == pytest.approx([weighted[0]] * 3)  # every class weighs the same in total
+
+
+def test_class_weights_reach_the_models_loss(tmp_path):
+    """Built as a run builds it, the model's loss is the weighted cross-entropy."""
+    data = write(tmp_path / "train.csv", colour_rows(100))
+    overrides = ["data=text_files", f"data.train={data}", f"data.test={data}"]
+    overrides += [f"data.cache_dir={tmp_path}/c", "data.text_columns=[body]"]
+    cfg = compose_config([*overrides, "data.class_weights=true"], tmp_path)
+    dm = instantiate(cfg.data)
+    dm.prepare_data()
+    dm.setup("fit")
+    model = new_model(cfg, dm)
+    batch = next(iter(dm.train_dataloader()))
+    logits = model(batch["tokens"], batch["lengths"])[0]
+    weights = torch.tensor(dm.loss_weights)
+    weighted = torch.nn.functional.cross_entropy(logits, batch["labels"], weight=weights)
+    plain = torch.nn.functional.cross_entropy(logits, batch["labels"])
+    torch.testing.assert_close(model.loss(logits, batch["labels"]), weighted)
+    assert not torch.isclose(weighted, plain)
 
 
 @pytest.mark.parametrize(
@@ -188,6 +210,39 @@ def test_bad_files_and_settings_are_refused_with_a_specific_message(tmp_path, ch
         files_datamodule(tmp_path, **options)
 
 
+def test_a_training_file_of_a_single_class_is_told_so(tmp_path):
+    one = [row for row in colour_rows(60) if row["label"] == "red"]
+    train, test = write(tmp_path / "one.csv", one), write(tmp_path / "test.csv", colour_rows(10))
+    with pytest.raises(
+        ValueError, match=r"\(.*one.csv\) has texts of a single class \(\['red'\]\)"
+    ):
+        files_datamodule(tmp_path, train=str(train), test=str(test))
+    given = {"labels": ["red", "green", "blue"], "val": str(test)}  # a validation file: no holdout
+    with pytest.raises(ValueError, match=r"single class \(\['red'\]\).*data.label_column"):
+        files_datamodule(tmp_path, train=str(train), test=str(test), **given)
+    assert not list((tmp_path / "cache").glob("*/meta.json"))
+
+
+def test_a_semicolon_separated_csv_is_told_to_set_data_delimiter(tmp_path):
+    rows, test_rows = colour_rows(30), colour_rows(10, seed=1)
+    options = {"text_columns": ["body"]}
+    for name, part in (("train", rows), ("test", test_rows)):
+        table = pa.Table.from_pylist(part)
+        pa_csv.write_csv(table, tmp_path / f"{name}.csv", pa_csv.WriteOptions(delimiter=";"))
+        options[name] = str(tmp_path / f"{name}.csv")
+    with pytest.raises(ValueError, match=r"The header holds ';'.*Set data.delimiter=';'"):
+        files_datamodule(tmp_path, **options)
+    read = files_datamodule(tmp_path, delimiter=";", **options)
+    comma = files_datamodule(
+        tmp_path / "comma",
+        train=str(write(tmp_path / "comma" / "train.csv", rows)),
+        test=str(write(tmp_path / "comma" / "test.csv", test_rows)),
+    )
+    assert encoded(read, "test") == encoded(comma, "test")
+    with pytest.raises(ValueError, match=r"data\.delimiter=';;': expected one character"):
+        files_datamodule(tmp_path, delimiter=";;", **options)
+
+
 def test_header_only_files_and_unknown_split_names_are_refused(tmp_path):
     (tmp_path / "header.csv").write_text("body,label\n")
     train = str(write(tmp_path / "train.csv", colour_rows(20)))
@@ -219,16 +274,17 @@ def colour_run(tmp_path_factory) -> dict:
         "+trainer.enable_model_summary=false",
     ]
     train(compose_config(overrides, root / "run"))
-    return json.loads((root / "run" / "results.json").read_text())
+    return {**json.loads((root / "run" / "results.json").read_text()), "overrides": overrides}
 
 
+@pytest.mark.slow
 def test_a_three_class_run_beats_chance_and_reports_every_class(colour_run):
     metrics = colour_run["metrics"]
     assert metrics["test/acc"] > 0.9  # majority class: ~0.5
     for name in ("blue", "green", "red"):
-        assert metrics[f"test/f1/{name}"] > 0.8
+        assert metrics[f"test_per_class/f1/{name}"] > 0.8
     assert metrics["test/f1"] == pytest.approx(
-        sum(metrics[f"test/f1/{c}"] for c in ("blue", "green", "red")) / 3, abs=1e-5
+        sum(metrics[f"test_per_class/f1/{c}"] for c in ("blue", "green", "red")) / 3, abs=1e-5
     )
     assert len(colour_run["test_confusion_matrix"]) == 3
 
@@ -254,3 +310,32 @@ def test_the_worked_example_dataset_script_writes_a_readable_file(tmp_path):
     assert sum(len(split) for split in dm.splits.values()) == 200
     assert max(dm.class_counts) > 2 * min(dm.class_counts)  # imbalanced, as documented
     assert torch.is_tensor(dm.splits["train"][0][0])
+
+
+def test_evaluate_maps_reordered_labels_by_name_and_refuses_other_classes(colour_run, tmp_path):
+    checkpoint = colour_run["best_checkpoint"]  # classes blue, green, red
+
+    def scores(out: str, *overrides: str) -> dict:
+        cfg = compose_config([f"ckpt_path={checkpoint}", *overrides], tmp_path / out, "evaluate")
+        return evaluate(cfg)
+
+    assert scores("mapped", "+data.labels=[red,blue,green]")["test/acc"] == pytest.approx(
+        colour_run["metrics"]["test/acc"], abs=1e-6
+    )  # not the 0.0 of scoring red as blue
+    with pytest.raises(CheckpointError, match=r"trained on the classes \['blue', 'green', 'red'\]"):
+        scores("other", "+data.labels=[red,blue,green,purple]")
+    assert not (tmp_path / "other" / "evaluation.json").exists()
+
+
+def test_a_run_from_a_checkpoint_maps_reordered_labels_and_names_the_settings_that_differ(
+    colour_run, tmp_path
+):
+    start = [*colour_run["overrides"], f"ckpt_path={colour_run['best_checkpoint']}"]
+    start = [o for o in start if not o.startswith("trainer.max_epochs")] + ["trainer.max_epochs=4"]
+    cfg = compose_config([*start, "data.labels=[red,green,blue]"], tmp_path / "mapped")
+    train(cfg)
+    results = json.loads((tmp_path / "mapped" / "results.json").read_text())
+    assert results["metrics"]["test/acc"] > 0.9  # a swapped red and blue would score ~0.3
+    with pytest.raises(CheckpointError, match=r"model.hidden_size 16 in the checkpoint vs 32"):
+        train(compose_config([*start, "model.hidden_size=32"], tmp_path / "shapes"))
+    assert not list((tmp_path / "shapes").rglob("*.ckpt"))

@@ -21,7 +21,7 @@ from imdb_corpus import (
 )
 from tokenizers import Tokenizer, models, pre_tokenizers
 
-from lstmlab.data import tokenization
+from lstmlab.data import chunks, tokenization
 from lstmlab.data.cache import stratified_split
 from lstmlab.data.tokenization import train_tokenizer
 
@@ -108,7 +108,7 @@ def test_chunk_by_chunk_encoding_equals_plain_encoding(kind):
         tokenizer = train_tokenizer("word", [texts], min_freq=1, max_size=None)
     else:
         tokenizer = train_tokenizer(kind, [texts], min_freq=1, max_size=150)
-    chunked = tokenization.ChunkEncoder(tokenizer)(pa.array(texts)).to_pylist()
+    chunked = chunks.ChunkEncoder(tokenizer)(pa.array(texts)).to_pylist()
     assert chunked == tokenization.encode_batch(tokenizer, texts)
     assert tokenization.chunk_safe(tokenizer)
 
@@ -116,7 +116,7 @@ def test_chunk_by_chunk_encoding_equals_plain_encoding(kind):
 @pytest.mark.parametrize("limits", [(1, None), (2, None), (1, 20), (3, 10)])
 def test_the_word_vocabulary_equals_what_the_tokenizers_trainer_learns(limits):
     texts = [text for text, _ in TRAIN + TEST] + AWKWARD
-    encoder = tokenization.word_vocabulary(tokenization.split_chunks(pa.array(texts)), *limits)
+    encoder = chunks.word_vocabulary(chunks.split_chunks(pa.array(texts)), *limits)
     trained = train_tokenizer("word", [texts], *limits)
     assert encoder.tokenizer.get_vocab() == trained.get_vocab()
     assert encoder.tokenizer.to_str() == trained.to_str()

@@ -4,6 +4,8 @@ that its encoder goes into a classifier (and is refused where it would not fit).
 from __future__ import annotations
 
 import json
+import os
+import signal
 
 import pytest
 import torch
@@ -12,12 +14,10 @@ from hydra.utils import instantiate
 
 from lstmlab.data.language_model import LanguageModelData
 from lstmlab.data.text import TextDataModule
-from lstmlab.models.language_model import (
-    LSTMLanguageModel,
-    encoder_state,
-    load_encoder,
-)
+from lstmlab.models.language_model import LSTMLanguageModel
+from lstmlab.models.lit_module import LSTMLitModule
 from lstmlab.models.network import LSTMClassifier
+from lstmlab.models.pretrained import encoder_state, load_encoder
 from lstmlab.runs.pretrain import pretrain
 from lstmlab.runs.train import train
 
@@ -61,7 +61,7 @@ def test_no_direction_sees_the_token_it_predicts(direction):
     lm = LSTMLanguageModel(30, SMALL).eval()
     tokens = torch.randint(2, 30, (1, 12))
     batch = {"tokens": tokens, "lengths": torch.tensor([12])}
-    x = lm.net.embedding(tokens).detach().requires_grad_(True)
+    x = lm.encoder.embedding(tokens).detach().requires_grad_(True)
     position = 5  # forward: predicts token 6 from tokens 0..5; backward: token 5 from 6..11
     lm.log_likelihoods(x, batch)[direction][position].backward()
     seen = x.grad[0].abs().sum(-1) > 0
@@ -85,7 +85,7 @@ def test_adversarial_training_is_refused_for_pretraining_rather_than_ignored(tmp
     assert not (tmp_path / "run" / "encoder.pt").exists()
 
 
-def test_pretraining_learns_and_its_encoder_starts_a_classifier(tmp_path):
+def test_pretraining_learns_and_its_encoder_starts_a_classifier(tmp_path, monkeypatch):
     run = tmp_path / "pretrain"
     overrides = text_overrides(tmp_path, "trainer.max_epochs=3", "optimizer.lr=0.01")
     cfg = compose_config(overrides, run, name="pretrain")
@@ -101,20 +101,30 @@ def test_pretraining_learns_and_its_encoder_starts_a_classifier(tmp_path):
     saved = torch.load(run / "encoder.pt", weights_only=True)
 
     classifier = LSTMClassifier(vocab, 2, 0, **SMALL)
-    load_encoder(classifier, run / "encoder.pt", SMALL, saved["tokenizer"])
+    load_encoder(classifier.encoder, run / "encoder.pt", SMALL, saved["tokenizer"])
     for name, weight in saved["encoder"].items():
-        assert torch.equal(classifier.state_dict()[name], weight), name
+        assert torch.equal(classifier.encoder.state_dict()[name], weight), name
 
     finetune = text_overrides(
         tmp_path, "experiment=imdb_lm_finetune", f"model.pretrained_encoder={run}/encoder.pt"
     )
+    started_from = {}
+    load = LSTMLitModule.load_encoder
+
+    def recording(self, tokenizer):  # the fine-tuning model's weights once the run loaded them
+        load(self, tokenizer)
+        started_from.update({k: v.clone() for k, v in self.net.encoder.state_dict().items()})
+
+    monkeypatch.setattr(LSTMLitModule, "load_encoder", recording)
     train(compose_config([*finetune, "trainer=fast_dev_run"], tmp_path / "finetune"))
+    for name, weight in saved["encoder"].items():
+        assert torch.equal(started_from[name], weight), name
 
 
 def test_an_encoder_of_another_shape_or_vocabulary_or_no_file_is_refused(tmp_path):
     lm = LSTMLanguageModel(30, SMALL, tokenizer="vocabulary A")
-    torch.save(encoder_state(lm), tmp_path / "encoder.pt")
-    net = LSTMClassifier(30, 2, 0, **{**SMALL, "hidden_size": 16})
+    torch.save(encoder_state(lm.encoder, SMALL, "vocabulary A"), tmp_path / "encoder.pt")
+    net = LSTMClassifier(30, 2, 0, **{**SMALL, "hidden_size": 16}).encoder
     with pytest.raises(ValueError, match=r"model\.hidden_size=8"):
         load_encoder(net, tmp_path / "encoder.pt", {**SMALL, "hidden_size": 16}, "vocabulary A")
     with pytest.raises(ValueError, match="another tokenizer"):
@@ -131,3 +141,33 @@ def test_vectors_and_an_encoder_together_are_refused_since_one_would_overwrite_t
     )
     with pytest.raises(ValueError, match=r"model\.embedding\.vectors=null"):
         train(compose_config([*overrides, "trainer=fast_dev_run"], tmp_path / "run"))
+
+
+def test_pretraining_stopped_by_sigterm_mid_epoch_continues_as_an_uninterrupted_run(
+    tmp_path, monkeypatch
+):
+    """pretrain.py has the classifier's safeguards: a SIGTERM checkpoint of the very step
+    and per-batch seeding, so continuing from it ends with the uninterrupted run's metrics."""
+    overrides = text_overrides(tmp_path, "trainer.max_epochs=2", "lm.dropout=0.5")
+    pretrain(compose_config(overrides, tmp_path / "once", name="pretrain"))
+    step = LSTMLanguageModel.training_step
+
+    def terminated_at_step_3(self, batch, batch_idx):
+        if self.global_step == 3:
+            os.kill(os.getpid(), signal.SIGTERM)  # Lightning stops after this batch
+        return step(self, batch, batch_idx)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(LSTMLanguageModel, "training_step", terminated_at_step_3)
+        with pytest.raises(SystemExit) as stopped:
+            pretrain(compose_config(overrides, tmp_path / "run", name="pretrain"))
+    assert stopped.value.code == 143
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    state = torch.load(last, weights_only=True)
+    assert state["global_step"] == 4 and state["epoch"] == 0  # mid-epoch, the very step
+    pretrain(compose_config([*overrides, f"ckpt_path={last}"], tmp_path / "run", name="pretrain"))
+    results = [
+        json.loads((tmp_path / run / "results.json").read_text())["metrics"]
+        for run in ("once", "run")
+    ]
+    assert results[0] == results[1]

@@ -7,11 +7,13 @@ from types import SimpleNamespace
 import lightning as L
 import pytest
 import torch
+import torch.nn.functional as F
 from conftest import CONF_DIR
 from omegaconf import OmegaConf
 
 from lstmlab.data.synthetic import SyntheticDataModule
-from lstmlab.models.lit_module import LSTMLitModule, adversarial_push
+from lstmlab.models.adversarial import adversarial_push, zero_probe
+from lstmlab.models.lit_module import LSTMLitModule
 from lstmlab.models.optimization import DEFAULT_OPTIMIZER
 from lstmlab.models.schedules import warmup_cosine
 
@@ -81,15 +83,6 @@ def test_fused_adam_is_a_speed_switch_only():
         torch.testing.assert_close(trained[True][name], value, msg=name)
 
 
-def test_the_adversarial_push_has_norm_eps_per_review_and_spares_padding():
-    gradient = torch.randn(3, 5, 4)
-    gradient[0, 3:] = 0  # padding: the loss does not depend on it
-    gradient[2] = 0  # a review the loss does not depend on at all
-    push = adversarial_push(gradient, 0.5)
-    torch.testing.assert_close(push.flatten(1).norm(dim=1)[:2], torch.tensor([0.5, 0.5]))
-    assert torch.all(push[0, 3:] == 0) and torch.all(push[2] == 0)
-
-
 def test_adversarial_training_pushes_uphill_and_fits_the_pushed_batch_too():
     """The push raises the loss (to first order, the most a push of its size can), and the
     training loss is the clean one plus the pushed one."""
@@ -97,7 +90,7 @@ def test_adversarial_training_pushes_uphill_and_fits_the_pushed_batch_too():
     data = tiny_data()
     data.setup("fit")
     batch = next(iter(data.train_dataloader()))
-    probe = model._zero_push(batch)
+    probe = zero_probe(model.net.encoder.embedding, batch["tokens"])
     clean = model.loss(model(batch["tokens"], batch["lengths"], probe)[0], batch["labels"])
     pushed = model.adversarial_loss(batch, clean, probe)
     assert pushed > clean
@@ -106,6 +99,38 @@ def test_adversarial_training_pushes_uphill_and_fits_the_pushed_batch_too():
 
     model.log = lambda *args, **kwargs: None  # not attached to a trainer here
     torch.testing.assert_close(model.training_step(batch, 0), clean + pushed)
+
+
+@pytest.mark.parametrize("pooling", ["attn", "hn", "mean", "max", "last"])
+def test_the_models_own_gradient_pushes_no_padding_position(pooling):
+    """On a padded batch the loss's real gradient is zero on padding, so the push is too, and
+    the pushed loss does not change when more padding is appended."""
+    model = tiny_module(pooling=pooling, adversarial_eps=0.5)
+    lengths = torch.tensor([6, 2, 4])
+    tokens = torch.randint(2, 1000, (3, 6))
+    tokens[torch.arange(6) >= lengths[:, None]] = 0
+    labels = torch.tensor([0, 1, 2])
+
+    def pushed_loss(tokens):
+        batch = {"tokens": tokens, "lengths": lengths, "labels": labels}
+        probe = zero_probe(model.net.encoder.embedding, tokens)
+        loss = model.loss(model(tokens, lengths, probe)[0], labels)
+        (gradient,) = torch.autograd.grad(loss, probe, retain_graph=True)
+        return gradient, model.adversarial_loss(batch, loss, probe)
+
+    gradient, pushed = pushed_loss(tokens)
+    padding = torch.arange(6) >= lengths[:, None]
+    assert torch.all(adversarial_push(gradient, 0.5)[padding] == 0)
+    assert gradient[~padding].abs().sum() > 0
+    _, pushed_more_padding = pushed_loss(torch.cat([tokens, torch.zeros(3, 5).long()], dim=1))
+    torch.testing.assert_close(pushed_more_padding, pushed)
+
+
+def test_a_nan_adversarial_loss_stops_training_like_a_nan_clean_loss(monkeypatch):
+    model = tiny_module(adversarial_eps=0.1)
+    monkeypatch.setattr(model, "adversarial_loss", lambda *args: torch.tensor(float("nan")))
+    with pytest.raises(FloatingPointError, match=r"train/adversarial_loss became nan at step 0"):
+        quiet_trainer(max_steps=1, limit_val_batches=0).fit(model, datamodule=tiny_data())
 
 
 def test_adversarial_training_runs_and_logs_its_loss():
@@ -144,6 +169,23 @@ def test_bce_head_gives_one_logit_and_two_class_probabilities():
     torch.testing.assert_close(model.loss(logits, torch.ones(3, dtype=torch.long)), expected)
 
 
+def test_class_weights_weigh_the_loss_of_either_head():
+    weights = [0.5, 2.0]
+    logits, labels = torch.randn(6, 2), torch.tensor([0, 1, 1, 0, 1, 1])
+    ce = tiny_module(num_classes=2, loss_weights=weights)
+    expected = F.cross_entropy(logits, labels, weight=torch.tensor(weights))
+    torch.testing.assert_close(ce.loss(logits, labels), expected)
+    assert not torch.isclose(expected, F.cross_entropy(logits, labels))
+    bce = tiny_module(num_classes=2, head="bce", loss_weights=weights)
+    logit = logits[:, :1]
+    positive = torch.tensor(weights[1] / weights[0])  # the positive class relative to the other
+    expected = F.binary_cross_entropy_with_logits(logit[:, 0], labels.float(), pos_weight=positive)
+    torch.testing.assert_close(bce.loss(logit, labels), expected)
+    assert not torch.isclose(
+        expected, F.binary_cross_entropy_with_logits(logit[:, 0], labels.float())
+    )
+
+
 def test_bce_head_trains_and_tests_end_to_end():
     model = tiny_module(num_classes=2, head="bce")
     trainer = quiet_trainer(max_epochs=1)
@@ -153,12 +195,19 @@ def test_bce_head_trains_and_tests_end_to_end():
 
 
 def test_validation_tracks_the_best_accuracy_seen():
+    """val/acc_best is the maximum over epochs: a worse epoch after a better one keeps it."""
     model = tiny_module()
-    trainer = quiet_trainer(max_epochs=3)
-    trainer.fit(model, datamodule=tiny_data())
-    # val/acc_best is a running max, so never below the last epoch's accuracy
-    assert trainer.callback_metrics["val/acc_best"] >= trainer.callback_metrics["val/acc"]
-    assert model.val_acc_best.compute() == trainer.callback_metrics["val/acc_best"]
+    logged = {}
+    model.log = lambda name, value, **kwargs: logged.__setitem__(name, float(value))
+    model._log_global_step = lambda *args, **kwargs: None  # not attached to a trainer here
+    labels = torch.tensor([0, 1, 2, 3])
+    for predictions, accuracy in ((labels, 1.0), ((labels + 1) % 4, 0.0), (labels, 1.0)):
+        model.val_metrics.update(predictions, labels)
+        model.collectors["val"].update(torch.eye(4)[predictions], labels)
+        model.on_validation_epoch_end()
+        assert model.val_metrics.compute()["val/acc"] == accuracy
+        assert logged["val/acc_best"] == 1.0
+        model.val_metrics.reset()  # as Lightning does after logging the epoch's metrics
 
 
 def test_hyperparameters_rebuild_the_model_from_a_checkpoint(tmp_path):

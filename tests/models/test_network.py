@@ -6,9 +6,11 @@ import itertools
 
 import pytest
 import torch
+from conftest import ragged_batch
 from torch import nn
 
-from lstmlab.models.network import INIT_STATES, LSTMClassifier
+from lstmlab.models.encoder import INIT_STATES
+from lstmlab.models.network import LSTMClassifier
 from lstmlab.models.pooling import POOLINGS
 
 VOCAB, CLASSES, PAD = 50, 3, 0
@@ -19,15 +21,6 @@ def make_net(**kwargs) -> LSTMClassifier:
     torch.manual_seed(0)
     args = {"embed_dim": 8, "hidden_size": 6, **kwargs}
     return LSTMClassifier(VOCAB, CLASSES, PAD, **args).eval()
-
-
-def ragged_batch() -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-padded tokens [4, 7] with lengths 7, 3, 1, 5 (one row fills the batch)."""
-    torch.manual_seed(1)
-    lengths = torch.tensor([7, 3, 1, 5])
-    tokens = torch.randint(1, VOCAB, (4, 7))
-    tokens[torch.arange(7) >= lengths.unsqueeze(1)] = PAD
-    return tokens, lengths
 
 
 def with_extra_padding(tokens: torch.Tensor, extra: int) -> torch.Tensor:
@@ -57,6 +50,11 @@ def test_logits_do_not_change_when_padding_is_appended(
     net = make_net_for(
         weight_dropout, pooling=pooling, bidirectional=bidirectional, init_state=init_state
     )
+    assert_padding_invariant(net)
+
+
+def assert_padding_invariant(net: LSTMClassifier) -> None:
+    """The ragged batch's logits equal those of the same batch with 9 more padding steps."""
     tokens, lengths = ragged_batch()
     before = logits_of(net, tokens, lengths)
     after = logits_of(net, with_extra_padding(tokens, 9), lengths)
@@ -88,6 +86,15 @@ def test_the_invariance_check_catches_the_notebooks_bug():
     assert not torch.allclose(before, after, atol=1e-3)
 
 
+@pytest.mark.parametrize("pooling", POOLINGS)
+def test_the_invariance_check_catches_a_plain_flip_for_the_backward_direction(pooling, monkeypatch):
+    """lstmlab's own code broken the obvious way: the backward direction reads each row
+    reversed as a whole (padding first) instead of within its length. The check fails."""
+    monkeypatch.setattr("lstmlab.models.encoder.reversal_index", lambda lengths, steps: None)
+    with pytest.raises(AssertionError):
+        assert_padding_invariant(make_net(pooling=pooling, bidirectional=True))
+
+
 def test_single_sequence_gives_the_same_logits_alone_and_in_a_padded_batch():
     for pooling, bidirectional in itertools.product(POOLINGS, [False, True]):
         net = make_net(pooling=pooling, bidirectional=bidirectional)
@@ -101,31 +108,7 @@ def test_single_sequence_gives_the_same_logits_alone_and_in_a_padded_batch():
 def lstm_outputs(net: LSTMClassifier, tokens: torch.Tensor, n: int) -> torch.Tensor:
     """Outputs [n, D] of the network's LSTM for one sequence, alone and unpadded."""
     with torch.no_grad():
-        return net.encode(net.embedding(tokens[None, :n]), torch.tensor([n]))[0][0]
-
-
-@pytest.mark.parametrize("padded", [True, False], ids=["padded", "unpadded"])
-@pytest.mark.parametrize("bidirectional", [False, True])
-def test_encoder_is_exactly_torchs_lstm_with_the_same_weights(bidirectional, padded):
-    """Two layers, per-direction modules with in-length reversal == nn.LSTM, on a batch
-    compared with each sequence run alone through nn.LSTM. A padded batch reverses by
-    gathering, an unpadded one by flipping: both must be exact."""
-    net = make_net(pooling="mean", bidirectional=bidirectional, num_layers=2)
-    reference = nn.LSTM(8, 6, num_layers=2, bidirectional=bidirectional, batch_first=True)
-    for layer, directions in enumerate(net.lstm):
-        for direction, lstm in enumerate(directions):
-            suffix = f"l{layer}" + ("_reverse" if direction else "")
-            for name, value in lstm.named_parameters():
-                getattr(reference, name.replace("l0", suffix)).data.copy_(value)
-    tokens, lengths = ragged_batch()
-    if not padded:  # every row as long as the batch
-        tokens, lengths = tokens[:, :3], torch.full_like(lengths, 3)
-        tokens[2, 1:] = torch.tensor([11, 12])
-    with torch.no_grad():
-        ours = net.encode(net.embedding(tokens), lengths)[0]
-        for row, n in enumerate(lengths.tolist()):
-            alone = reference(net.embedding(tokens[row : row + 1, :n]))[0][0]  # [n, D]
-            torch.testing.assert_close(ours[row, :n], alone, rtol=1e-5, atol=1e-6)
+        return net.encoder(tokens[None, :n], torch.tensor([n]))[0][0]
 
 
 def test_last_reads_the_last_real_token_and_hn_the_final_states_of_both_directions():
@@ -140,6 +123,18 @@ def test_last_reads_the_last_real_token_and_hn_the_final_states_of_both_directio
             forward_end, backward_end = out[n - 1, :6], out[0, 6:]
             expected = out[n - 1] if pooling == "last" else torch.cat([forward_end, backward_end])
             torch.testing.assert_close(captured["pooled"][row], expected)
+
+
+@pytest.mark.parametrize(("pooling", "reduce"), [("mean", torch.mean), ("max", torch.amax)])
+def test_mean_and_max_pool_each_sequences_own_outputs(pooling, reduce):
+    net = make_net(pooling=pooling, bidirectional=True)
+    tokens, lengths = ragged_batch()
+    with torch.no_grad():
+        outputs, h_n = net.encoder(tokens, lengths, None)
+        mask = torch.arange(tokens.size(1)) < lengths[:, None]
+        pooled, _ = net.pooling(outputs, mask, h_n)
+    for row, n in enumerate(lengths.tolist()):
+        torch.testing.assert_close(pooled[row], reduce(outputs[row, :n], dim=0))
 
 
 def test_attention_weights_sum_to_one_over_real_tokens_and_are_zero_on_padding():
@@ -159,11 +154,12 @@ def test_other_poolings_return_no_attention_weights():
 
 
 @pytest.mark.parametrize("pooling", POOLINGS)
-def test_empty_sequences_give_finite_logits(pooling):
+def test_an_empty_sequence_is_read_as_one_padding_token(pooling):
     net = make_net(pooling=pooling, bidirectional=True)
     tokens = torch.tensor([[5, 6, 7], [PAD, PAD, PAD]])
-    logits, _ = net(tokens, torch.tensor([3, 0]))
-    assert torch.isfinite(logits).all()
+    logits = logits_of(net, tokens, torch.tensor([3, 0]))
+    one_pad = logits_of(net, torch.tensor([[PAD]]), torch.tensor([1]))
+    torch.testing.assert_close(logits[1:], one_pad, rtol=1e-5, atol=1e-6)
 
 
 def test_random_initial_state_is_fresh_noise_every_call():
@@ -181,8 +177,8 @@ def test_zero_initial_state_is_deterministic_and_learned_state_is_trained():
 
     learned = make_net(init_state="learned", pooling="hn").train()
     learned(tokens, lengths)[0].sum().backward()
-    assert learned.h0.grad is not None and learned.h0.grad.abs().sum() > 0
-    assert learned.c0.grad is not None and learned.c0.grad.abs().sum() > 0
+    assert learned.encoder.h0.grad is not None and learned.encoder.h0.grad.abs().sum() > 0
+    assert learned.encoder.c0.grad is not None and learned.encoder.c0.grad.abs().sum() > 0
 
 
 def test_weight_dropout_varies_training_calls_only_and_trains_the_whole_weight():
@@ -191,7 +187,7 @@ def test_weight_dropout_varies_training_calls_only_and_trains_the_whole_weight()
     first, second = net(tokens, lengths)[0], net(tokens, lengths)[0]
     assert not torch.allclose(first, second)
     (first + second).sum().backward()
-    for directions in net.lstm:
+    for directions in net.encoder.lstm:
         for lstm in directions:
             grad = lstm.weight_hh_l0.grad
             assert grad is not None and (grad == 0).any() and grad.abs().sum() > 0
@@ -232,24 +228,6 @@ def test_head_width_follows_the_loss():
 def test_settings_that_would_silently_misbehave_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         LSTMClassifier(VOCAB, CLASSES, PAD, **kwargs)
-
-
-def test_forget_bias_sets_only_the_forget_gate_of_every_lstm():
-    hidden = 8
-    torch.manual_seed(0)
-    net = LSTMClassifier(50, 2, hidden_size=hidden, num_layers=2, forget_bias=1.0)
-    torch.manual_seed(0)
-    plain = LSTMClassifier(50, 2, hidden_size=hidden, num_layers=2)
-    forget = slice(hidden, 2 * hidden)  # gates are stored input, forget, cell, output
-    for directions, plain_directions in zip(net.lstm, plain.lstm):
-        for lstm, other in zip(directions, plain_directions):
-            total = lstm.bias_ih_l0 + lstm.bias_hh_l0  # nn.LSTM adds its two biases
-            assert torch.equal(total[forget], torch.ones(hidden))
-            others = torch.ones(4 * hidden, dtype=torch.bool)
-            others[forget] = False
-            plain_total = other.bias_ih_l0 + other.bias_hh_l0
-            assert torch.equal(total[others], plain_total[others])
-            assert not torch.equal(plain_total[forget], torch.ones(hidden))
 
 
 @pytest.mark.parametrize("pooling", POOLINGS)

@@ -117,12 +117,12 @@ def module(**embedding) -> LSTMLitModule:
 def test_a_frozen_embedding_stays_as_loaded_and_an_unfrozen_one_learns(tmp_path, freeze):
     model = module(vectors=str(write(tmp_path, "word2vec.txt")), freeze=freeze)
     model.load_vectors(VOCAB)
-    loaded = model.net.embedding.weight.detach().clone()
+    loaded = model.net.encoder.embedding.weight.detach().clone()
     optimizer = model.configure_optimizers()
     tokens, lengths = torch.tensor([[2, 3, 4, 5]]), torch.tensor([4])
     model.loss(model(tokens, lengths)[0], torch.tensor([1])).backward()
     optimizer.step()
-    assert torch.equal(model.net.embedding.weight, loaded) == freeze
+    assert torch.equal(model.net.encoder.embedding.weight, loaded) == freeze
     assert any(p.requires_grad for group in optimizer.param_groups for p in group["params"])
 
 
@@ -146,7 +146,7 @@ def test_a_checkpoint_loads_without_the_vectors_file(tmp_path):
     torch.save(checkpoint, tmp_path / "model.ckpt")
     path.unlink()
     restored = LSTMLitModule.load_from_checkpoint(tmp_path / "model.ckpt", weights_only=True)
-    assert torch.equal(restored.net.embedding.weight, model.net.embedding.weight)
+    assert torch.equal(restored.net.encoder.embedding.weight, model.net.encoder.embedding.weight)
 
 
 def test_train_starts_a_new_run_from_the_vectors(tmp_path, monkeypatch):

@@ -10,7 +10,8 @@ import pytest
 import yaml
 from conftest import TINY, run_script
 
-from lstmlab.reporting.compare import compare_to, find_jobs, main, summarize
+from lstmlab.reporting.compare import main
+from lstmlab.reporting.sweep import compare_to, find_jobs, summarize
 
 
 def fake_job(sweep: Path, number: int, overrides: list[str], acc: float | None) -> None:
@@ -77,6 +78,7 @@ def test_a_folder_without_jobs_is_refused(tmp_path):
     assert process.returncode == 2 and "holds no job folders" in process.stderr
 
 
+@pytest.mark.slow
 def test_a_real_sweep_with_a_failing_job_still_reports_the_others(tmp_path):
     sweep = tmp_path / "sweep"
     process = run_script(

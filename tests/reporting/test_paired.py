@@ -72,6 +72,7 @@ def test_evaluations_of_different_examples_are_refused(tmp_path):
         read_predictions(tmp_path)
 
 
+@pytest.mark.slow
 def test_the_script_compares_two_evaluation_folders(tmp_path):
     a = np.ones(200, dtype=bool)
     b = a.copy()

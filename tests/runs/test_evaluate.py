@@ -23,7 +23,7 @@ def run_evaluate(tmp_path, checkpoint, *overrides):
 def test_evaluating_the_best_checkpoint_reproduces_the_runs_test_metrics(text_run, tmp_path):
     results = text_run["results"]
     metrics, saved = run_evaluate(tmp_path, results["best_checkpoint"])
-    for name in ("test/acc", "test/f1", "test/precision", "test/recall"):
+    for name in ("test/loss", "test/acc", "test/f1", "test/precision", "test/recall"):
         assert metrics[name] == pytest.approx(results["metrics"][name], abs=1e-6), name
     assert saved["confusion_matrix"] == results["test_confusion_matrix"]
     assert sum(map(sum, saved["confusion_matrix"])) == 100  # every test review, once
@@ -45,6 +45,7 @@ def test_data_settings_can_be_changed_without_changing_the_scores(text_run, tmp_
     assert metrics["test/acc"] == pytest.approx(results["metrics"]["test/acc"], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_a_synthetic_run_is_evaluated_from_its_checkpoint_alone(tiny_cfg, tmp_path):
     cfg = tiny_cfg()
     train(cfg)
@@ -66,6 +67,7 @@ def test_a_wrong_split_or_checkpoint_is_refused(text_run, tmp_path):
         run_evaluate(tmp_path, old)
 
 
+@pytest.mark.slow
 def test_evaluate_py_fails_with_a_message_and_writes_nothing_for_a_bad_checkpoint(tmp_path):
     process = run_script(
         "evaluate.py", f"ckpt_path={tmp_path}/none.ckpt", f"paths.log_dir={tmp_path}"

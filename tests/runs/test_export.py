@@ -127,12 +127,14 @@ def test_the_folders_script_runs_without_torch(exported):
     assert [row["label"] for row in rows] == ["pos", "neg"]
 
 
+@pytest.mark.slow
 def test_predict_py_reads_an_export_folder(exported):
     shown = run_script("predict.py", str(exported), "a superb story", "--json")
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["label"] == "pos"
 
 
+@pytest.mark.slow
 def test_export_py_refuses_to_overwrite_and_unusable_checkpoints(exported, text_run, tmp_path):
     checkpoint = str(text_run["results"]["best_checkpoint"])
     before = (exported / "model.onnx").read_bytes()

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
+import subprocess
+import sys
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import run_script
+from conftest import ROOT, run_script
 
 from lstmlab.runs.predict import Predictor, lines
 
@@ -34,6 +37,11 @@ def test_predictions_score_the_test_split_as_training_did(predictor, text_run):
     predictions = predictor(test["text"], batch_size=32)  # batched by length, returned in order
     correct = [p.label == ["neg", "pos"][y] for p, y in zip(predictions, test["label"])]
     assert sum(correct) / len(correct) == pytest.approx(text_run["results"]["metrics"]["test/acc"])
+    # each review's probabilities: their cross-entropy is the run's test loss (the best
+    # checkpoint's, on the test split); probabilities are rounded to 6 decimals
+    true_class = [p.probabilities[["neg", "pos"][y]] for p, y in zip(predictions, test["label"])]
+    loss = -sum(math.log(p) for p in true_class) / len(true_class)
+    assert loss == pytest.approx(text_run["results"]["metrics"]["test/loss"], abs=1e-4)
 
 
 def test_empty_unknown_and_overlong_texts_have_defined_results(predictor):
@@ -44,6 +52,7 @@ def test_empty_unknown_and_overlong_texts_have_defined_results(predictor):
     assert (long.num_tokens, long.truncated) == (400, True)  # the run's data.max_len
 
 
+@pytest.mark.slow
 def test_predict_py_reads_arguments_files_and_stdin(text_run, tmp_path):
     checkpoint = text_run["results"]["best_checkpoint"]
     shown = run_script("predict.py", checkpoint, "a superb story", "the plot was awful")
@@ -71,6 +80,7 @@ def test_texts_are_one_per_line_whatever_else_they_hold():
     assert lines(content) == ["first\rstill the first\u2028and still", "second", "", "fourth"]
 
 
+@pytest.mark.slow
 def test_predict_py_refuses_what_it_cannot_use(tiny_cfg, tmp_path):
     from lstmlab.runs.train import train
 
@@ -79,6 +89,47 @@ def test_predict_py_refuses_what_it_cannot_use(tiny_cfg, tmp_path):
     train(tiny_cfg())
     synthetic = run_script("predict.py", str(tmp_path / "checkpoints" / "last.ckpt"), "text")
     assert synthetic.returncode == 2 and "holds no tokenizer" in synthetic.stderr
+
+
+@pytest.mark.slow
+def test_bytes_that_are_not_utf8_are_replaced_and_flagged_and_the_rest_is_predicted(
+    text_run, tmp_path
+):
+    checkpoint = text_run["results"]["best_checkpoint"]
+    (tmp_path / "texts.txt").write_bytes(b"a superb story\nthe plot was \xff awful\n")
+    from_file = run_script(
+        "predict.py", checkpoint, "--json", "--file", str(tmp_path / "texts.txt")
+    )
+    env_argv = subprocess.run(  # an argument with a raw byte, as a shell passes it
+        [
+            sys.executable,
+            str(ROOT / "predict.py"),
+            checkpoint,
+            "--json",
+            "a superb story",
+            b"the plot was \xff awful",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    for process in (from_file, env_argv):
+        assert process.returncode == 0, process.stderr
+        rows = [json.loads(line) for line in process.stdout.splitlines()]
+        assert [row["invalid_utf8"] for row in rows] == [False, True]
+        assert rows[0]["label"] == "pos"  # the other texts are read as ever
+        assert [token for token, _ in rows[1]["attention"]][3] == "\ufffd"
+
+
+@pytest.mark.slow
+def test_a_batch_size_below_one_is_refused_by_predict_py(text_run):
+    process = run_script(
+        "predict.py", text_run["results"]["best_checkpoint"], "a", "--batch-size", "0"
+    )
+    assert process.returncode == 2
+    assert "--batch-size: 0: expected a positive integer" in process.stderr
+    assert process.stdout == ""
 
 
 def test_integrated_gradients_point_at_the_mood_word(text_run):
@@ -98,6 +149,7 @@ def test_integrated_gradients_point_at_the_mood_word(text_run):
     assert plain.probabilities == great.probabilities
 
 
+@pytest.mark.slow
 def test_predict_py_explains_on_request_and_refuses_for_an_export(text_run, tmp_path):
     checkpoint = text_run["results"]["best_checkpoint"]
     shown = run_script("predict.py", checkpoint, "a superb story", "--explain", "ig", "--json")

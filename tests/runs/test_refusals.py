@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from conftest import run_script
 
 
@@ -19,6 +20,7 @@ def refused(tmp_path: Path, *overrides: str) -> str:
     return process.stderr
 
 
+@pytest.mark.slow
 def test_imdb_with_the_hub_unreachable_asks_once_and_prints_only_the_message(tmp_path, fake_hub):
     stderr = refused(tmp_path, "data=imdb")
     assert "Error: No IMDB data found. Tried, in order:" in stderr
@@ -29,6 +31,7 @@ def test_imdb_with_the_hub_unreachable_asks_once_and_prints_only_the_message(tmp
     ]
 
 
+@pytest.mark.slow
 def test_a_hub_dataset_offline_prints_only_the_message_and_how_to_use_a_local_copy(tmp_path):
     # HF_HUB_OFFLINE=1 (conftest): no request at all
     stderr = refused(tmp_path, "data=hub", "data.name=someone/never-downloaded")

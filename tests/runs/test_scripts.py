@@ -16,6 +16,7 @@ from lstmlab.data.imdb import IMDBDataModule
 from lstmlab.models.lit_module import LSTMLitModule
 
 
+@pytest.mark.slow
 def test_accuracy_benchmark_reports_every_variant_it_ran(tmp_path):
     command = [
         sys.executable,
@@ -38,6 +39,7 @@ def test_accuracy_benchmark_reports_every_variant_it_ran(tmp_path):
     assert "test acc" in result.stdout and figures["hardware"]
 
 
+@pytest.mark.slow
 def test_speed_benchmark_runs_every_pipeline_and_prints_every_figure(tmp_path):
     data = write_reviews(tmp_path / "reviews", {"train": 300, "test": 50})
     command = [sys.executable, "scripts/benchmark.py", "--path", str(data), "--val-size", "60"]
@@ -72,6 +74,7 @@ def test_speed_benchmark_runs_every_pipeline_and_prints_every_figure(tmp_path):
     assert figures["hardware"] and figures["device"] == "cpu"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("binary", [False, True])
 def test_word2vec_script_trains_on_train_and_unsupervised_only_and_its_words_align(
     tmp_path, binary
@@ -96,10 +99,11 @@ def test_word2vec_script_trains_on_train_and_unsupervised_only_and_its_words_ali
     model = LSTMLitModule(len(vocab), 2, embed_dim=8, embedding={"vectors": str(output)})
     coverage = model.load_vectors(vocab)
     assert coverage.found == coverage.words - 1  # every word but <unk>
-    row = model.net.embedding.weight[vocab["great"]].detach().numpy()
+    row = model.net.encoder.embedding.weight[vocab["great"]].detach().numpy()
     np.testing.assert_allclose(row, trained["great"], rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_word2vec_script_can_keep_to_the_labelled_reviews(tmp_path):
     """`--splits train`: vectors for a recipe that uses no data beyond the labelled reviews."""
     gensim = pytest.importorskip("gensim")
@@ -129,3 +133,15 @@ def test_explain_figure_draws_attention_above_integrated_gradients(text_run, tmp
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("pos") and "Spearman(attention, |IG|) = " in done.stdout
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_prediction_benchmark_times_both_runtimes_on_the_same_texts(text_run):
+    checkpoint = str(text_run["results"]["best_checkpoint"])
+    command = ["scripts/benchmark_predict.py", "--checkpoint", checkpoint, "--texts", "30"]
+    result = run_script(*command, "--data", str(text_run["data"]), "--batch-size", "8")
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["texts"] == 30 and figures["batch_size"] == 8
+    assert set(figures["texts_per_s"]) == {"pytorch", "onnxruntime"}
+    assert min(figures["texts_per_s"].values()) > 0 and figures["labels_differ"] == 0
+    assert figures["max_probability_difference"] <= 1e-5

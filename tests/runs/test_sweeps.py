@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 
 import optuna
+import pytest
 import yaml
 from conftest import TINY, run_script
 
 
+@pytest.mark.slow
 def test_the_parallel_launcher_runs_two_jobs_at_once(tmp_path):
     sweep = tmp_path / "sweep"
     process = run_script(
@@ -33,6 +35,7 @@ def test_the_parallel_launcher_runs_two_jobs_at_once(tmp_path):
     assert max(starts) < min(ends)  # each started before the other finished
 
 
+@pytest.mark.slow
 def test_the_slurm_launcher_composes_with_its_keys():
     process = run_script(
         "train.py", "hydra/launcher=slurm", "hydra.launcher.partition=gpu", "--cfg", "hydra"
@@ -42,6 +45,7 @@ def test_the_slurm_launcher_composes_with_its_keys():
     assert "partition: gpu" in process.stdout and "timeout_min: 120" in process.stdout
 
 
+@pytest.mark.slow
 def test_the_optuna_search_runs_its_trials_and_continues_a_stored_study(tmp_path):
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     for sweep in ("first", "second"):

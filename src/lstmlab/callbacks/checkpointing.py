@@ -1,24 +1,101 @@
-"""A checkpoint written when a cluster stops the run (SIGTERM), to continue from."""
+"""Checkpoints to continue from: one written when a cluster stops the run (SIGTERM) or the
+user presses Ctrl-C, and checkpoint state that follows its run folder when it is moved."""
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+EXIT_CODES = {"SIGTERM": 143, "Ctrl-C (SIGINT)": 130}  # 128 + signal number, the shell's way
 
 
 class CheckpointOnSigterm(L.Callback):
     """On SIGTERM (a scheduler's pre-emption or time-limit notice), Lightning stops after the
     current batch; this callback first writes `checkpoints/last.ckpt`, so the run continues
-    with `ckpt_path=<run folder>/checkpoints/last.ckpt`. SIGKILL cannot be caught: then the
-    last `last.ckpt` written (at an epoch's end, or every N steps) is where to continue from."""
+    with `resume=<run folder>`. The first Ctrl-C during training is turned into a SIGTERM, so
+    it stops the same way instead of dropping the epoch's work mid-batch; a second Ctrl-C stops
+    at once. SIGKILL cannot be caught: then the last `last.ckpt` written (at an epoch's end, or
+    every N steps) is where to continue from."""
+
+    def __init__(self) -> None:
+        self.stopped_by = "SIGTERM"
+        self._ctrl_c: Any = None  # the SIGINT handler to restore, while ours is installed
+
+    def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if threading.current_thread() is threading.main_thread():  # signals reach only it
+            self._ctrl_c = signal.signal(signal.SIGINT, self._stop_after_this_batch)
+
+    def _stop_after_this_batch(self, signum: int, frame: FrameType | None) -> None:
+        self.stopped_by = "Ctrl-C (SIGINT)"
+        self._restore_ctrl_c()  # a second Ctrl-C interrupts at once
+        os.kill(os.getpid(), signal.SIGTERM)  # Lightning's handler: stop after this batch
+
+    def _restore_ctrl_c(self) -> None:
+        if self._ctrl_c is not None:
+            signal.signal(signal.SIGINT, self._ctrl_c)
+            self._ctrl_c = None
+
+    def on_train_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self._restore_ctrl_c()
 
     def on_exception(
         self, trainer: L.Trainer, module: L.LightningModule, error: BaseException
     ) -> None:
+        self._restore_ctrl_c()
         if isinstance(error, SIGTERMException):
             trainer.save_checkpoint(last_checkpoint_path(trainer))
+
+
+class RunCheckpoint(ModelCheckpoint):
+    """`ModelCheckpoint` whose saved state follows the run folder: a copied or moved run,
+    resumed, keeps (and tests) its own best checkpoint, not the one at the path it was first
+    written to (Lightning restores that path as it was, even from another folder). A new run
+    started from another run's checkpoint (`ckpt_path=`) holds no copy of that run's files, so
+    its state is left to Lightning, which then keeps only the other run's best path."""
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        saved = state_dict.get("dirpath")
+        if saved and self.dirpath and Path(saved) != Path(self.dirpath):
+            best = state_dict.get("best_model_path") or ""
+            if best and (Path(self.dirpath) / Path(best).name).is_file():  # the run's own copy
+                state_dict = {k: _moved(v, saved, self.dirpath) for k, v in state_dict.items()}
+        super().load_state_dict(state_dict)
+
+
+class LastCheckpoint(RunCheckpoint):
+    """`RunCheckpoint` that keeps its epoch-end saves when `every_n_train_steps` adds mid-epoch
+    ones. Lightning's treats the two as exclusive (it refuses `every_n_epochs` next to
+    `every_n_train_steps`) and, given the steps, silently stops saving at epochs' ends."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._every_n_epochs = 1  # the attribute Lightning's epoch-end hooks read
+
+
+def _moved(value: Any, old: str, new: str) -> Any:
+    """`value` (a path, or a dict keyed by paths) with the folder `old` replaced by `new`."""
+    if isinstance(value, dict):
+        return {_moved(key, old, new): item for key, item in value.items()}
+    if isinstance(value, str) and value == old:
+        return new
+    if isinstance(value, str) and value and Path(value).parent == Path(old):
+        return str(Path(new) / Path(value).name)
+    return value
+
+
+def stop_signal(trainer: L.Trainer) -> tuple[str, int]:
+    """What stopped the run (`SIGTERM` or `Ctrl-C (SIGINT)`) and the exit code for it."""
+    callback = next((c for c in trainer.callbacks if isinstance(c, CheckpointOnSigterm)), None)
+    name = callback.stopped_by if callback else "SIGTERM"
+    return name, EXIT_CODES[name]
 
 
 def last_checkpoint_path(trainer: L.Trainer) -> Path:

@@ -110,24 +110,24 @@ class TensorBoardFigures(L.Callback):
 
     def _log_evaluation(self, trainer: L.Trainer, module: L.LightningModule, stage: str) -> None:
         writer = _tensorboard(trainer)
-        result = module.evaluation.get(stage)
+        result = module.last_evaluation(stage)
         if writer is None or result is None:
             return
         step = trainer.global_step
         names = module.class_names
         writer.add_figure(
-            f"{stage}/confusion_matrix", confusion_figure(result["confusion"], names), step
+            f"{stage}/confusion_matrix", confusion_figure(result.confusion, names), step
         )
         writer.add_figure(
             f"{stage}/reliability",
-            reliability_figure(result["probabilities"], result["labels"]),
+            reliability_figure(result.probabilities, result.labels),
             step,
         )
         for c, name in enumerate(names):
             writer.add_pr_curve(
                 f"{stage}/pr_curve/{name}",
-                result["labels"] == c,
-                result["probabilities"][:, c],
+                result.labels == c,
+                result.probabilities[:, c],
                 step,
             )
 

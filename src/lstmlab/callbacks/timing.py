@@ -1,6 +1,6 @@
 """How fast a run trains: seconds and samples per second of every training epoch, and peak
-memory, logged as `time/*` scalars (so TensorBoard compares the speed of runs too) and kept for
-results.json and scripts/benchmark.py."""
+memory, logged as `train/epoch_s` and `train/samples_per_s` (so TensorBoard compares the speed
+of runs too) and kept for results.json and scripts/benchmark.py."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.trainer.states import TrainerFn
 
 
 class EpochTimer(L.Callback):
@@ -39,10 +40,22 @@ class EpochTimer(L.Callback):
         self.epoch_s.append(seconds)
         self.samples_per_s.append(self._samples / seconds)
         module.log_dict(
-            {"time/epoch_s": seconds, "time/samples_per_s": self._samples / seconds},
+            {"train/epoch_s": seconds, "train/samples_per_s": self._samples / seconds},
             on_step=False,
             on_epoch=True,
         )
+
+    def state_dict(self) -> dict[str, list[float]]:
+        """Kept in checkpoints, so a resumed run reports the epochs before the resume too."""
+        return {"epoch_s": self.epoch_s, "samples_per_s": self.samples_per_s}
+
+    def on_load_checkpoint(
+        self, trainer: L.Trainer, module: L.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        """Restored when fitting goes on, not when testing the best (an earlier) checkpoint."""
+        state = checkpoint.get("callbacks", {}).get(self.state_key)
+        if state and trainer.state.fn == TrainerFn.FITTING:
+            self.epoch_s, self.samples_per_s = list(state["epoch_s"]), list(state["samples_per_s"])
 
     def summary(self, device: torch.device | None = None) -> dict[str, Any]:
         """Every epoch's figures and the process's peak memory so far."""

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
-from torch.utils.data import BatchSampler, DataLoader, Dataset, Sampler
+from torch.utils.data import BatchSampler, DataLoader, Dataset, Sampler, SequentialSampler
 
 
 class EncodedDataset(Dataset):
@@ -170,3 +170,40 @@ class BucketBatchSampler(BatchSampler):
     def __len__(self) -> int:
         count = len(self.sampler) / self.batch_size
         return math.floor(count) if self.drop_last else math.ceil(count)
+
+
+def batch_loader(
+    dataset: Dataset,
+    *,
+    pad_id: int,
+    batch_size: int,
+    seed: int,
+    train: bool = False,
+    lengths: Tensor | None = None,
+    num_workers: int = 0,
+    pin_memory: bool = False,
+) -> DataLoader:
+    """Padded batches of `dataset`, as every datamodule serves them: for training shuffled per
+    (seed, epoch) and resumable mid-epoch, for evaluation in order; bucketed by length when
+    the sequences' `lengths` are given."""
+    options = {
+        "collate_fn": PadCollator(pad_id),
+        "num_workers": num_workers,
+        "pin_memory": pin_memory,
+        "persistent_workers": num_workers > 0,
+    }
+    if train:
+        check_batch_size(batch_size, len(dataset))
+    sampler = EpochShuffleSampler(len(dataset), seed) if train else None
+    loader = ResumableLoader if train else DataLoader  # training: resumable mid-epoch
+    if lengths is None:
+        return loader(dataset, batch_size=batch_size, sampler=sampler, **options)
+    batches = BucketBatchSampler(
+        sampler or SequentialSampler(dataset),
+        batch_size,
+        drop_last=False,
+        lengths=lengths,
+        shuffle=train,
+        pool_batches=50 if train else None,
+    )
+    return loader(dataset, batch_sampler=batches, **options)

@@ -2,9 +2,10 @@
 
 `build_cache` splits the labelled text (a stratified validation split unless the source has
 one), trains the tokenizer on the training split only, encodes every split with
-`datasets.map` and publishes the folder in one rename, so an interrupted preparation is never
-mistaken for a finished one. `load_encoded` reads a split back as one flat tensor of ids plus
-offsets (`RaggedSequences`), not 50 000 tensors: a few array copies.
+`datasets.map` and publishes the folder in one rename (`io.atomic.atomic_folder`), so an
+interrupted preparation is never mistaken for a finished one. `load_encoded` reads a split
+back as one flat tensor of ids plus offsets (`RaggedSequences`), not 50 000 tensors: a few
+array copies.
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ import datasets
 import numpy as np
 import pyarrow as pa
 import torch
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from tokenizers import Tokenizer
 
-from lstmlab.data import tokenization
+from lstmlab.data import chunks, tokenization
 from lstmlab.data.batching import EncodedDataset
 from lstmlab.data.overlap import phrases_in_train
 from lstmlab.data.sequences import RaggedSequences
+from lstmlab.io import atomic
 
 CACHE_FORMAT = 2  # bump when the cache layout changes, so old caches are not read
 SPLITS = ("train", "val", "test")
@@ -56,11 +58,14 @@ def build_cache(
     clock = Clock()
     raw, class_names = source.labeled()
     train_texts = raw["train"].data.column("text")
+    labels = raw["train"].data.column("label").to_numpy()
+    check_two_classes(
+        [class_names[i] for i in np.unique(labels)], f"The training split of {source}"
+    )
     val_in_train = None  # a validation split of its own is the user's to judge
     if "val" in raw:
         parts = {"train": raw["train"], "val": raw["val"], "test": raw["test"]}
     else:
-        labels = raw["train"].data.column("label").to_numpy()
         size = holdout_size(recipe["val_size"], len(labels))
         train_idx, val_idx = stratified_split(labels, size, recipe["seed"])
         parts = {"train": raw["train"].select(train_idx), "val": raw["train"].select(val_idx)}
@@ -75,9 +80,7 @@ def build_cache(
     tokenizer, encode = make_tokenizer(recipe["tokenizer"], train_texts, restored)
     pad_id = tokenization.pad_id_of(tokenizer)
     clock.lap("vocabulary_s")
-    tmp = folder.parent / f".tmp-{folder.name}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir(parents=True)
-    try:
+    with atomic.atomic_folder(folder) as tmp:  # theirs is kept if another process won
         counts = {}
         for split, part in parts.items():
             encoded = encode_split(part, encode, tmp / f"{split}.arrow", split)
@@ -95,13 +98,45 @@ def build_cache(
             "build": clock.laps,
         }
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
-        _publish(tmp, folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     rank_zero_info(
         f"{name} from {source}: {meta['sizes']}, vocabulary {tokenizer.get_vocab_size()}, "
         f"cached in {folder} ({clock.total():.1f} s)"
     )
+
+
+def check_two_classes(present: list[str], where: str) -> None:
+    """A classifier learns nothing from one class: say so, rather than fail later at the
+    validation split or a test label the training split lacks."""
+    if len(present) < 2:
+        raise ValueError(
+            f"{where} has texts of a single class ({present}): a classifier needs two or more. "
+            "Check that the label column is the one meant (data.label_column for your own "
+            "files) and that the training file holds every class."
+        )
+
+
+def discard_unreadable(folder: Path) -> None:
+    """Removes a published cache folder that no longer reads whole (a file cut short by a full
+    disk, a copy or a sync that did not finish), so that it is built again instead of stopping
+    every later run with a bare pyarrow error."""
+    if not (folder / "meta.json").exists():
+        return
+    try:
+        json.loads((folder / "meta.json").read_text())
+        tokenization.from_json((folder / "tokenizer.json").read_text())
+        for split in SPLITS:
+            with pa.memory_map(str(folder / f"{split}.arrow")) as arrow:
+                pa.ipc.open_stream(arrow).read_all()  # memory-mapped: no copy of the data
+    except Exception as err:  # OSError, JSON, Arrow and tokenizers errors: all mean "damaged"
+        rank_zero_warn(
+            f"The data cache {folder} is damaged ({type(err).__name__}: {err}): building it again."
+        )
+        aside = folder.parent / f".damaged-{folder.name}-{uuid.uuid4().hex[:8]}"
+        try:
+            folder.rename(aside)  # one step, so no run reads a half-deleted folder
+        except FileNotFoundError:  # another process moved it first
+            return
+        shutil.rmtree(aside, ignore_errors=True)
 
 
 def describe_classes(names: list[str], counts: list[int]) -> str:
@@ -144,16 +179,6 @@ def file_digest(name_or_path: str) -> str | None:
     return digest(path.read_text()) if path.is_file() else None
 
 
-def _publish(tmp: Path, folder: Path) -> None:
-    """Renames the finished `tmp` to `folder`; if another process got there first, keeps theirs
-    (same recipe, same content)."""
-    try:
-        tmp.rename(folder)
-    except OSError:
-        if not (folder / "meta.json").exists():
-            raise
-
-
 def make_tokenizer(
     rules: dict, train_texts: pa.Array, restored: str | None
 ) -> tuple[Tokenizer, Callable[[pa.Array], pa.ListArray]]:
@@ -164,8 +189,8 @@ def make_tokenizer(
     elif "pretrained" in rules:
         tokenizer = tokenization.load_pretrained(rules["pretrained"])
     elif rules["kind"] == "word":
-        chunks = tokenization.split_chunks(train_texts)
-        encoder = tokenization.word_vocabulary(chunks, rules["min_freq"], rules["max_size"])
+        pieces = chunks.split_chunks(train_texts)
+        encoder = chunks.word_vocabulary(pieces, rules["min_freq"], rules["max_size"])
         return encoder.tokenizer, encoder  # it knows the training chunks already
     else:
         batches = (
@@ -175,7 +200,7 @@ def make_tokenizer(
         tokenizer = tokenization.train_tokenizer(
             rules["kind"], batches, rules["min_freq"], rules["max_size"]
         )
-    return tokenizer, tokenization.text_encoder(tokenizer)
+    return tokenizer, chunks.text_encoder(tokenizer)
 
 
 def encode_split(
@@ -224,7 +249,7 @@ def stratified_split(labels: np.ndarray, val_size: int, seed: int) -> tuple[np.n
     take = np.floor(quotas).astype(int)
     leftover = np.argsort(-(quotas - take), kind="stable")[: val_size - take.sum()]
     take[leftover] += 1
-    if len(classes) < 2 or (take >= counts).any():
+    if (take >= counts).any():
         raise ValueError(
             f"data.val_size={val_size} leaves the training split without every class "
             f"(class sizes {dict(zip(classes.tolist(), counts.tolist()))}): lower data.val_size."

@@ -8,11 +8,12 @@ from typing import Any
 import datasets
 import numpy as np
 
-from lstmlab.data import tokenization
+from lstmlab.data import chunks
 from lstmlab.data.batching import EncodedDataset
 from lstmlab.data.cache import encode_split, load_encoded
 from lstmlab.data.sources import UNSUPERVISED, Source, find_source
 from lstmlab.data.text import TextDataModule
+from lstmlab.io import atomic
 
 
 class IMDBDataModule(TextDataModule):
@@ -51,5 +52,7 @@ class IMDBDataModule(TextDataModule):
         if not path.exists():
             texts = self.load_unsupervised().select_columns(["text"])
             part = texts.add_column("label", np.full(len(texts), -1, dtype=np.int64))
-            encode_split(part, tokenization.text_encoder(self.tokenizer), path, UNSUPERVISED)
+            encode = chunks.text_encoder(self.tokenizer)
+            with atomic.atomic_path(path) as tmp:  # the published cache never holds half a file
+                encode_split(part, encode, tmp, UNSUPERVISED)
         return load_encoded(path, self.hparams.max_len)

@@ -23,13 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from lstmlab.data.batching import (
-    EncodedDataset,
-    EpochShuffleSampler,
-    PadCollator,
-    ResumableLoader,
-    check_batch_size,
-)
+from lstmlab.data.batching import EncodedDataset, batch_loader
 
 PAD_ID, UNK_ID, FIRST_KEY_ID = 0, 1, 2
 TASK_KEYS = ("vocab_size", "num_classes", "min_len", "max_len", "num_distractors")
@@ -84,7 +78,7 @@ class SyntheticDataModule(L.LightningDataModule):
         pin_memory: bool = False,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
+        self.save_hyperparameters(logger=False)  # trackers get train.py's flat hyperparameters
         _check_args(self.hparams)
         self.vocab_size = vocab_size
         self.num_classes = num_classes
@@ -100,22 +94,20 @@ class SyntheticDataModule(L.LightningDataModule):
         for (name, size), split_seed in zip(sizes.items(), seeds):
             self.splits[name] = make_key_task(size, seed=split_seed, **rule)
 
-    def _loader(self, split: str, shuffle: bool = False) -> DataLoader:
-        size = len(self.splits[split])
-        loader = ResumableLoader if shuffle else DataLoader  # training: resumable mid-epoch
-        return loader(
+    def _loader(self, split: str, train: bool = False) -> DataLoader:
+        h = self.hparams
+        return batch_loader(
             self.splits[split],
-            batch_size=self.hparams.batch_size,
-            sampler=EpochShuffleSampler(size, self.hparams.seed) if shuffle else None,
-            collate_fn=PadCollator(self.pad_id),
-            num_workers=self.hparams.num_workers,
-            pin_memory=self.hparams.pin_memory,
-            persistent_workers=self.hparams.num_workers > 0,
+            pad_id=self.pad_id,
+            batch_size=h.batch_size,
+            seed=h.seed,
+            train=train,
+            num_workers=h.num_workers,
+            pin_memory=h.pin_memory,
         )
 
     def train_dataloader(self) -> DataLoader:
-        check_batch_size(self.hparams.batch_size, len(self.splits["train"]))
-        return self._loader("train", shuffle=True)
+        return self._loader("train", train=True)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("val")
@@ -126,7 +118,7 @@ class SyntheticDataModule(L.LightningDataModule):
 
 def _check_args(h: Mapping[str, int]) -> None:
     """Clear errors for settings that cannot produce the task."""
-    for name in ("num_samples", "val_samples", "test_samples", "min_len"):
+    for name in ("num_samples", "val_samples", "test_samples", "min_len", "batch_size"):
         if h[name] < 1:
             raise ValueError(f"data.{name}={h[name]}: expected a positive integer")
     if not 0 <= h["num_distractors"] < h["min_len"]:

@@ -27,17 +27,10 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from tokenizers import Tokenizer
-from torch.utils.data import DataLoader, SequentialSampler
+from torch.utils.data import DataLoader
 
 from lstmlab.data import tokenization
-from lstmlab.data.batching import (
-    BucketBatchSampler,
-    EncodedDataset,
-    EpochShuffleSampler,
-    PadCollator,
-    ResumableLoader,
-    check_batch_size,
-)
+from lstmlab.data.batching import EncodedDataset, batch_loader
 from lstmlab.data.cache import (
     CACHE_FORMAT,
     SPLITS,
@@ -45,6 +38,7 @@ from lstmlab.data.cache import (
     build_cache,
     describe_classes,
     digest,
+    discard_unreadable,
     file_digest,
     load_encoded,
 )
@@ -87,7 +81,9 @@ class TextDataModule(L.LightningDataModule):
         check_options(
             tokenizer, pretrained, min_freq, max_size, max_len, val_size, batch_size, num_workers
         )
-        self.save_hyperparameters()  # these keys and the subclass's own (Lightning walks up)
+        # these keys and the subclass's own (Lightning walks up); logger=False: trackers get
+        # the run's flat hyperparameters from train.py instead
+        self.save_hyperparameters(logger=False)
         self.tokenizer: Tokenizer | None = None
         self.vocab_size: int | None = None
         self.num_classes: int | None = None
@@ -152,6 +148,7 @@ class TextDataModule(L.LightningDataModule):
         key = digest(json.dumps(recipe, sort_keys=True))
         kind = "checkpoint" if self._restored is not None else h.tokenizer
         folder = Path(h.cache_dir) / f"{kind}-{key}"
+        discard_unreadable(folder)
         if not (folder / "meta.json").exists():
             build_cache(folder, source, recipe, self._restored, self.name)
         return folder
@@ -214,27 +211,16 @@ class TextDataModule(L.LightningDataModule):
         """Batches of `dataset` with this datamodule's settings: shuffled per (seed, epoch) and
         bucketed by length for training; in order for evaluation."""
         h = self.hparams
-        options = {
-            "collate_fn": PadCollator(self.pad_id),
-            "num_workers": h.num_workers,
-            "pin_memory": h.pin_memory,
-            "persistent_workers": h.num_workers > 0,
-        }
-        if train:
-            check_batch_size(h.batch_size, len(dataset))
-        sampler = EpochShuffleSampler(len(dataset), h.shuffle_seed) if train else None
-        loader = ResumableLoader if train else DataLoader  # training: resumable mid-epoch
-        if not h.bucket:
-            return loader(dataset, batch_size=h.batch_size, sampler=sampler, **options)
-        batches = BucketBatchSampler(
-            sampler or SequentialSampler(dataset),
-            h.batch_size,
-            drop_last=False,
-            lengths=dataset.sequences.lengths,
-            shuffle=train,
-            pool_batches=50 if train else None,
+        return batch_loader(
+            dataset,
+            pad_id=self.pad_id,
+            batch_size=h.batch_size,
+            seed=h.shuffle_seed,
+            train=train,
+            lengths=dataset.sequences.lengths if h.bucket else None,
+            num_workers=h.num_workers,
+            pin_memory=h.pin_memory,
         )
-        return loader(dataset, batch_sampler=batches, **options)
 
     def train_dataloader(self) -> DataLoader:
         return self.loader(self.splits["train"], train=True)

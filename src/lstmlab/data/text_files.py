@@ -25,6 +25,7 @@ import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 from datasets.table import InMemoryTable
 
+from lstmlab.data.cache import check_two_classes
 from lstmlab.data.text import TextDataModule
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}
@@ -37,6 +38,7 @@ SPLIT_NAMES = {  # values of a split column, and what they mean
     "test": "test",
 }
 JOIN = "\n"  # between the text columns of one row
+SEPARATORS = (";", "\t", "|", ",")  # in a lone header: the file's likely column separator
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class FileSource:
 
     files: dict[str, Path]  # split -> file; one "all" entry when split_column is set
     format: str | None
+    delimiter: str | None  # csv / tsv: the column separator (None: `,` / tab)
     text_columns: tuple[str, ...]
     label_column: str
     labels: tuple[str, ...] | None
@@ -61,6 +64,7 @@ class FileSource:
         }
         settings = [
             self.format,
+            self.delimiter,
             self.text_columns,
             self.label_column,
             self.labels,
@@ -71,24 +75,31 @@ class FileSource:
     def labeled(self) -> tuple[dict[str, datasets.Dataset], list[str]]:
         tables = self._read_splits()
         names = (
-            list(self.labels) if self.labels else inferred_names(tables["train"], self.label_column)
+            list(self.labels)
+            if self.labels
+            else inferred_names(tables["train"], self.label_column, self._where("train"))
         )
         splits = {}
         for split, table in tables.items():
-            where = f"the {split} split ({self.files.get(split, self.files.get('all'))})"
             labels = label_ids(
-                table.column(self.label_column), names, where, given=bool(self.labels)
+                table.column(self.label_column), names, self._where(split), given=bool(self.labels)
             )
             splits[split] = text_and_labels(table, self.text_columns, labels)
         return splits, names
+
+    def _where(self, split: str) -> str:
+        return f"the {split} split ({self.files.get(split, self.files.get('all'))})"
 
     def _read_splits(self) -> dict[str, pa.Table]:
         columns = [*self.text_columns, self.label_column]
         if self.split_column is None:
             return {
-                split: read_table(path, self.format, columns) for split, path in self.files.items()
+                split: read_table(path, self.format, columns, self.delimiter)
+                for split, path in self.files.items()
             }
-        table = read_table(self.files["all"], self.format, [*columns, self.split_column])
+        table = read_table(
+            self.files["all"], self.format, [*columns, self.split_column], self.delimiter
+        )
         return split_by_column(table, self.split_column, self.files["all"])
 
 
@@ -103,6 +114,7 @@ class TextFilesDataModule(TextDataModule):
         val: str | None = None,
         test: str | None = None,
         format: str | None = None,
+        delimiter: str | None = None,
         text_columns: Sequence[str] = ("text",),
         label_column: str = "label",
         labels: Sequence[str] | None = None,
@@ -116,6 +128,7 @@ class TextFilesDataModule(TextDataModule):
         self.source = FileSource(
             files=_files(train, val, test, split_column),
             format=_format(format),
+            delimiter=_delimiter(delimiter),
             text_columns=tuple(text_columns),
             label_column=label_column,
             labels=None if labels is None else tuple(labels),
@@ -130,14 +143,15 @@ class TextFilesDataModule(TextDataModule):
 # ----------------------------------------------------------------------------- reading
 
 
-def read_table(path: Path, format: str | None, columns: list[str]) -> pa.Table:
+def read_table(
+    path: Path, format: str | None, columns: list[str], delimiter: str | None = None
+) -> pa.Table:
     """The file's `columns`, or an error naming the file and what is wrong with it."""
     kind = format or FORMATS.get(path.suffix.lower())
     try:
         if kind in ("csv", "tsv"):
-            parse = pa_csv.ParseOptions(
-                delimiter="\t" if kind == "tsv" else ",", newlines_in_values=True
-            )
+            separator = delimiter or ("\t" if kind == "tsv" else ",")
+            parse = pa_csv.ParseOptions(delimiter=separator, newlines_in_values=True)
             table = pa_csv.read_csv(path, parse_options=parse)
         elif kind == "json":
             table = pa_json.read_json(path)
@@ -157,12 +171,26 @@ def read_table(path: Path, format: str | None, columns: list[str]) -> pa.Table:
     if missing:
         raise ValueError(
             f"{path} has no column {', '.join(map(repr, missing))}; its columns are "
-            f"{table.column_names}. Set data.text_columns / data.label_column / "
-            "data.split_column to the names your file uses."
+            f"{table.column_names}. " + column_advice(table.column_names, kind)
         )
     if table.num_rows == 0:
         raise ValueError(f"{path} has a header but no rows: expected labelled texts.")
     return table.select(columns)
+
+
+def column_advice(names: list[str], kind: str) -> str:
+    """How to fix missing columns: one column whose header holds a likely separator means the
+    file is separated by it (a semicolon-separated CSV, as spreadsheets in many locales write)."""
+    if kind in ("csv", "tsv") and len(names) == 1:
+        found = [c for c in SEPARATORS if c in names[0]]
+        if found:
+            return (
+                f"The header holds {found[0]!r}: the file looks separated by it. Set "
+                f"data.delimiter='{found[0]}'."
+            )
+    return (
+        "Set data.text_columns / data.label_column / data.split_column to the names your file uses."
+    )
 
 
 def split_by_column(table: pa.Table, column: str, path: Path) -> dict[str, pa.Table]:
@@ -204,11 +232,13 @@ def joined_text(table: pa.Table, columns: tuple[str, ...]) -> pa.Array:
     return pc.binary_join_element_wise(*parts, JOIN).combine_chunks()
 
 
-def inferred_names(train: pa.Table, column: str) -> list[str]:
+def inferred_names(train: pa.Table, column: str, where: str = "the training split") -> list[str]:
     """The training split's distinct labels, sorted (numbers numerically), as names."""
     values = train.column(column)
     distinct = pc.unique(values.drop_null()).to_pylist()
-    return [str(v) for v in sorted(distinct)]
+    names = [str(v) for v in sorted(distinct)]
+    check_two_classes(names, where)
+    return names
 
 
 def label_ids(values: pa.ChunkedArray, names: list[str], where: str, given: bool) -> pa.Array:
@@ -259,6 +289,15 @@ def _files(
                 f"directory you run from: {Path.cwd()})."
             )
     return files
+
+
+def _delimiter(delimiter: str | None) -> str | None:
+    if delimiter is not None and len(delimiter) != 1:
+        raise ValueError(
+            f"data.delimiter={delimiter!r}: expected one character (e.g. ';'), or null for "
+            "',' in .csv and tab in .tsv files"
+        )
+    return delimiter
 
 
 def _format(format: str | None) -> str | None:

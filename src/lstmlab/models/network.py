@@ -1,26 +1,21 @@
-"""The LSTM text classifier as a plain nn.Module: embedding -> LSTM -> pooling -> linear head.
+"""The LSTM text classifier as a plain nn.Module: encoder -> pooling -> linear head.
 
 One class covers every variant the template compares (pooling, directions, layers, dropout,
-initial state, head). Training logic lives in `lit_module.py`; this file is usable on its own,
-e.g. in a hand-written loop.
-
-How padding is kept out without packing: on right-padded input a forward LSTM reads every real
-token before any padding, so its outputs at real positions are exact. The backward direction
-gets the same property by reversing each sequence *within its own length*, running forward,
-and reversing back. This is an exact BiLSTM (tests/models/test_network.py compares it with
-nn.LSTM(bidirectional=True)) and faster on a CPU than pack_padded_sequence (docs/speed.md).
+initial state, head). The encoder (embedding + LSTMs, `encoder.LSTMEncoder`) is the part a
+language model pretrains; training logic lives in `lit_module.py`. This file is usable on its
+own, e.g. in a hand-written loop.
 """
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
-from torch.func import functional_call
+from typing import Any
 
+import torch
+from torch import Tensor, nn
+
+from lstmlab.models.encoder import LSTMEncoder, move_encoder_keys
 from lstmlab.models.pooling import POOLINGS, build_pooling
 
-INIT_STATES = ("zeros", "random", "learned")
 HEADS = ("ce", "bce")
 
 
@@ -30,27 +25,14 @@ class LSTMClassifier(nn.Module):
     Args:
         vocab_size: number of token ids (from the datamodule).
         num_classes: number of labels (from the datamodule).
-        pad_id: id of the padding token; its embedding is fixed at zero.
-        embed_dim: width of the token embeddings.
-        hidden_size: LSTM hidden size per direction.
-        num_layers: stacked LSTM layers.
-        bidirectional: also read each sequence right to left.
+        pad_id, embed_dim, hidden_size, num_layers, bidirectional, embed_dropout,
+            lstm_dropout, weight_dropout, init_state, forget_bias: the encoder's, see
+            `LSTMEncoder`.
         pooling: how to summarise the sequence, one of `pooling.POOLINGS`.
         attn_dim: width of the attention projection (`pooling=attn`); defaults to the LSTM
             output width.
-        embed_dropout: dropout on the token embeddings.
-        lstm_dropout: dropout between stacked LSTM layers (needs num_layers >= 2).
-        weight_dropout: DropConnect on every LSTM's hidden-to-hidden weights (AWD-LSTM, Merity
-            et al., 2018): while training, each batch runs with a fraction of those weights
-            zeroed, the same ones at every time step, which regularises the recurrence itself
-            (dropout on the inputs or outputs cannot). Evaluation uses the full weights.
         dropout: dropout on the pooled vector, before the classifier.
-        init_state: initial (h0, c0): `zeros`, `random` (fresh noise every batch, as one source
-            notebook did; kept to show what it costs) or `learned` (trained parameters).
         head: `ce` (num_classes logits, cross-entropy) or `bce` (one logit, binary only).
-        forget_bias: initial forget-gate bias (None: PyTorch's default, about 0). A positive
-            bias (Jozefowicz et al., 2015: 1.0) makes the cell keep its memory from the start,
-            which a model read from its final state needs on long texts.
     """
 
     def __init__(
@@ -73,35 +55,25 @@ class LSTMClassifier(nn.Module):
         forget_bias: float | None = None,
     ) -> None:
         super().__init__()
-        _check_args(num_classes, num_layers, pooling, lstm_dropout, init_state, head)
-        _check_probability("weight_dropout", weight_dropout)
-        self.init_state, self.weight_dropout = init_state, weight_dropout
-        self.num_directions = 2 if bidirectional else 1
-        out_dim = hidden_size * self.num_directions
-
-        self.hidden_size, self.num_layers = hidden_size, num_layers
-        self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id)
-        self.embed_dropout = nn.Dropout(embed_dropout)
-        # lstm[layer][direction]: one unidirectional LSTM each, direction 1 reading backwards
-        self.lstm = nn.ModuleList(
-            nn.ModuleList(
-                nn.LSTM(embed_dim if layer == 0 else out_dim, hidden_size, batch_first=True)
-                for _ in range(self.num_directions)
-            )
-            for layer in range(num_layers)
+        _check_args(num_classes, pooling, head)
+        self.encoder = LSTMEncoder(
+            vocab_size,
+            pad_id,
+            embed_dim,
+            hidden_size,
+            num_layers,
+            bidirectional,
+            embed_dropout,
+            lstm_dropout,
+            weight_dropout,
+            init_state,
+            forget_bias,
         )
-        if forget_bias is not None:
-            for directions in self.lstm:
-                for lstm in directions:
-                    set_forget_bias(lstm, forget_bias)
-        self.lstm_dropout = nn.Dropout(lstm_dropout)
-        if init_state == "learned":
-            state_shape = (num_layers * self.num_directions, 1, hidden_size)
-            self.h0 = nn.Parameter(torch.zeros(state_shape))
-            self.c0 = nn.Parameter(torch.zeros(state_shape))
+        out_dim = self.encoder.output_dim
         self.pooling = build_pooling(pooling, out_dim, attn_dim or out_dim)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(out_dim, 1 if head == "bce" else num_classes)
+        self.register_load_state_dict_pre_hook(_upgrade_old_keys)
 
     def forward(
         self, tokens: Tensor, lengths: Tensor, push: Tensor | None = None
@@ -115,112 +87,25 @@ class LSTMClassifier(nn.Module):
         steps = tokens.size(1)
         lengths = lengths.clamp(min=1)
         mask = torch.arange(steps, device=tokens.device) < lengths.unsqueeze(1)  # [B, T]
-        x = self.embedding(tokens)  # [B, T, E]
-        x = self.embed_dropout(x if push is None else x + push)
-        outputs, h_n = self.encode(x, lengths)  # [B, T, D], [dirs, B, H]
+        outputs, h_n = self.encoder(tokens, lengths, push)  # [B, T, D], [dirs, B, H]
         pooled, weights = self.pooling(outputs, mask, h_n)  # [B, D], [B, T] | None
         return self.head(self.dropout(pooled)), weights
 
-    def encode(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
-        """Top-layer outputs [B, T, dirs*H] (exact at real positions, whatever follows them)
-        and the top layer's final hidden states [dirs, B, H] at each sequence's real end."""
-        reverse = reversal_index(lengths, x.size(1))  # [B, T]
-        states = self._initial_states(x)
-        for layer, directions in enumerate(self.lstm):
-            if layer > 0:
-                x = self.lstm_dropout(x)
-            outputs = []
-            for direction, lstm in enumerate(directions):
-                backward = direction == 1
-                inputs = take_steps(x, reverse) if backward else x
-                out, _ = self._run_lstm(lstm, inputs, states.pop(0))
-                outputs.append(take_steps(out, reverse) if backward else out)  # [B, T, H]
-            x = torch.cat(outputs, dim=-1)  # [B, T, dirs*H]
-        rows = torch.arange(x.size(0), device=x.device)
-        finals = [outputs[0][rows, lengths - 1]]  # forward: state after the last real token
-        if self.num_directions == 2:
-            finals.append(outputs[1][:, 0])  # backward: state after reading back to token 0
-        return x, torch.stack(finals)
 
-    def _run_lstm(
-        self, lstm: nn.LSTM, x: Tensor, state: tuple[Tensor, Tensor] | None
-    ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
-        """`lstm(x, state)`, in training with DropConnect on `weight_hh_l0`: the parameter stays
-        whole (checkpoints, optimiser) and the call uses a dropped copy, through which the
-        gradient reaches it."""
-        if not (self.training and self.weight_dropout):
-            return lstm(x, state)
-        dropped = F.dropout(lstm.weight_hh_l0, self.weight_dropout)
-        return functional_call(lstm, {"weight_hh_l0": dropped}, (x, state))
-
-    def _initial_states(self, x: Tensor) -> list[tuple[Tensor, Tensor] | None]:
-        """(h0, c0) for each layer and direction in order, each [1, B, H]; None means zeros."""
-        count, batch = self.num_layers * self.num_directions, x.size(0)
-        if self.init_state == "zeros":
-            return [None] * count  # nn.LSTM's own zero state, without allocating it here
-        if self.init_state == "learned":
-            h0, c0 = (s.expand(-1, batch, -1).contiguous() for s in (self.h0, self.c0))
-        else:  # random: fresh noise for every batch
-            shape = (count, batch, self.hidden_size)
-            h0, c0 = (torch.randn(shape, device=x.device, dtype=x.dtype) for _ in range(2))
-        return [(h0[i : i + 1], c0[i : i + 1]) for i in range(count)]
+def _upgrade_old_keys(module: nn.Module, state_dict: dict[str, Any], prefix: str, *_: Any) -> None:
+    """Checkpoints written before the classifier owned an `LSTMEncoder` hold its weights as
+    `<prefix>embedding.weight`, `<prefix>lstm.*`, ...: they now live under `<prefix>encoder.`."""
+    move_encoder_keys(state_dict, prefix, prefix + "encoder.")
 
 
-def set_forget_bias(lstm: nn.LSTM, value: float) -> None:
-    """Biases hold the gates in the order input, forget, cell, output; nn.LSTM adds its two
-    biases, so `bias_ih` gets the value and `bias_hh`'s forget part is zeroed."""
-    h = lstm.hidden_size
-    with torch.no_grad():
-        lstm.bias_ih_l0[h : 2 * h].fill_(value)
-        lstm.bias_hh_l0[h : 2 * h].zero_()
-
-
-def reversal_index(lengths: Tensor, steps: int) -> Tensor | None:
-    """[B, T] time indices that reverse each sequence's first `length` steps and leave its
-    padding in place; applying it twice restores the order. None when no row is padded: then
-    the reversal is a plain flip, cheaper than the gather (and its scatter-add gradient) on a
-    CPU, and many of IMDB's batches are unpadded (docs/speed.md)."""
-    if bool((lengths == steps).all()):
-        return None
-    t = torch.arange(steps, device=lengths.device)
-    last = (lengths - 1).unsqueeze(1)  # [B, 1]
-    return torch.where(t < lengths.unsqueeze(1), last - t, t)
-
-
-def take_steps(x: Tensor, index: Tensor | None) -> Tensor:
-    """x [B, T, F] reordered in time by index [B, T] (None: reversed)."""
-    if index is None:
-        return x.flip(1)
-    return x.gather(1, index.unsqueeze(-1).expand_as(x))
-
-
-def _check_probability(name: str, value: float) -> None:
-    if not 0 <= value < 1:
-        raise ValueError(f"model.{name}={value}: expected a probability in [0, 1)")
-
-
-def _check_args(
-    num_classes: int, num_layers: int, pooling: str, lstm_dropout: float, init_state: str, head: str
-) -> None:
+def _check_args(num_classes: int, pooling: str, head: str) -> None:
     """Refuse settings that would silently do something other than what they say."""
     if pooling not in POOLINGS:
         raise ValueError(f"model.pooling={pooling!r}: expected one of {', '.join(POOLINGS)}")
-    if init_state not in INIT_STATES:
-        raise ValueError(
-            f"model.init_state={init_state!r}: expected one of {', '.join(INIT_STATES)}"
-        )
     if head not in HEADS:
         raise ValueError(f"model.head={head!r}: expected one of {', '.join(HEADS)}")
     if head == "bce" and num_classes != 2:
         raise ValueError(
             f"model.head=bce gives a single logit, so it needs exactly 2 classes, but the data "
             f"has {num_classes}. Use model.head=ce for multi-class data."
-        )
-    if num_layers < 1:
-        raise ValueError(f"model.num_layers={num_layers}: expected at least 1")
-    if lstm_dropout > 0 and num_layers == 1:
-        raise ValueError(
-            f"model.lstm_dropout={lstm_dropout} has no effect with model.num_layers=1: nn.LSTM "
-            "applies dropout only between stacked layers. Set model.num_layers>=2, or use "
-            "model.embed_dropout / model.dropout, which act with any number of layers."
         )

@@ -1,15 +1,24 @@
-"""What a run prints: the composed config at the start, the results at the end (rich)."""
+"""What a run prints: the composed config at the start, the results at the end (rich), each
+also copied into the run's log file (see run_log.py)."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping
 
 import rich
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
+from rich.console import Console, RenderableType
 from rich.syntax import Syntax
 from rich.table import Table
 from rich.tree import Tree
+
+from lstmlab.reporting.run_log import RECORD
+
+# Columns for output that is not a terminal: rich assumes 80 there, which cut the config's
+# paths; a file or a pipe has no width, so nothing is cut or wrapped.
+UNLIMITED = 1_000_000
 
 SECTION_ORDER = (
     "data",
@@ -36,7 +45,8 @@ def print_config_tree(cfg: DictConfig) -> None:
             OmegaConf.to_yaml(value, resolve=True) if isinstance(value, DictConfig) else str(value)
         )
         tree.add(f"[bold]{key}[/bold]").add(Syntax(text.rstrip(), "yaml", theme="ansi_dark"))
-    rich.print(tree)
+    console().print(tree)
+    RECORD.info("config:\n%s", OmegaConf.to_yaml(cfg, resolve=True).rstrip())
 
 
 @rank_zero_only
@@ -49,8 +59,26 @@ def print_summary(
     table.add_column("value", justify="right")
     for name in sorted(metrics):
         table.add_row(name, f"{metrics[name]:.4f}")
-    console = rich.get_console()
-    console.print(table)
-    console.print(f"run folder:      {output_dir}", soft_wrap=True)
-    console.print(f"best checkpoint: {best_ckpt or '(none saved)'}", soft_wrap=True)
-    console.print(f"compare runs:    tensorboard --logdir {log_dir}", soft_wrap=True)
+    show(table)
+    places = (
+        f"run folder:      {output_dir}",
+        f"best checkpoint: {best_ckpt or '(none saved)'}",
+        f"compare runs:    tensorboard --logdir {log_dir}",
+    )
+    console().print("\n".join(places), soft_wrap=True)
+    RECORD.info(places[1])
+
+
+def show(renderable: RenderableType) -> None:
+    """Prints `renderable` (a table) and copies it, as plain text, into the run's log file."""
+    console().print(renderable)
+    text = Console(file=io.StringIO(), width=UNLIMITED, color_system=None)
+    text.print(renderable)
+    RECORD.info("\n%s", text.file.getvalue().rstrip())
+
+
+def console() -> Console:
+    """Rich's console on a terminal; anywhere else (a file, a pipe, a SLURM log) one that
+    never cuts or wraps lines."""
+    terminal = rich.get_console()
+    return terminal if terminal.is_terminal else Console(width=UNLIMITED)

@@ -11,11 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from lightning.pytorch.utilities import rank_zero_info
+from omegaconf import DictConfig, OmegaConf
 
 from lstmlab.data.tokenization import TextEncoder, from_json
 from lstmlab.models.lit_module import LSTMLitModule
 
 REQUIRED_KEYS = ("state_dict", "hyper_parameters")  # what Lightning writes for every module
+FROM_DATA = ("vocab_size", "num_classes", "pad_id")  # model settings the data decides
+NOT_SHAPES = ("data", "optimizer", "scheduler", "class_names", "loss_weights")  # hparams
 
 
 class CheckpointError(ValueError):
@@ -59,6 +63,17 @@ def text_state(checkpoint: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+def require_text_state(checkpoint: dict[str, Any], path: str | Path) -> dict[str, Any]:
+    """`text_state`, or a `CheckpointError` for a checkpoint of a run without text."""
+    state = text_state(checkpoint)
+    if state is None:
+        raise CheckpointError(
+            f"{path} holds no tokenizer: its run's data had none (the synthetic task reads "
+            "token ids, not text). Use a checkpoint of a run on text data, e.g. data=imdb."
+        )
+    return state
+
+
 def load_model(checkpoint: dict[str, Any], path: str | Path = "checkpoint") -> LSTMLitModule:
     """The trained `LSTMLitModule`, in eval mode, on the CPU, checked against its tokenizer."""
     _check_vocabulary(checkpoint, path)
@@ -95,10 +110,71 @@ def _check_vocabulary(checkpoint: dict[str, Any], path: str | Path) -> None:
 
 def load_text_encoder(path: str | Path) -> TextEncoder:
     """The `TextEncoder` of a checkpoint of a run on text data (e.g. IMDB)."""
-    state = text_state(read_checkpoint(path))
-    if state is None:
-        raise CheckpointError(
-            f"{path} holds no tokenizer: its data had none (the synthetic task reads "
-            "token ids, not text). Use a checkpoint of a run on text data, e.g. data=imdb."
-        )
-    return TextEncoder.from_state(state)
+    return TextEncoder.from_state(require_text_state(read_checkpoint(path), path))
+
+
+# ----------------------------------------------------------------------------- checkpoint vs data
+
+
+def align_labels(data_cfg: DictConfig, trained: list[str] | None) -> DictConfig:
+    """`data_cfg` with `labels` in the checkpoint's order when it lists the checkpoint's
+    classes in another order (`+data.labels=[1,0]`): class ids follow `labels`, so the model's
+    class 0 would be scored against the data's class 0 of another name. Mapped by name, said."""
+    labels = data_cfg.get("labels") if "labels" in data_cfg else None
+    if not trained or labels is None or list(map(str, labels)) == trained:
+        return data_cfg
+    if sorted(map(str, labels)) != sorted(trained):
+        return data_cfg  # other classes: check_classes refuses them after reading the data
+    rank_zero_info(
+        f"data.labels={list(map(str, labels))} lists the checkpoint's classes in another "
+        f"order: labels are mapped by name to the checkpoint's order {trained}."
+    )
+    return OmegaConf.merge(data_cfg, {"labels": trained})
+
+
+def check_classes(trained: list[str] | None, data: list[str] | None, path: str | Path) -> None:
+    """A CheckpointError when the data's classes (in id order) are not the checkpoint's: each
+    class id would be scored, or trained on, as another class."""
+    if not trained or not data or list(data) == list(trained):
+        return
+    raise CheckpointError(
+        f"{path} was trained on the classes {trained} (in id order), but the data gives "
+        f"{list(data)}, so class ids would mean other classes. Use data with the checkpoint's "
+        f"classes; for your own files set data.labels={trained} (labels are then mapped by "
+        "name)."
+    )
+
+
+def check_shapes(checkpoint: dict[str, Any], model: torch.nn.Module, path: str | Path) -> None:
+    """A CheckpointError naming the settings that differ when the checkpoint's weights do not
+    fit `model` (built from this run's config), instead of torch's list of tensor sizes."""
+    own = model.state_dict()
+    if all(
+        key in own and own[key].shape == value.shape
+        for key, value in checkpoint["state_dict"].items()
+    ):
+        return
+    saved, current = flat(checkpoint["hyper_parameters"]), flat(dict(model.hparams))
+    differ = [
+        f"{key} {saved[key]} in the checkpoint vs {current.get(key)} from this run's data"
+        if key in FROM_DATA
+        else f"model.{key} {saved[key]} in the checkpoint vs {current.get(key)} in the config"
+        for key in saved
+        if not key.startswith(NOT_SHAPES) and saved[key] != current.get(key)
+    ]
+    raise CheckpointError(
+        f"{path} holds weights of other shapes than this config's model: "
+        f"{'; '.join(differ) or 'another architecture'}. Set those keys as the run that wrote "
+        "the checkpoint did (its .hydra/config.yaml), or start without ckpt_path."
+    )
+
+
+def flat(settings: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """`{"embedding": {"dim": 8}}` as `{"embedding.dim": 8}`."""
+    out: dict[str, Any] = {}
+    for key, value in settings.items():
+        if isinstance(value, dict):
+            out.update(flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out

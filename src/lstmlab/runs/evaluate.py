@@ -17,7 +17,6 @@ import hydra
 import lightning as L
 import pyarrow as pa
 import pyarrow.parquet as pq
-import rich
 from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
@@ -26,11 +25,21 @@ from torch.utils.data import DataLoader
 
 from lstmlab.callbacks.figures import reliability_figure
 from lstmlab.io import atomic
-from lstmlab.reporting.console import print_summary
+from lstmlab.models.lit_module import LSTMLitModule
+from lstmlab.models.metrics import Evaluation
+from lstmlab.reporting.console import print_summary, show
 from lstmlab.reporting.paired import PREDICTIONS
+from lstmlab.reporting.run_log import run_logged
 from lstmlab.runs import resolvers
 from lstmlab.runs.calibrate import CALIBRATED, calibrate, save_calibrated
-from lstmlab.runs.checkpoints import CheckpointError, load_model, read_checkpoint
+from lstmlab.runs.checkpoints import (
+    CheckpointError,
+    align_labels,
+    check_classes,
+    load_model,
+    read_checkpoint,
+)
+from lstmlab.runs.config_checks import check_config
 from lstmlab.runs.instantiation import instantiate_each
 from lstmlab.runs.refusals import without_traceback
 from lstmlab.runs.results import confusion_matrix
@@ -42,10 +51,14 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Metrics of `cfg.ckpt_path` on `cfg.split`, printed, logged and saved as evaluation.json."""
     if cfg.split not in SPLITS:
         raise ValueError(f"split={cfg.split!r}: expected one of {', '.join(SPLITS)}")
+    check_config(cfg, "evaluate")
     L.seed_everything(cfg.seed)
     checkpoint = read_checkpoint(cfg.ckpt_path)
     model = load_model(checkpoint, cfg.ckpt_path)
     datamodule = build_datamodule(checkpoint, cfg.data, cfg.ckpt_path)
+    datamodule.prepare_data()
+    datamodule.setup("test" if cfg.split == "test" else "validate")  # its classes are known
+    check_classes(model.class_names, getattr(datamodule, "class_names", None), cfg.ckpt_path)
     trainer: L.Trainer = instantiate(
         cfg.trainer,
         callbacks=instantiate_each(cfg.get("callbacks")),
@@ -53,7 +66,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     )
     calibration = calibrate(model, datamodule) if cfg.get("calibrate") else None
     run = trainer.test if cfg.split == "test" else trainer.validate
-    run(model, datamodule=datamodule)
+    run(model, datamodule=datamodule, verbose=False)  # print_summary shows the metrics
 
     prefix = f"{cfg.split}/"
     metrics = {
@@ -65,7 +78,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     matrix = confusion_matrix(model, cfg.split)
     loader = trainer.test_dataloaders if cfg.split == "test" else trainer.val_dataloaders
     save_predictions(out / PREDICTIONS, model, cfg.split, loader)
-    save_reliability(out / "reliability.png", model.evaluation[cfg.split])
+    save_reliability(out / "reliability.png", model.last_evaluation(cfg.split))
     if calibration:
         save_calibrated(checkpoint, calibration, out / CALIBRATED)
     save_evaluation(
@@ -98,7 +111,9 @@ def build_datamodule(
             f"{path} does not record the data it was trained on (written by an older "
             "lstmlab): choose it with data=<option> and the run's data.* settings."
         )
-    datamodule = instantiate(data_cfg)
+    datamodule = instantiate(
+        align_labels(data_cfg, checkpoint["hyper_parameters"].get("class_names"))
+    )
     state = checkpoint.get(type(datamodule).__qualname__)
     if state:  # before setup: the splits are encoded with exactly the trained tokenizer
         datamodule.load_state_dict(state)
@@ -111,13 +126,13 @@ def save_evaluation(path: Path, **evaluation: object) -> None:
 
 
 @rank_zero_only
-def save_predictions(path: Path, model: L.LightningModule, split: str, loader: DataLoader) -> None:
+def save_predictions(path: Path, model: LSTMLitModule, split: str, loader: DataLoader) -> None:
     """Every example's label, prediction and class probabilities, by its index in the split
     (the loader may batch by length), for comparing two models example by example
     (`scripts/compare_evaluations.py`)."""
-    scored = model.evaluation[split]
+    scored = model.last_evaluation(split)
     order = [index for batch in loader.batch_sampler for index in batch]
-    probabilities, labels = scored["probabilities"], scored["labels"]
+    probabilities, labels = scored.probabilities, scored.labels
     if len(order) != len(labels):  # e.g. trainer.limit_test_batches: only part was scored
         return
     names = model.class_names
@@ -134,13 +149,11 @@ def save_predictions(path: Path, model: L.LightningModule, split: str, loader: D
 
 
 @rank_zero_only
-def save_reliability(path: Path, scored: dict[str, Any]) -> None:
+def save_reliability(path: Path, scored: Evaluation) -> None:
     """The reliability diagram of the scored split, as a PNG beside evaluation.json."""
-    if len(scored["labels"]):
+    if len(scored.labels):
         with atomic.atomic_open(path) as file:
-            reliability_figure(scored["probabilities"], scored["labels"]).savefig(
-                file, format="png"
-            )
+            reliability_figure(scored.probabilities, scored.labels).savefig(file, format="png")
 
 
 @rank_zero_only
@@ -154,12 +167,12 @@ def print_confusion(matrix: list[list[int]] | None, class_names: list[str]) -> N
         table.add_column(name, justify="right")
     for name, row in zip(class_names, matrix):
         table.add_row(name, *map(str, row))
-    rich.print(table)
+    show(table)
 
 
 @hydra.main(version_base="1.3", config_path=resolvers.CONFIG_DIR, config_name="evaluate")
 def _main(cfg: DictConfig) -> dict[str, float]:
-    with without_traceback():
+    with run_logged(), without_traceback():
         return evaluate(cfg)
 
 

@@ -24,7 +24,6 @@ import json
 import shlex
 import shutil
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -35,8 +34,14 @@ from torch import Tensor, nn
 
 from lstmlab import __version__
 from lstmlab.data.tokenization import from_json
+from lstmlab.io import atomic
 from lstmlab.runs import onnx_predictor
-from lstmlab.runs.checkpoints import CheckpointError, load_model, read_checkpoint, text_state
+from lstmlab.runs.checkpoints import (
+    CheckpointError,
+    load_model,
+    read_checkpoint,
+    require_text_state,
+)
 from lstmlab.runs.onnx_predictor import METADATA, MODEL, TOKENIZER
 
 OPSET = 17
@@ -165,20 +170,14 @@ def export(checkpoint: str | Path, out: str | Path | None = None, force: bool = 
     is assembled elsewhere and moved into place only once it has passed the check."""
     checkpoint = Path(checkpoint)
     contents = read_checkpoint(checkpoint)
-    state = text_state(contents)
-    if state is None:
-        raise CheckpointError(
-            f"{checkpoint} holds no tokenizer: its run's data had none (the synthetic task "
-            "reads token ids, not text). Export a checkpoint of a run on text data."
-        )
+    state = require_text_state(contents, checkpoint)
     check_exportable(contents["hyper_parameters"])
     out = Path(out) if out else checkpoint.resolve().parent.parent / "export"
     if out.exists() and any(out.iterdir()) and not force:
         raise ExportError(f"{out} exists and is not empty; choose another --out or pass --force.")
     model = load_model(contents, checkpoint)
     vocab_size, pad_id = model.hparams.vocab_size, state["pad_id"]
-    with tempfile.TemporaryDirectory(dir=out.parent if out.parent.exists() else None) as tmp:
-        folder = Path(tmp)
+    with atomic.atomic_folder(out, replace=True) as folder:  # whole, or the old one stays
         export_onnx(model.net, folder / MODEL, vocab_size, pad_id)
         difference = largest_difference(model.net, folder / MODEL, vocab_size, pad_id)
         if not difference <= TOLERANCE:
@@ -191,10 +190,6 @@ def export(checkpoint: str | Path, out: str | Path | None = None, force: bool = 
         info["checked_max_abs_logit_difference"] = difference
         (folder / METADATA).write_text(json.dumps(info, indent=2, default=str) + "\n")
         shutil.copyfile(onnx_predictor.__file__, folder / "predict_onnx.py")
-        if out.exists():
-            shutil.rmtree(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(folder, out)
     return out
 
 

@@ -31,11 +31,11 @@ def checkpoint_step(cfg: DictConfig) -> int | None:
 def build_loggers(group: DictConfig | None, resumed_at: int | None) -> list:
     """The `logger` group's loggers. A run continued from a checkpoint at step `resumed_at`
     logs the steps after it again, so TensorBoard hides what the interrupted run had logged
-    from that step on (`purge_step`); after a SIGKILL, up to an epoch of points would
-    otherwise show twice."""
+    after that step (`purge_step`; what sits at the step itself, e.g. the epoch that ended
+    there, stays); after a SIGKILL, up to an epoch of points would otherwise show twice."""
     loggers = []
     for node in entries(group):
         tensorboard = node._target_.endswith("TensorBoardLogger")
-        continued = tensorboard and resumed_at is not None
-        loggers.append(instantiate(node, **({"purge_step": resumed_at} if continued else {})))
+        purge = {"purge_step": resumed_at + 1} if tensorboard and resumed_at is not None else {}
+        loggers.append(instantiate(node, **purge))
     return loggers

@@ -7,7 +7,9 @@ read exactly as training read it. Defined behaviour at the edges:
 - words outside the vocabulary are read as <unk> and counted in `unknown`; a text of only
   those still gets a prediction (the model's reading of "nothing known");
 - a text longer than `max_len` tokens is cut to its first `max_len`, as in training, and
-  flagged `truncated`; attention weights cover the tokens read.
+  flagged `truncated`; attention weights cover the tokens read;
+- bytes that are not UTF-8 (in an argument, a file or stdin) are read as U+FFFD, the
+  replacement character, and the text is flagged `invalid_utf8`; the other texts are unaffected.
 `--explain ig` adds integrated gradients (models/attribution.py) per token, for every pooling,
 and for attention models the rank correlation of attention with their magnitude.
 """
@@ -26,11 +28,15 @@ import torch
 from rich.markup import escape
 from scipy import stats
 
-from lstmlab.data.batching import PadCollator
 from lstmlab.data.tokenization import TextEncoder
 from lstmlab.models.attribution import integrated_gradients
 from lstmlab.models.lit_module import LSTMLitModule
-from lstmlab.runs.checkpoints import CheckpointError, load_model, read_checkpoint, text_state
+from lstmlab.runs.checkpoints import (
+    CheckpointError,
+    load_model,
+    read_checkpoint,
+    require_text_state,
+)
 from lstmlab.runs.onnx_predictor import (
     MODEL,
     OnnxPredictor,
@@ -59,12 +65,7 @@ class Predictor:
     @classmethod
     def from_checkpoint(cls, path: str | Path, explain: str | None = None) -> Predictor:
         checkpoint = read_checkpoint(path)
-        state = text_state(checkpoint)
-        if state is None:
-            raise CheckpointError(
-                f"{path} holds no tokenizer: its run's data had none (the synthetic task reads "
-                "token ids, not text). Use a checkpoint of a run on text data, e.g. data=imdb."
-            )
+        state = require_text_state(checkpoint, path)
         return cls(load_model(checkpoint, path), TextEncoder.from_state(state), explain)
 
     @torch.inference_mode()
@@ -74,11 +75,7 @@ class Predictor:
         return in_length_order(texts, encodings, self._batch, batch_size)
 
     def _batch(self, encodings: list, texts: list[str], indices: list[int]) -> list[Prediction]:
-        max_len = self.encoder.max_len
-        items = [
-            (torch.tensor(e.ids[:max_len], dtype=torch.long), torch.tensor(0)) for e in encodings
-        ]
-        batch = PadCollator(self.encoder.pad_id)(items)
+        batch = self.encoder.batch_of_ids([e.ids for e in encodings])
         logits, weights = self.model(batch["tokens"], batch["lengths"])
         probabilities = self.model.probabilities(logits)
         names = self.model.class_names
@@ -88,7 +85,7 @@ class Predictor:
                 probabilities[row].tolist(),
                 encoding,
                 texts[index],
-                len(items[row][0]),
+                int(batch["lengths"][row]),
                 None if weights is None else weights[row].tolist(),
                 self.unk_id,
                 self.model.temperature,
@@ -135,10 +132,12 @@ def load_predictor(path: Path, explain: str | None = None) -> Predictor | OnnxPr
     return Predictor.from_checkpoint(path, explain)
 
 
-def render(index: int, prediction: Prediction, top: int) -> None:
+def render(index: int, prediction: Prediction, top: int, invalid_utf8: bool = False) -> None:
     """One prediction for people: label, probabilities, and attention as bars."""
     probabilities = ", ".join(f"{n} {p:.3f}" for n, p in prediction.probabilities.items())
     notes = [f"{prediction.num_tokens} tokens"]
+    if invalid_utf8:
+        notes.append("bytes that are not UTF-8 read as \ufffd")
     if prediction.truncated:
         notes.append("truncated to max_len")
     if prediction.unknown:
@@ -172,12 +171,27 @@ def render_weights(what: str, weights: list[tuple[str, float]], top: int) -> Non
 
 
 def read_texts(texts: list[str], file: Path | None) -> list[str]:
-    """Texts from the arguments, else from `file` (one per line; `-` is stdin), else stdin."""
+    """Texts from the arguments, else from `file` (one per line; `-` is stdin), else stdin.
+    Bytes that are not UTF-8 stay as Python's surrogate escapes (as in arguments): see
+    `repaired`."""
     if texts:
         return texts
     if file is not None and str(file) != "-":
-        return lines(file.read_text(encoding="utf-8"))
-    return lines(sys.stdin.read())
+        content = file.read_bytes()
+    else:
+        content = sys.stdin.buffer.read()
+    return lines(content.decode("utf-8", errors="surrogateescape"))
+
+
+def repaired(text: str) -> tuple[str, bool]:
+    """`text` with its undecodable bytes (surrogate escapes, which the tokenizer refuses)
+    replaced by U+FFFD, and whether it had any."""
+    try:
+        text.encode("utf-8")
+        return text, False
+    except UnicodeEncodeError:
+        raw = text.encode("utf-8", errors="surrogateescape")  # the bytes as they came
+        return raw.decode("utf-8", errors="replace"), True
 
 
 def lines(content: str) -> list[str]:
@@ -185,6 +199,14 @@ def lines(content: str) -> list[str]:
     characters `str.splitlines` would also split at. A Windows line end is dropped."""
     parts = [line.removesuffix("\r") for line in content.split("\n")]
     return parts[:-1] if parts and parts[-1] == "" else parts
+
+
+def positive_int(value: str) -> int:
+    """argparse's type for `--batch-size`: 0 or less would fail inside the batching."""
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value}: expected a positive integer (e.g. 64)")
+    return number
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -202,21 +224,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--explain", choices=EXPLANATIONS, help="ig: integrated gradients per token (any pooling)"
     )
-    parser.add_argument("--batch-size", type=int, default=256, help="texts per forward pass")
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--batch-size", type=positive_int, default=256, help="texts per forward pass"
+    )
+    args = parser.parse_intermixed_args(argv)  # texts may come after options too
     try:
         predictor = load_predictor(args.checkpoint, args.explain)
-        texts = read_texts(args.texts, args.file)
-    except (CheckpointError, OSError, UnicodeDecodeError, ValueError) as err:
+        read = [repaired(text) for text in read_texts(args.texts, args.file)]
+    except (CheckpointError, OSError, ValueError) as err:
         parser.exit(2, f"error: {err}\n")
     started = time.perf_counter()
+    texts = [text for text, _ in read]
     predictions = predictor(texts, args.batch_size)
     seconds = time.perf_counter() - started
-    for index, prediction in enumerate(predictions):
+    for index, (prediction, (_, replaced)) in enumerate(zip(predictions, read)):
         if args.json:
-            print(json.dumps({"index": index, **asdict(prediction)}, ensure_ascii=False))
+            row = {"index": index, **asdict(prediction), "invalid_utf8": replaced}
+            print(json.dumps(row, ensure_ascii=False))
         else:
-            render(index, prediction, args.top)
+            render(index, prediction, args.top, replaced)
     rate = len(texts) / seconds if seconds > 0 else float("inf")
     print(f"{len(texts)} texts in {seconds:.2f} s ({rate:.0f} texts/s)", file=sys.stderr)
     return 0

@@ -11,22 +11,26 @@ import lightning as L
 import torch
 from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
+from lstmlab.callbacks.checkpointing import last_checkpoint_path
 from lstmlab.data.language_model import LanguageModelData
 from lstmlab.data.text import TextDataModule
 from lstmlab.io.atomic import atomic_open
 from lstmlab.io.checkpoint_io import AtomicCheckpointIO
-from lstmlab.models.language_model import LSTMLanguageModel, encoder_state
-from lstmlab.models.lit_module import embedding_options
-from lstmlab.models.vectors import load_into
+from lstmlab.models.language_model import LSTMLanguageModel
+from lstmlab.models.pretrained import encoder_state, load_vectors, prepare_embedding
 from lstmlab.reporting.console import print_config_tree, print_summary
+from lstmlab.reporting.run_log import run_logged
 from lstmlab.runs import resolvers
 from lstmlab.runs.checkpoints import read_checkpoint
+from lstmlab.runs.config_checks import check_config
 from lstmlab.runs.config_types import check_types
 from lstmlab.runs.instantiation import build_loggers, checkpoint_step, instantiate_each
 from lstmlab.runs.refusals import without_traceback
 from lstmlab.runs.results import final_metrics, save_results
+from lstmlab.runs.train import exit_after_sigterm
 
 ENCODER_FILE = "encoder.pt"
 
@@ -35,8 +39,9 @@ def pretrain(cfg: DictConfig) -> float | None:
     """Fits the LM and saves its encoder; returns the best validation loss."""
     started = time.perf_counter()
     print_config_tree(cfg)
+    check_types(cfg, "data", "model", "optimizer", "trainer")
+    check_config(cfg, "pretrain")  # e.g. +lm_dropout=0.2, seed=abc, trainer.max_epochs=0
     L.seed_everything(cfg.seed, workers=True)
-    check_types(cfg, "data", "model", "trainer")
     resumed_at = checkpoint_step(cfg)
     text = instantiate(cfg.data)
     if not isinstance(text, TextDataModule):
@@ -53,7 +58,11 @@ def pretrain(cfg: DictConfig) -> float | None:
     trainer: L.Trainer = instantiate(
         cfg.trainer, callbacks=callbacks, logger=loggers, plugins=[AtomicCheckpointIO()]
     )
-    trainer.fit(model, datamodule=data, ckpt_path=cfg.get("ckpt_path"))
+    try:
+        trainer.fit(model, datamodule=data, ckpt_path=cfg.get("ckpt_path"))
+    except SIGTERMException:
+        last = last_checkpoint_path(trainer)
+        exit_after_sigterm(trainer, f"python pretrain.py <the same overrides> ckpt_path={last}")
 
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     if best:  # the encoder of the epoch with the lowest validation loss
@@ -61,7 +70,9 @@ def pretrain(cfg: DictConfig) -> float | None:
     encoder = Path(cfg.paths.output_dir) / ENCODER_FILE
     if trainer.is_global_zero:
         with atomic_open(encoder) as file:  # whole or not at all: the classifier reads it
-            torch.save(encoder_state(model), file)
+            torch.save(
+                encoder_state(model.encoder, model.hparams.network, model.hparams.tokenizer), file
+            )
     metrics = final_metrics(trainer)
     save_results(cfg, trainer, model, started, metrics, best, encoder=str(encoder))
     print_summary(metrics, trainer.default_root_dir, best, cfg.paths.log_dir)
@@ -79,7 +90,7 @@ def build_language_model(cfg: DictConfig, text: TextDataModule) -> LSTMLanguageM
         )
     for key in ("_target_", "pretrained_encoder"):
         network.pop(key, None)
-    embedding = embedding_options(network.pop("embedding", None))
+    embedding = network.pop("embedding", None)
     model = LSTMLanguageModel(
         text.vocab_size,
         network,
@@ -90,18 +101,17 @@ def build_language_model(cfg: DictConfig, text: TextDataModule) -> LSTMLanguageM
         optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True),
         scheduler=OmegaConf.to_container(cfg.scheduler, resolve=True) or None,
     )
-    if embedding["vectors"] is not None:  # an LM may start from word vectors too
-        vocab = text.tokenizer.get_vocab()
-        rank_zero_info(
-            str(load_into(model.net.embedding, vocab, embedding["vectors"], text.pad_id))
-        )
-    model.net.embedding.weight.requires_grad_(not embedding["freeze"])
+    options = prepare_embedding(model.encoder.embedding, embedding)
+    vocab = text.tokenizer.get_vocab()  # an LM may start from word vectors too
+    coverage = load_vectors(model.encoder.embedding, options, vocab, text.pad_id)
+    if coverage is not None:
+        rank_zero_info(str(coverage))
     return model
 
 
 @hydra.main(version_base="1.3", config_path=resolvers.CONFIG_DIR, config_name="pretrain")
 def _main(cfg: DictConfig) -> float | None:
-    with without_traceback():
+    with run_logged(), without_traceback():
         return pretrain(cfg)
 
 

@@ -12,8 +12,9 @@ from omegaconf import DictConfig
 
 from lstmlab.callbacks.timing import EpochTimer
 from lstmlab.io import atomic
+from lstmlab.models.lit_module import LSTMLitModule
 
-REPORTED_STAGES = ("val/", "test/")  # final metrics shown in the summary and the HPARAMS tab
+REPORTED_STAGES = ("val/", "test/", "val_per_class/", "test_per_class/")  # in results.json
 
 
 @rank_zero_only
@@ -33,6 +34,7 @@ def save_results(
     results = {
         "metrics": metrics,
         "epochs": trainer.current_epoch,
+        "global_step": trainer.global_step,  # resume= compares it with last.ckpt's
         "wall_time_s": round(time.perf_counter() - started, 1),
         "best_checkpoint": best_checkpoint or None,
         **extra,
@@ -41,10 +43,10 @@ def save_results(
     atomic.write_text(path, json.dumps(results, indent=2) + "\n")
 
 
-def confusion_matrix(model: L.LightningModule, stage: str) -> list[list[int]] | None:
+def confusion_matrix(model: LSTMLitModule, stage: str) -> list[list[int]] | None:
     """Rows: true class, columns: predicted class (None if the stage did not run)."""
-    result = getattr(model, "evaluation", {}).get(stage)
-    return result["confusion"].tolist() if result else None
+    result = model.last_evaluation(stage)
+    return result.confusion.tolist() if result else None
 
 
 def timing(trainer: L.Trainer, model: L.LightningModule) -> dict | None:

@@ -1,0 +1,116 @@
+"""The encoder is an exact (Bi)LSTM, and files written before it was a module of its own (a
+classifier checkpoint, an encoder.pt, a language model's state) still load and give the same
+outputs (tests/fixtures/README.md says how those files were made)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import ragged_batch
+from torch import nn
+
+from lstmlab.models.encoder import LSTMEncoder
+from lstmlab.models.language_model import LSTMLanguageModel
+from lstmlab.models.network import LSTMClassifier
+from lstmlab.models.pretrained import encoder_state, load_encoder
+from lstmlab.runs.checkpoints import load_model, read_checkpoint
+
+VOCAB, PAD = 50, 0
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+EXPECTED = json.loads((FIXTURES / "expected_89da58f.json").read_text())
+BATCH = torch.tensor(EXPECTED["tokens"]), torch.tensor(EXPECTED["lengths"])
+
+
+def make_encoder(**kwargs) -> LSTMEncoder:
+    torch.manual_seed(0)
+    return LSTMEncoder(VOCAB, PAD, **{"embed_dim": 8, "hidden_size": 6, **kwargs}).eval()
+
+
+def expected(key: str) -> torch.Tensor:
+    return torch.tensor(EXPECTED[key])
+
+
+@pytest.mark.parametrize("padded", [True, False], ids=["padded", "unpadded"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_encoder_is_exactly_torchs_lstm_with_the_same_weights(bidirectional, padded):
+    """Two layers, per-direction modules with in-length reversal == nn.LSTM, on a batch
+    compared with each sequence run alone through nn.LSTM. A padded batch reverses by
+    gathering, an unpadded one by flipping: both must be exact."""
+    encoder = make_encoder(bidirectional=bidirectional, num_layers=2)
+    reference = nn.LSTM(8, 6, num_layers=2, bidirectional=bidirectional, batch_first=True)
+    for layer, directions in enumerate(encoder.lstm):
+        for direction, lstm in enumerate(directions):
+            suffix = f"l{layer}" + ("_reverse" if direction else "")
+            for name, value in lstm.named_parameters():
+                getattr(reference, name.replace("l0", suffix)).data.copy_(value)
+    tokens, lengths = ragged_batch()
+    if not padded:  # every row as long as the batch
+        tokens, lengths = tokens[:, :3], torch.full_like(lengths, 3)
+        tokens[2, 1:] = torch.tensor([11, 12])
+    with torch.no_grad():
+        ours = encoder(tokens, lengths)[0]
+        for row, n in enumerate(lengths.tolist()):
+            alone = reference(encoder.embedding(tokens[row : row + 1, :n]))[0][0]  # [n, D]
+            torch.testing.assert_close(ours[row, :n], alone, rtol=1e-5, atol=1e-6)
+
+
+def test_forget_bias_sets_only_the_forget_gate_of_every_lstm():
+    hidden = 8
+    net = make_encoder(hidden_size=hidden, num_layers=2, forget_bias=1.0)
+    plain = make_encoder(hidden_size=hidden, num_layers=2)
+    forget = slice(hidden, 2 * hidden)  # gates are stored input, forget, cell, output
+    for directions, plain_directions in zip(net.lstm, plain.lstm):
+        for lstm, other in zip(directions, plain_directions):
+            total = lstm.bias_ih_l0 + lstm.bias_hh_l0  # nn.LSTM adds its two biases
+            assert torch.equal(total[forget], torch.ones(hidden))
+            others = torch.ones(4 * hidden, dtype=torch.bool)
+            others[forget] = False
+            plain_total = other.bias_ih_l0 + other.bias_hh_l0
+            assert torch.equal(total[others], plain_total[others])
+            assert not torch.equal(plain_total[forget], torch.ones(hidden))
+
+
+def test_a_classifier_checkpoint_written_before_the_encoder_gives_the_same_logits():
+    model = load_model(read_checkpoint(FIXTURES / "classifier_89da58f.ckpt"))
+    with torch.no_grad():
+        logits, attention = model(*BATCH)
+    torch.testing.assert_close(logits, expected("classifier_logits"), rtol=0, atol=1e-6)
+    torch.testing.assert_close(attention, expected("classifier_attention"), rtol=0, atol=1e-6)
+
+
+def test_an_encoder_file_written_before_the_encoder_loads_with_the_same_outputs():
+    network = EXPECTED["network"]
+    net = LSTMClassifier(EXPECTED["vocab_size"], 2, pooling="max", **network).eval()
+    load_encoder(net.encoder, FIXTURES / "encoder_89da58f.pt", network, EXPECTED["tokenizer"])
+    with torch.no_grad():
+        outputs, finals = net.encoder(*BATCH)
+    torch.testing.assert_close(outputs, expected("encoder_outputs"), rtol=0, atol=1e-6)
+    torch.testing.assert_close(finals, expected("encoder_finals"), rtol=0, atol=1e-6)
+
+
+def test_new_encoder_files_hold_the_same_keys_as_old_ones():
+    old = torch.load(FIXTURES / "encoder_89da58f.pt", weights_only=True)
+    encoder = LSTMEncoder(EXPECTED["vocab_size"], **EXPECTED["network"])
+    new = encoder_state(encoder, EXPECTED["network"], EXPECTED["tokenizer"])
+    assert list(new["encoder"]) == list(old["encoder"])
+    assert new["network"] == old["network"]
+
+
+def test_a_language_model_written_before_the_encoder_gives_the_same_loss():
+    saved = torch.load(FIXTURES / "language_model_89da58f.pt", weights_only=True)
+    lm = LSTMLanguageModel(**saved["hyper_parameters"])
+    lm.load_state_dict(saved["state_dict"])  # strict: the old classifier's head is dropped
+    with torch.no_grad():
+        loss = lm.eval().loss({"tokens": BATCH[0], "lengths": BATCH[1]})
+    assert loss.item() == pytest.approx(EXPECTED["language_model_loss"], abs=1e-6)
+
+
+def test_a_new_classifier_draws_the_same_initial_weights_as_before():
+    torch.manual_seed(0)
+    fresh = LSTMClassifier(EXPECTED["vocab_size"], 2, pooling="attn", **EXPECTED["network"])
+    with torch.no_grad():
+        logits, _ = fresh.eval()(*BATCH)
+    torch.testing.assert_close(logits, expected("fresh_classifier_logits"), rtol=0, atol=0)
