@@ -87,7 +87,7 @@ def print_comparison(result: PairedComparison, name_a: str, name_b: str) -> None
         f"{100 * result.accuracy_b:.2f} %",
         f"{100 * d.estimate:+.2f} [{100 * d.low:+.2f}, {100 * d.high:+.2f}] pts",
         f"{result.only_a_right} / {result.only_b_right}",
-        f"{result.mcnemar_p:.3g}",
+        f"{result.mcnemar_p:.3g}" if result.mcnemar_p > 0 else "< 1e-300",  # below a double
     )
     rich.print(table)
 
