@@ -51,6 +51,11 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Metrics of `cfg.ckpt_path` on `cfg.split`, printed, logged and saved as evaluation.json."""
     if cfg.split not in SPLITS:
         raise ValueError(f"split={cfg.split!r}: expected one of {', '.join(SPLITS)}")
+    if OmegaConf.is_missing(cfg, "ckpt_path"):  # else omegaconf's bare MissingMandatoryValue
+        raise ValueError(
+            "No checkpoint given: evaluate.py scores one, e.g. "
+            "python evaluate.py ckpt_path=logs/runs/<run>/checkpoints/<best>.ckpt"
+        )
     check_config(cfg, "evaluate")
     L.seed_everything(cfg.seed)
     checkpoint = read_checkpoint(cfg.ckpt_path)
