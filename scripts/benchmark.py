@@ -18,7 +18,9 @@ own, so peak memory is its own. Seconds per epoch count the training batches onl
 included, validation not), and are the mean over the epochs after the first when there are
 several (the first pays one-off warm-up). Data preparation is timed cold (fresh cache) and warm
 (the cache reused). The last line of output is one JSON object with every figure; speed-ups are
-the keys ending in `_speedup`. The three pipelines themselves: `benchmark_pipelines.py`.
+the keys ending in `_speedup`; each pipeline's `deterministic` and `fused_optimizer` say what
+its torch really ran under (the notebook pipeline ignores `--fused-adam` and `--deterministic`).
+The three pipelines themselves: `benchmark_pipelines.py`.
 """
 
 from __future__ import annotations

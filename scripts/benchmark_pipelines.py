@@ -60,7 +60,7 @@ def notebook(args: argparse.Namespace) -> dict:
     from torch import nn
     from torch.utils.data import DataLoader, Dataset
 
-    from lstmlab.callbacks.timing import peak_memory_mb
+    from lstmlab.callbacks.timing import peak_memory_mb, speed_settings
     from lstmlab.data.cache import stratified_split
 
     start = time.perf_counter()
@@ -119,6 +119,7 @@ def notebook(args: argparse.Namespace) -> dict:
         "val_acc": round(hits / len(val_idx), 4),
         "prep_cold_s": round(prep_s, 3),
         "prep_warm_s": round(prep_s, 3),  # nothing is cached: every run starts cold
+        **speed_settings([optimizer]),  # the notebooks' own: --fused-adam/--deterministic unused
         **peak_memory_mb(device),
     }
 
@@ -158,7 +159,7 @@ def plain(args: argparse.Namespace) -> dict:
     from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
 
-    from lstmlab.callbacks.timing import peak_memory_mb
+    from lstmlab.callbacks.timing import peak_memory_mb, speed_settings
     from lstmlab.runs import resolvers
     from lstmlab.runs.model_setup import new_model
 
@@ -204,7 +205,14 @@ def plain(args: argparse.Namespace) -> dict:
             logits, _ = model(batch["tokens"], batch["lengths"])
             hits += int((logits.argmax(-1) == batch["labels"]).sum())
             total += len(batch["labels"])
-    return {**figures, "val_acc": round(hits / total, 4), **prep, **peak_memory_mb(device)}
+    settings = speed_settings([optimizer])
+    return {
+        **figures,
+        "val_acc": round(hits / total, 4),
+        **prep,
+        **settings,
+        **peak_memory_mb(device),
+    }
 
 
 def build_datamodule(data_cfg):

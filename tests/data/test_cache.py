@@ -4,6 +4,14 @@ is built again."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
 import numpy as np
 import pytest
 from imdb_corpus import (
@@ -88,6 +96,51 @@ def test_an_interrupted_preparation_leaves_no_cache_behind(tmp_path, parquet_dir
     assert list((tmp_path / "cache").iterdir()) == []
     monkeypatch.undo()
     assert len(ready(datamodule(tmp_path, parquet_dir)).splits["test"]) == len(TEST)
+
+
+STALLS_MID_BUILD = """
+import sys, time
+from pathlib import Path
+from imdb_corpus import datamodule, ready
+from lstmlab.data import cache
+
+encode_split = cache.encode_split
+
+def stalls_on_test(part, tokenizer, path, name):
+    if name == "test":  # train and val are written: the folder is half built
+        (path.parent / "STALLED").touch()
+        time.sleep(600)
+    return encode_split(part, tokenizer, path, name)
+
+cache.encode_split = stalls_on_test
+ready(datamodule(Path(sys.argv[1]), Path(sys.argv[2])))
+"""
+
+
+def test_a_preparation_killed_mid_build_publishes_nothing_and_the_next_cleans_up(
+    tmp_path, parquet_dir
+):
+    """SIGKILL runs no `finally`: only building aside and renaming keeps a half cache unseen."""
+    here = Path(__file__).resolve().parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(here), os.environ["PYTHONPATH"]])}
+    script = textwrap.dedent(STALLS_MID_BUILD)
+    child = subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path), str(parquet_dir)], env=env
+    )
+    try:
+        while not list((tmp_path / "cache").glob("*/STALLED")):
+            assert child.poll() is None, "the preparation ended before it stalled"
+            time.sleep(0.1)
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    finally:
+        child.kill()
+    (staging,) = (tmp_path / "cache").iterdir()  # the half-built folder, and nothing published
+    assert staging.name.startswith(".tmp-") and (staging / "train.arrow").exists()
+
+    assert len(ready(datamodule(tmp_path, parquet_dir)).splits["test"]) == len(TEST)
+    (published,) = (tmp_path / "cache").iterdir()  # the killed one's folder is gone
+    assert not published.name.startswith(".") and (published / "test.arrow").exists()
 
 
 def test_setup_is_idempotent(tmp_path, parquet_dir):

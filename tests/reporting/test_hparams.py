@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
-from conftest import TINY, run_script
+from conftest import (
+    TINY,
+    TINY_RUN,
+    compose_config,
+    mood_vectors,
+    review_overrides,
+    run_script,
+    write_reviews,
+)
 from tensorboard.backend.event_processing.data_provider import MultiplexerDataProvider
 from tensorboard.backend.event_processing.plugin_event_multiplexer import EventMultiplexer
 from tensorboard.context import RequestContext
@@ -13,7 +22,9 @@ from tensorboard.plugins.base_plugin import TBContext
 from tensorboard.plugins.hparams.hparams_plugin import HParamsPlugin
 from werkzeug.test import Client
 
+from lstmlab.models.lit_module import LSTMLitModule
 from lstmlab.reporting.hparams import HEADLINE_METRICS
+from lstmlab.runs.train import train
 
 SHOWN_WITHOUT_A_CLICK = 5  # TensorBoard ticks the first 5 hyperparameters and 5 metrics
 
@@ -48,6 +59,10 @@ class TensorBoard:
         assert response.status_code == 200, response.text
         return response.get_json()
 
+    def session_groups(self) -> list[dict]:
+        request = {"allowedStatuses": ["STATUS_SUCCESS"], "startIndex": 0, "sliceSize": 10}
+        return self.post("/session_groups", request)["sessionGroups"]
+
     def runs(self) -> list[str]:
         return [run.run_name for run in self.provider.list_runs(RequestContext(), experiment_id="")]
 
@@ -65,10 +80,7 @@ def test_the_hparams_tab_shows_the_swept_key_against_the_headline_metrics(sweep)
 
 
 def test_each_trial_is_named_by_its_swept_value_and_has_real_metrics(sweep):
-    groups = TensorBoard(sweep).post(
-        "/session_groups",
-        {"allowedStatuses": ["STATUS_SUCCESS"], "startIndex": 0, "sliceSize": 10},
-    )["sessionGroups"]
+    groups = TensorBoard(sweep).session_groups()
     names = sorted(group["name"] for group in groups)
     assert [name.split(" ")[0] for name in names] == ["pooling=max", "pooling=mean"]
     for group in groups:
@@ -85,3 +97,38 @@ def test_run_names_lead_with_the_swept_values(sweep):
         "pooling-mean_1",
         "pooling-mean_1/hparams",
     ]
+
+
+def test_the_word_vectors_coverage_is_a_hyperparameter(tmp_path, monkeypatch):
+    data = write_reviews(tmp_path / "reviews", {"train": 80, "test": 20})
+    vectors = mood_vectors(tmp_path / "moods.txt", dim=16)
+    loaded = []
+    load_vectors = LSTMLitModule.load_vectors
+    monkeypatch.setattr(
+        LSTMLitModule,
+        "load_vectors",
+        lambda self, vocab: loaded.append(load_vectors(self, vocab)) or loaded[-1],
+    )
+    overrides = [*review_overrides(data, tmp_path / "cache"), *TINY_RUN]
+    train(compose_config([*overrides, f"model.embedding.vectors={vectors}"], tmp_path / "run"))
+    (group,) = TensorBoard(tmp_path / "run").session_groups()
+    assert 0 < loaded[0].fraction < 1  # the mood words only: a fraction that rounding shows
+    assert group["hparams"]["model.embedding.coverage"] == round(loaded[0].fraction, 4)
+
+
+def test_a_run_continued_in_its_folder_has_one_session_with_its_final_values(tmp_path):
+    """The first part wrote a session too; TensorBoard must not show it, nor two."""
+    run, options = tmp_path / "run", [*TINY, "~callbacks.early_stopping"]
+    train(compose_config(options, run))
+    first = json.loads((run / "results.json").read_text())["metrics"]
+    last = run / "checkpoints" / "last.ckpt"
+    train(compose_config([*options, "trainer.max_epochs=3", f"ckpt_path={last}"], run))
+    final = json.loads((run / "results.json").read_text())["metrics"]
+    assert final["test/acc"] != first["test/acc"]  # else the metrics could not tell them apart
+
+    (group,) = TensorBoard(run).session_groups()
+    (session,) = group["sessions"]
+    assert group["hparams"]["trainer.max_epochs"] == 3
+    values = {m["name"]["tag"]: m["value"] for m in session["metricValues"]}
+    assert values == pytest.approx({tag: final[tag] for tag in HEADLINE_METRICS})
+    assert [name for name in TensorBoard(run).runs() if "hparams" in name] == ["hparams"]

@@ -4,7 +4,7 @@ optimiser values torch refuses, and runs that would train nothing."""
 from __future__ import annotations
 
 import pytest
-from conftest import TINY, compose_config
+from conftest import TINY, compose_config, run_script
 
 from lstmlab.runs.config_checks import check_config, known_keys
 
@@ -63,11 +63,25 @@ def test_values_a_library_would_refuse_deep_inside_name_the_key(
 
 @pytest.mark.slow
 def test_train_py_refuses_an_unknown_key_and_an_empty_run_writing_nothing(train_py, tmp_path):
-    for override, message in [
-        ("+modle=bilstm", "Unknown top-level key modle (did you mean model?)"),
-        ("trainer.max_epochs=0", "trainer.max_epochs=0: the run would train nothing"),
+    for overrides, message in [
+        (["+modle=bilstm"], "Unknown top-level key modle (did you mean model?)"),
+        (["trainer.max_epochs=0"], "trainer.max_epochs=0: the run would train nothing"),
+        (["data.batch_size=1000"], "data.batch_size=1000 is larger than the training split"),
+        (
+            ["scheduler=warmup_cosine", "scheduler.scheduler.warmup_steps=0"],
+            "scheduler.scheduler.warmup_steps=0: expected at least 1",
+        ),
     ]:
-        process = train_py(*TINY, override, f"paths.log_dir={tmp_path}")
+        process = train_py(*TINY, *overrides, f"paths.log_dir={tmp_path}")
         assert process.returncode != 0
         assert message in process.stderr
-        assert not list(tmp_path.rglob("*.ckpt")) and not list(tmp_path.rglob("results.json"))
+        assert not list((tmp_path / "runs").iterdir())  # no run folder: nothing was written
+
+
+@pytest.mark.slow
+def test_pretrain_py_refused_before_training_leaves_no_run_folder(tmp_path):
+    overrides = ["scheduler=warmup_cosine", "scheduler.scheduler.warmup_steps=0"]
+    process = run_script("pretrain.py", *overrides, f"paths.log_dir={tmp_path}")
+    assert process.returncode != 0
+    assert "scheduler.scheduler.warmup_steps=0: expected at least 1" in process.stderr
+    assert not list((tmp_path / "pretrain").iterdir())  # not even Hydra's .hydra/ and log

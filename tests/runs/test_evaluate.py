@@ -74,7 +74,13 @@ def test_evaluate_py_fails_with_a_message_and_writes_nothing_for_a_bad_checkpoin
     )
     assert process.returncode != 0
     assert "No checkpoint at" in process.stderr
-    assert not list(tmp_path.rglob("evaluation.json"))
+    assert not list((tmp_path / "evaluations").iterdir())  # not even Hydra's .hydra/ and log
+    process = run_script("evaluate.py", f"paths.log_dir={tmp_path}")  # no ckpt_path at all
+    assert process.returncode != 0
+    assert "No checkpoint given: evaluate.py scores one, e.g. python evaluate.py ckpt_path=" in (
+        process.stderr
+    )
+    assert not list((tmp_path / "evaluations").iterdir())
 
 
 def test_predictions_parquet_holds_every_example_by_its_index_in_the_split(text_run, tmp_path):

@@ -1,6 +1,7 @@
 """How fast a run trains: seconds and samples per second of every training epoch, and peak
 memory, logged as `train/epoch_s` and `train/samples_per_s` (so TensorBoard compares the speed
-of runs too) and kept for results.json and scripts/benchmark.py."""
+of runs too) and kept for results.json and scripts/benchmark.py, with the speed settings the run
+really trained under (so a benchmark shows what it timed, not what it asked for)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,10 @@ class EpochTimer(L.Callback):
         self.samples_per_s: list[float] = []
         self._start = 0.0
         self._samples = 0
+        self.settings: dict[str, bool] = {}
+
+    def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self.settings = speed_settings(trainer.optimizers)
 
     def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         synchronize(module.device)
@@ -62,8 +67,17 @@ class EpochTimer(L.Callback):
         return {
             "train_epoch_s": [round(s, 3) for s in self.epoch_s],
             "train_samples_per_s": [round(s, 1) for s in self.samples_per_s],
+            **self.settings,
             **peak_memory_mb(device),
         }
+
+
+def speed_settings(optimizers: list[torch.optim.Optimizer]) -> dict[str, bool]:
+    """Whether deterministic algorithms are on and every optimiser runs fused, as torch has it."""
+    return {
+        "deterministic": torch.are_deterministic_algorithms_enabled(),
+        "fused_optimizer": bool(optimizers) and all(o.defaults.get("fused") for o in optimizers),
+    }
 
 
 def synchronize(device: torch.device) -> None:

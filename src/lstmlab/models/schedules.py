@@ -17,11 +17,7 @@ def warmup_cosine(
 ) -> SequentialLR:
     """The learning rate rises linearly from lr / warmup_steps to lr over `warmup_steps`
     steps, then follows a cosine down to `eta_min` at `total_steps`. Step it every batch."""
-    if warmup_steps < 1:
-        raise ValueError(
-            f"scheduler.scheduler.warmup_steps={warmup_steps}: expected at least 1 (for no "
-            "warm-up, use scheduler=cosine)"
-        )
+    check_warmup_steps(warmup_steps)
     if warmup_steps >= total_steps:
         rank_zero_warn(
             f"The learning-rate warm-up ({warmup_steps} steps) lasts the whole run "
@@ -31,3 +27,12 @@ def warmup_cosine(
     warmup = LinearLR(optimizer, start_factor=1 / warmup_steps, total_iters=warmup_steps)
     decay = CosineAnnealingLR(optimizer, T_max=max(total_steps - warmup_steps, 1), eta_min=eta_min)
     return SequentialLR(optimizer, [warmup, decay], milestones=[warmup_steps])
+
+
+def check_warmup_steps(warmup_steps: int) -> None:
+    """At least one warm-up step (train.py checks it before the run writes anything)."""
+    if warmup_steps < 1:
+        raise ValueError(
+            f"scheduler.scheduler.warmup_steps={warmup_steps}: expected at least 1 (for no "
+            "warm-up, use scheduler=cosine)"
+        )

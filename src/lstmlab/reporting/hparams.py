@@ -10,7 +10,9 @@ run or below it, sorted, of which the first five are shown.
 
 So each run writes session records only, into a sub-run `<run>/hparams` that holds copies of the
 headline metrics and nothing else: the table shows the swept keys against val/acc_best, test/acc
-and test/f1 without a click, and per-class metrics do not crowd them out.
+and test/f1 without a click, and per-class metrics do not crowd them out. A run continued in its
+own folder (`ckpt_path`, `resume=`) replaces that sub-run whole: with two session starts in one
+run, TensorBoard shows the first, the hyperparameters from before the continuation.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from tensorboard.plugins.hparams.plugin_data_pb2 import (
     SessionStartInfo,
 )
 from torch.utils.tensorboard import SummaryWriter
+
+from lstmlab.io.atomic import atomic_folder
 
 # The metric columns every run shows (at most five are shown without a click).
 HEADLINE_METRICS = ("val/acc_best", "test/acc", "test/f1")
@@ -84,15 +88,16 @@ def log_hparams(
     step: int,
     optimized: str | None = None,
 ) -> None:
-    """Writes the `hparams` sub-run next to every TensorBoard logger's events: the session
-    records (`params`; `name` is what the table's Trial ID column shows) and, at `step`, the
+    """Writes (or replaces) the `hparams` sub-run next to every TensorBoard logger's events: the
+    session records (`params`; `name` is what the table's Trial ID column shows) and, at `step`, the
     final value of each headline metric in `metrics` and of `optimized` (the one a sweeper
     optimises)."""
     headline = [tag for tag in dict.fromkeys([*HEADLINE_METRICS, optimized]) if tag in metrics]
     for logger in loggers:
         if not isinstance(logger, TensorBoardLogger):
             continue
-        with SummaryWriter(str(Path(logger.log_dir) / SUB_RUN)) as writer:
+        sub_run = atomic_folder(Path(logger.log_dir) / SUB_RUN, replace=True)
+        with sub_run as folder, SummaryWriter(str(folder)) as writer:
             for tag in headline:
                 writer.add_scalar(tag, metrics[tag], step)
             for summary in session_summaries(params, name):

@@ -3,7 +3,8 @@
 Hydra accepts any new top-level key given with `+` (`+modle=bilstm`, which Hydra itself
 suggests after the typo `modle=bilstm`) and passes it on unread, so the run would silently use
 the default model. Values that no type hint covers (`seed`) or that a library only rejects deep
-inside (`optimizer.lr=-1`, `trainer.max_epochs=0`) are checked here too, naming the key.
+inside (`optimizer.lr=-1`, `trainer.max_epochs=0`, `scheduler.scheduler.warmup_steps=0`) are
+checked here too, naming the key.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from lstmlab.models.schedules import check_warmup_steps
 from lstmlab.runs import resolvers
 
 OPTIMIZER_WORDS = {
@@ -31,6 +33,9 @@ def check_config(cfg: DictConfig, config_name: str) -> None:
     if "optimizer" in cfg:  # the tasks that train
         check_optimizer(cfg.optimizer)
         check_run_length(cfg.trainer)
+    warmup_steps = OmegaConf.select(cfg, "scheduler.scheduler.warmup_steps")
+    if warmup_steps is not None:  # else refused inside `fit`, after the run's first files
+        check_warmup_steps(warmup_steps)
 
 
 def known_keys(config_name: str) -> list[str]:

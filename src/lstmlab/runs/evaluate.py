@@ -30,7 +30,7 @@ from lstmlab.models.metrics import Evaluation
 from lstmlab.reporting.console import print_summary, show
 from lstmlab.reporting.paired import PREDICTIONS
 from lstmlab.reporting.run_log import run_logged
-from lstmlab.runs import resolvers
+from lstmlab.runs import resolvers, run_folder
 from lstmlab.runs.calibrate import CALIBRATED, calibrate, save_calibrated
 from lstmlab.runs.checkpoints import (
     CheckpointError,
@@ -51,6 +51,11 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Metrics of `cfg.ckpt_path` on `cfg.split`, printed, logged and saved as evaluation.json."""
     if cfg.split not in SPLITS:
         raise ValueError(f"split={cfg.split!r}: expected one of {', '.join(SPLITS)}")
+    if OmegaConf.is_missing(cfg, "ckpt_path"):  # else omegaconf's bare MissingMandatoryValue
+        raise ValueError(
+            "No checkpoint given: evaluate.py scores one, e.g. "
+            "python evaluate.py ckpt_path=logs/runs/<run>/checkpoints/<best>.ckpt"
+        )
     check_config(cfg, "evaluate")
     L.seed_everything(cfg.seed)
     checkpoint = read_checkpoint(cfg.ckpt_path)
@@ -172,7 +177,8 @@ def print_confusion(matrix: list[list[int]] | None, class_names: list[str]) -> N
 
 @hydra.main(version_base="1.3", config_path=resolvers.CONFIG_DIR, config_name="evaluate")
 def _main(cfg: DictConfig) -> dict[str, float]:
-    with run_logged(), without_traceback():
+    # a refused evaluation leaves no folder (run_folder.py)
+    with run_folder.writing(cfg.paths.output_dir), run_logged(), without_traceback():
         return evaluate(cfg)
 
 

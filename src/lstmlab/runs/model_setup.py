@@ -21,6 +21,7 @@ def build_datamodule(cfg: DictConfig, trained: dict[str, Any] | None) -> L.Light
     datamodule: L.LightningDataModule = instantiate(align_labels(cfg.data, classes))
     datamodule.prepare_data()
     datamodule.setup("fit")
+    datamodule.train_dataloader()  # its checks (a batch larger than the split) before any write
     return datamodule
 
 

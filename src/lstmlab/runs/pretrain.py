@@ -23,7 +23,7 @@ from lstmlab.models.language_model import LSTMLanguageModel
 from lstmlab.models.pretrained import encoder_state, load_vectors, prepare_embedding
 from lstmlab.reporting.console import print_config_tree, print_summary
 from lstmlab.reporting.run_log import run_logged
-from lstmlab.runs import resolvers
+from lstmlab.runs import resolvers, run_folder
 from lstmlab.runs.checkpoints import read_checkpoint
 from lstmlab.runs.config_checks import check_config
 from lstmlab.runs.config_types import check_types
@@ -39,7 +39,7 @@ def pretrain(cfg: DictConfig) -> float | None:
     """Fits the LM and saves its encoder; returns the best validation loss."""
     started = time.perf_counter()
     print_config_tree(cfg)
-    check_types(cfg, "data", "model", "optimizer", "trainer")
+    check_types(cfg, "data", "model", "optimizer", "scheduler.scheduler", "trainer")
     check_config(cfg, "pretrain")  # e.g. +lm_dropout=0.2, seed=abc, trainer.max_epochs=0
     L.seed_everything(cfg.seed, workers=True)
     resumed_at = checkpoint_step(cfg)
@@ -111,7 +111,8 @@ def build_language_model(cfg: DictConfig, text: TextDataModule) -> LSTMLanguageM
 
 @hydra.main(version_base="1.3", config_path=resolvers.CONFIG_DIR, config_name="pretrain")
 def _main(cfg: DictConfig) -> float | None:
-    with run_logged(), without_traceback():
+    # one writer per run folder, and a refused pretraining leaves no folder (run_folder.py)
+    with run_folder.writing(cfg.paths.output_dir), run_logged(), without_traceback():
         return pretrain(cfg)
 
 
