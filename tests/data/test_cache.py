@@ -122,7 +122,8 @@ def test_a_preparation_killed_mid_build_publishes_nothing_and_the_next_cleans_up
 ):
     """SIGKILL runs no `finally`: only building aside and renaming keeps a half cache unseen."""
     here = Path(__file__).resolve().parent
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(here), os.environ["PYTHONPATH"]])}
+    paths = [str(here), os.environ.get("PYTHONPATH", "")]  # the tests' helpers, and any set
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, paths))}
     script = textwrap.dedent(STALLS_MID_BUILD)
     child = subprocess.Popen(
         [sys.executable, "-c", script, str(tmp_path), str(parquet_dir)], env=env
