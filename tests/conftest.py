@@ -213,3 +213,32 @@ def text_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     train(compose_config(overrides, run_dir))
     results = json.loads((run_dir / "results.json").read_text())
     return {"dir": run_dir, "results": results, "data": data}
+
+
+def crash_at_step(monkeypatch: pytest.MonkeyPatch, step: int) -> None:
+    """Training raises `RuntimeError("killed")` when it reaches global step `step`: stands in
+    for SIGKILL (no checkpoint is written then)."""
+    from lstmlab.models.lit_module import LSTMLitModule
+
+    training_step = LSTMLitModule.training_step
+
+    def killed(self, batch, batch_idx):
+        if self.global_step == step:
+            raise RuntimeError("killed")
+        return training_step(self, batch, batch_idx)
+
+    monkeypatch.setattr(LSTMLitModule, "training_step", killed)
+
+
+def record_loaded_vectors(monkeypatch: pytest.MonkeyPatch) -> list:
+    """The `Coverage` of every `load_vectors` call from now on, in a list."""
+    from lstmlab.models.lit_module import LSTMLitModule
+
+    loaded: list = []
+    load_vectors = LSTMLitModule.load_vectors
+    monkeypatch.setattr(
+        LSTMLitModule,
+        "load_vectors",
+        lambda self, vocab: loaded.append(load_vectors(self, vocab)) or loaded[-1],
+    )
+    return loaded

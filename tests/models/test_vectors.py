@@ -13,6 +13,7 @@ from conftest import (
     TINY_RUN,
     compose_config,
     mood_vectors,
+    record_loaded_vectors,
     review_overrides,
     write_reviews,
     write_vectors,
@@ -152,13 +153,7 @@ def test_a_checkpoint_loads_without_the_vectors_file(tmp_path):
 def test_train_starts_a_new_run_from_the_vectors(tmp_path, monkeypatch):
     data = write_reviews(tmp_path / "reviews", {"train": 80, "test": 20})
     vectors = mood_vectors(tmp_path / "moods.txt", dim=16)
-    loaded = []
-    original = LSTMLitModule.load_vectors
-    monkeypatch.setattr(
-        LSTMLitModule,
-        "load_vectors",
-        lambda self, vocab: loaded.append(original(self, vocab)) or loaded[-1],
-    )
+    loaded = record_loaded_vectors(monkeypatch)
     overrides = [
         *review_overrides(data, tmp_path / "cache"),
         *TINY_RUN,

@@ -11,6 +11,7 @@ from conftest import (
     TINY_RUN,
     compose_config,
     mood_vectors,
+    record_loaded_vectors,
     review_overrides,
     run_script,
     write_reviews,
@@ -22,7 +23,6 @@ from tensorboard.plugins.base_plugin import TBContext
 from tensorboard.plugins.hparams.hparams_plugin import HParamsPlugin
 from werkzeug.test import Client
 
-from lstmlab.models.lit_module import LSTMLitModule
 from lstmlab.reporting.hparams import HEADLINE_METRICS
 from lstmlab.runs.train import train
 
@@ -102,13 +102,7 @@ def test_run_names_lead_with_the_swept_values(sweep):
 def test_the_word_vectors_coverage_is_a_hyperparameter(tmp_path, monkeypatch):
     data = write_reviews(tmp_path / "reviews", {"train": 80, "test": 20})
     vectors = mood_vectors(tmp_path / "moods.txt", dim=16)
-    loaded = []
-    load_vectors = LSTMLitModule.load_vectors
-    monkeypatch.setattr(
-        LSTMLitModule,
-        "load_vectors",
-        lambda self, vocab: loaded.append(load_vectors(self, vocab)) or loaded[-1],
-    )
+    loaded = record_loaded_vectors(monkeypatch)
     overrides = [*review_overrides(data, tmp_path / "cache"), *TINY_RUN]
     train(compose_config([*overrides, f"model.embedding.vectors={vectors}"], tmp_path / "run"))
     (group,) = TensorBoard(tmp_path / "run").session_groups()

@@ -21,6 +21,7 @@ from conftest import (
     TINY,
     TINY_RUN,
     compose_config,
+    crash_at_step,
     review_overrides,
     run_script,
     write_reviews,
@@ -143,15 +144,8 @@ def test_a_run_continued_from_a_mid_epoch_checkpoint_ends_as_an_uninterrupted_on
     uninterrupted = tiny_cfg(*options)
     uninterrupted.paths.output_dir = str(tmp_path / "uninterrupted")
     train(uninterrupted)
-    step = LSTMLitModule.training_step
-
-    def killed_after_step_12(self, batch, batch_idx):
-        if self.global_step == 12:
-            raise RuntimeError("killed")  # stands in for SIGKILL: no checkpoint is written
-        return step(self, batch, batch_idx)
-
     with monkeypatch.context() as patch:
-        patch.setattr(LSTMLitModule, "training_step", killed_after_step_12)
+        crash_at_step(patch, 12)  # no checkpoint after the last one written
         with pytest.raises(RuntimeError, match="killed"):
             train(tiny_cfg(*options))
     last = tmp_path / "checkpoints" / "last.ckpt"
@@ -184,15 +178,8 @@ def test_text_data_with_buckets_early_stopping_and_a_scheduler_resumes_exactly_m
         "callbacks.last_checkpoint.every_n_train_steps=4",
     ]
     train(compose_config(options, tmp_path / "once"))
-    step = LSTMLitModule.training_step
-
-    def killed_after_step_9(self, batch, batch_idx):
-        if self.global_step == 9:
-            raise RuntimeError("killed")  # stands in for SIGKILL: no checkpoint is written
-        return step(self, batch, batch_idx)
-
     with monkeypatch.context() as patch:
-        patch.setattr(LSTMLitModule, "training_step", killed_after_step_9)
+        crash_at_step(patch, 9)  # no checkpoint after the last one written
         with pytest.raises(RuntimeError, match="killed"):
             train(compose_config(options, tmp_path / "run"))
     last = tmp_path / "run" / "checkpoints" / "last.ckpt"
