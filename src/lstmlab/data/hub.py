@@ -24,8 +24,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lstmlab.data.hub_access import DataUnavailableError, HubUnavailableError, load_from_hub
+from lstmlab.data.labels import inferred_names, label_ids, text_and_labels
 from lstmlab.data.text import TextDataModule
-from lstmlab.data.text_files import inferred_names, label_ids, text_and_labels
 
 ROLES = ("train", "val", "test")
 VAL_NAMES = ("validation", "valid", "dev", "val")  # a split by one of these names validates

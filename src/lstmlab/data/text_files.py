@@ -23,9 +23,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
-from datasets.table import InMemoryTable
 
-from lstmlab.data.cache import check_two_classes
+from lstmlab.data.labels import inferred_names, label_ids, text_and_labels
 from lstmlab.data.text import TextDataModule
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}
@@ -37,7 +36,6 @@ SPLIT_NAMES = {  # values of a split column, and what they mean
     "dev": "val",
     "test": "test",
 }
-JOIN = "\n"  # between the text columns of one row
 SEPARATORS = (";", "\t", "|", ",")  # in a lone header: the file's likely column separator
 
 
@@ -214,52 +212,6 @@ def split_by_column(table: pa.Table, column: str, path: Path) -> dict[str, pa.Ta
     if splits["val"].num_rows == 0:
         del splits["val"]  # held out from train instead
     return {split: t.drop_columns([column]) for split, t in splits.items()}
-
-
-def text_and_labels(
-    table: pa.Table, text_columns: tuple[str, ...], labels: pa.Array
-) -> datasets.Dataset:
-    """The `text` (`text_columns` joined) and `label` (class ids) columns the cache reads."""
-    text = joined_text(table, text_columns)
-    return datasets.Dataset(InMemoryTable(pa.table({"text": text, "label": labels})))
-
-
-def joined_text(table: pa.Table, columns: tuple[str, ...]) -> pa.Array:
-    """The text columns as strings (missing values as empty), joined per row."""
-    parts = [pc.fill_null(pc.cast(table.column(c), pa.string()), "") for c in columns]
-    if len(parts) == 1:
-        return parts[0].combine_chunks()
-    return pc.binary_join_element_wise(*parts, JOIN).combine_chunks()
-
-
-def inferred_names(train: pa.Table, column: str, where: str = "the training split") -> list[str]:
-    """The training split's distinct labels, sorted (numbers numerically), as names."""
-    values = train.column(column)
-    distinct = pc.unique(values.drop_null()).to_pylist()
-    names = [str(v) for v in sorted(distinct)]
-    check_two_classes(names, where)
-    return names
-
-
-def label_ids(values: pa.ChunkedArray, names: list[str], where: str, given: bool) -> pa.Array:
-    """Class ids of `values` in `names` order; integer labels may also be ids when names are
-    given. Missing labels and labels outside `names` are errors."""
-    if values.null_count:
-        raise ValueError(f"{where}: {values.null_count} rows have no label.")
-    if given and pa.types.is_integer(values.type):
-        ids = values.to_numpy()
-        if ((ids >= 0) & (ids < len(names))).all() and not set(map(str, ids)) <= set(names):
-            return pa.array(ids.astype(np.int64))  # integer ids for the given names
-    text = pc.cast(values, pa.string())
-    index = pc.index_in(text, value_set=pa.array(names))
-    if index.null_count:
-        unknown = sorted(set(pc.filter(text, pc.is_null(index)).to_pylist()))
-        source = "data.labels" if given else "the training split"
-        raise ValueError(
-            f"{where} has labels {unknown[:10]} that {source} does not have ({names}). "
-            + ("Add them to data.labels." if given else "List every class in data.labels.")
-        )
-    return index.combine_chunks().cast(pa.int64())
 
 
 def _files(
