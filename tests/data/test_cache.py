@@ -117,6 +117,7 @@ ready(datamodule(Path(sys.argv[1]), Path(sys.argv[2])))
 """
 
 
+@pytest.mark.slow
 def test_a_preparation_killed_mid_build_publishes_nothing_and_the_next_cleans_up(
     tmp_path, parquet_dir
 ):

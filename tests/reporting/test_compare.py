@@ -73,9 +73,10 @@ def test_the_command_writes_csv_markdown_and_a_plot(sweep, tmp_path, capsys):
     assert "5 jobs, 2 failed" in capsys.readouterr().out
 
 
-def test_a_folder_without_jobs_is_refused(tmp_path):
-    process = run_script("scripts/compare.py", str(tmp_path))
-    assert process.returncode == 2 and "holds no job folders" in process.stderr
+def test_a_folder_without_jobs_is_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit) as refused:  # scripts/compare.py's exit status
+        main([str(tmp_path)])
+    assert refused.value.code == 2 and "holds no job folders" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -67,6 +67,7 @@ class TensorBoard:
         return [run.run_name for run in self.provider.list_runs(RequestContext(), experiment_id="")]
 
 
+@pytest.mark.slow
 def test_the_hparams_tab_shows_the_swept_key_against_the_headline_metrics(sweep):
     experiment = TensorBoard(sweep).post("/experiment", {})
     infos = experiment["hparamInfos"]
@@ -79,6 +80,7 @@ def test_the_hparams_tab_shows_the_swept_key_against_the_headline_metrics(sweep)
     assert len(metrics) <= SHOWN_WITHOUT_A_CLICK
 
 
+@pytest.mark.slow
 def test_each_trial_is_named_by_its_swept_value_and_has_real_metrics(sweep):
     groups = TensorBoard(sweep).session_groups()
     names = sorted(group["name"] for group in groups)
@@ -89,6 +91,7 @@ def test_each_trial_is_named_by_its_swept_value_and_has_real_metrics(sweep):
         assert all(0.0 <= value <= 1.0 for value in values.values())
 
 
+@pytest.mark.slow
 def test_run_names_lead_with_the_swept_values(sweep):
     runs = sorted(TensorBoard(sweep).runs())
     assert runs == [

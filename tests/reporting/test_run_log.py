@@ -60,6 +60,7 @@ def test_piped_output_shows_each_epoch_one_results_table_and_no_noise(piped_run)
         assert noise not in shown
 
 
+@pytest.mark.slow
 def test_a_failed_sweep_job_leaves_its_traceback_in_its_own_log(tmp_path):
     result = piped_train_py("-m", *TINY, "model.pooling=max,first", f"hydra.sweep.dir={tmp_path}")
     assert result.returncode != 0

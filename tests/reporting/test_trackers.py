@@ -14,6 +14,7 @@ from lstmlab.runs.train import train
 HPARAMS_METRICS = ("val/acc_best", "test/acc", "test/f1")
 
 
+@pytest.mark.slow
 def test_an_mlflow_run_holds_the_hyperparameters_metrics_and_best_checkpoint(tiny_cfg, tmp_path):
     client_module = pytest.importorskip("mlflow.tracking")
     cfg = tiny_cfg("logger=[tensorboard,mlflow]", "trainer.max_epochs=2", "model.pooling=max")

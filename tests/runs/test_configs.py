@@ -93,7 +93,7 @@ def test_trainer_options_build_trainers(tiny_cfg, name):
     assert isinstance(instantiate(cfg.trainer), L.Trainer)
 
 
-@pytest.mark.parametrize("group", ["callbacks", "logger"])
+@pytest.mark.parametrize("group", ["callbacks", pytest.param("logger", marks=pytest.mark.slow)])
 def test_callback_and_logger_options_instantiate(tiny_cfg, group):
     for name in options(group):
         cfg = tiny_cfg(f"{group}={name}")

@@ -124,6 +124,7 @@ def test_word2vec_script_can_keep_to_the_labelled_reviews(tmp_path):
     assert "great" in trained.key_to_index and "unlabelledonly" not in trained.key_to_index
 
 
+@pytest.mark.slow
 def test_explain_figure_draws_attention_above_integrated_gradients(text_run, tmp_path):
     out = tmp_path / "explained.png"
     done = run_script(
@@ -138,6 +139,7 @@ def test_explain_figure_draws_attention_above_integrated_gradients(text_run, tmp
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_prediction_benchmark_times_both_runtimes_on_the_same_texts(text_run):
     checkpoint = str(text_run["results"]["best_checkpoint"])
     command = ["scripts/benchmark_predict.py", "--checkpoint", checkpoint, "--texts", "30"]

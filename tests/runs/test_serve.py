@@ -76,6 +76,7 @@ def review_texts(text_run) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 def test_predictions_equal_the_predictors(client, checkpoint, text_run):
     texts = review_texts(text_run)
     response = client.post("/predict", json={"texts": texts, "attention": True})
@@ -87,6 +88,7 @@ def test_predictions_equal_the_predictors(client, checkpoint, text_run):
     assert all("attention" not in row for row in plain)  # only when asked
 
 
+@pytest.mark.slow
 def test_metadata_and_health(client, checkpoint, text_run):
     assert client.get("/health").status_code == 200
     info = client.get("/metadata").json()
@@ -112,6 +114,7 @@ BAD_REQUESTS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", BAD_REQUESTS)
 def test_a_bad_request_gets_a_4xx_with_a_message_and_the_server_keeps_answering(client, case):
     body, status, message = BAD_REQUESTS[case]
@@ -127,6 +130,7 @@ def test_a_bad_request_gets_a_4xx_with_a_message_and_the_server_keeps_answering(
     assert again.status_code == 200 and again.json()["predictions"][0]["label"] == "pos"
 
 
+@pytest.mark.slow
 def test_concurrent_requests_get_their_own_answers_in_shared_batches(client, checkpoint, server):
     texts = [f"{'the plot was ' * i}{'superb' if i % 2 else 'awful'}" for i in range(THREADS)]
     want = expected(Predictor.from_checkpoint(checkpoint), texts)
@@ -180,6 +184,7 @@ def test_a_taken_port_and_a_port_below_1024_are_refused_before_serving(checkpoin
     assert low.value.code == 2 and "expected 1024 to 65535" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_the_load_test_reports_every_concurrency_level(server):
     command = ["scripts/load_test.py", "--url", server, "--requests", "12", "--clients", "1", "8"]
     result = run_script(*command)

@@ -165,6 +165,7 @@ def test_a_run_continued_from_a_mid_epoch_checkpoint_ends_as_an_uninterrupted_on
     assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[1])
 
 
+@pytest.mark.slow
 def test_text_data_with_buckets_early_stopping_and_a_scheduler_resumes_exactly_mid_epoch(
     tmp_path, monkeypatch
 ):
