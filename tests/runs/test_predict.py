@@ -11,7 +11,23 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import ROOT, run_script
 
-from lstmlab.runs.predict import Predictor, lines
+from lstmlab.runs.export import export
+from lstmlab.runs.predict import Predictor, lines, main
+
+
+def predict_here(capsys, *args: str) -> tuple[int, str, str]:
+    """`python predict.py ARGS` through its main() in this process (a fresh process costs
+    seconds of imports): the exit status, stdout and stderr."""
+    try:
+        status = main(list(args))
+    except SystemExit as exit:  # argparse's refusals
+        status = exit.code
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def outcome(process: subprocess.CompletedProcess) -> tuple[int, str, str]:
+    return process.returncode, process.stdout, process.stderr
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +69,7 @@ def test_empty_unknown_and_overlong_texts_have_defined_results(predictor):
 
 
 @pytest.mark.slow
-def test_predict_py_reads_arguments_files_and_stdin(text_run, tmp_path):
+def test_predict_py_reads_arguments_files_and_stdin(text_run, tmp_path, capsys):
     checkpoint = text_run["results"]["best_checkpoint"]
     shown = run_script("predict.py", checkpoint, "a superb story", "the plot was awful")
     assert shown.returncode == 0, shown.stderr
@@ -61,15 +77,13 @@ def test_predict_py_reads_arguments_files_and_stdin(text_run, tmp_path):
     assert "texts/s" in shown.stderr
 
     (tmp_path / "texts.txt").write_text("a superb story\nthe plot was awful\n\n")
-    from_file = run_script(
-        "predict.py", checkpoint, "--file", str(tmp_path / "texts.txt"), "--json"
-    )
+    from_file = predict_here(capsys, checkpoint, "--file", str(tmp_path / "texts.txt"), "--json")
     from_stdin = run_script(
         "predict.py", checkpoint, "--json", stdin="a superb story\nthe plot was awful\n\n"
     )
-    for process in (from_file, from_stdin):
-        assert process.returncode == 0, process.stderr
-        rows = [json.loads(line) for line in process.stdout.splitlines()]
+    for status, stdout, stderr in (from_file, outcome(from_stdin)):
+        assert status == 0, stderr
+        rows = [json.loads(line) for line in stdout.splitlines()]
         assert [row["label"] for row in rows[:2]] == ["pos", "neg"]
         assert rows[2]["num_tokens"] == 0  # the empty line is a text too
         assert rows[0]["attention"][1][0] == "superb"
@@ -81,25 +95,24 @@ def test_texts_are_one_per_line_whatever_else_they_hold():
 
 
 @pytest.mark.slow
-def test_predict_py_refuses_what_it_cannot_use(tiny_cfg, tmp_path):
+def test_predict_py_refuses_what_it_cannot_use(tiny_cfg, tmp_path, capsys):
     from lstmlab.runs.train import train
 
-    missing = run_script("predict.py", str(tmp_path / "none.ckpt"), "text")
-    assert missing.returncode == 2 and "No checkpoint at" in missing.stderr
+    status, _, stderr = predict_here(capsys, str(tmp_path / "none.ckpt"), "text")
+    assert status == 2 and "No checkpoint at" in stderr
     train(tiny_cfg())
-    synthetic = run_script("predict.py", str(tmp_path / "checkpoints" / "last.ckpt"), "text")
-    assert synthetic.returncode == 2 and "holds no tokenizer" in synthetic.stderr
+    capsys.readouterr()
+    status, _, stderr = predict_here(capsys, str(tmp_path / "checkpoints" / "last.ckpt"), "text")
+    assert status == 2 and "holds no tokenizer" in stderr
 
 
 @pytest.mark.slow
 def test_bytes_that_are_not_utf8_are_replaced_and_flagged_and_the_rest_is_predicted(
-    text_run, tmp_path
+    text_run, tmp_path, capsys
 ):
     checkpoint = text_run["results"]["best_checkpoint"]
     (tmp_path / "texts.txt").write_bytes(b"a superb story\nthe plot was \xff awful\n")
-    from_file = run_script(
-        "predict.py", checkpoint, "--json", "--file", str(tmp_path / "texts.txt")
-    )
+    from_file = predict_here(capsys, checkpoint, "--json", "--file", str(tmp_path / "texts.txt"))
     env_argv = subprocess.run(  # an argument with a raw byte, as a shell passes it
         [
             sys.executable,
@@ -114,22 +127,20 @@ def test_bytes_that_are_not_utf8_are_replaced_and_flagged_and_the_rest_is_predic
         text=True,
         timeout=600,
     )
-    for process in (from_file, env_argv):
-        assert process.returncode == 0, process.stderr
-        rows = [json.loads(line) for line in process.stdout.splitlines()]
+    for status, stdout, stderr in (from_file, outcome(env_argv)):
+        assert status == 0, stderr
+        rows = [json.loads(line) for line in stdout.splitlines()]
         assert [row["invalid_utf8"] for row in rows] == [False, True]
         assert rows[0]["label"] == "pos"  # the other texts are read as ever
         assert [token for token, _ in rows[1]["attention"]][3] == "\ufffd"
 
 
-@pytest.mark.slow
-def test_a_batch_size_below_one_is_refused_by_predict_py(text_run):
-    process = run_script(
-        "predict.py", text_run["results"]["best_checkpoint"], "a", "--batch-size", "0"
-    )
-    assert process.returncode == 2
-    assert "--batch-size: 0: expected a positive integer" in process.stderr
-    assert process.stdout == ""
+def test_a_batch_size_below_one_is_refused_by_predict_py(text_run, capsys):
+    checkpoint = text_run["results"]["best_checkpoint"]
+    status, stdout, stderr = predict_here(capsys, checkpoint, "a", "--batch-size", "0")
+    assert status == 2
+    assert "--batch-size: 0: expected a positive integer" in stderr
+    assert stdout == ""
 
 
 def test_integrated_gradients_point_at_the_mood_word(text_run):
@@ -149,15 +160,15 @@ def test_integrated_gradients_point_at_the_mood_word(text_run):
     assert plain.probabilities == great.probabilities
 
 
-@pytest.mark.slow
-def test_predict_py_explains_on_request_and_refuses_for_an_export(text_run, tmp_path):
+def test_predict_py_explains_on_request_and_refuses_for_an_export(text_run, tmp_path, capsys):
     checkpoint = text_run["results"]["best_checkpoint"]
-    shown = run_script("predict.py", checkpoint, "a superb story", "--explain", "ig", "--json")
-    row = json.loads(shown.stdout)
-    assert shown.returncode == 0 and [t for t, _ in row["attributions"]] == ["a", "superb", "story"]
-    console = run_script("predict.py", checkpoint, "a superb story", "--explain", "ig")
-    assert "integrated gradient (Spearman with attention" in console.stdout
-    folder = tmp_path / "onnx"
-    run_script("export.py", checkpoint, "--out", str(folder))
-    refused = run_script("predict.py", str(folder), "text", "--explain", "ig")
-    assert refused.returncode == 2 and "give the checkpoint it was exported from" in refused.stderr
+    status, stdout, _ = predict_here(
+        capsys, checkpoint, "a superb story", "--explain", "ig", "--json"
+    )
+    row = json.loads(stdout)
+    assert status == 0 and [t for t, _ in row["attributions"]] == ["a", "superb", "story"]
+    _, console, _ = predict_here(capsys, checkpoint, "a superb story", "--explain", "ig")
+    assert "integrated gradient (Spearman with attention" in console
+    folder = export(checkpoint, tmp_path / "onnx")
+    status, _, stderr = predict_here(capsys, str(folder), "text", "--explain", "ig")
+    assert status == 2 and "give the checkpoint it was exported from" in stderr
