@@ -15,9 +15,17 @@ from conftest import run_script
 
 from lstmlab.models.network import LSTMClassifier
 from lstmlab.models.pooling import POOLINGS
-from lstmlab.runs.export import TOLERANCE, ExportError, check_exportable, export, export_onnx
+from lstmlab.runs.export import (
+    TOLERANCE,
+    ExportError,
+    check_exportable,
+    export,
+    export_onnx,
+    main,
+)
 from lstmlab.runs.onnx_predictor import OnnxPredictor
 from lstmlab.runs.predict import Predictor
+from lstmlab.runs.predict import main as predict_main
 
 VOCAB, PAD = 40, 0
 
@@ -127,22 +135,28 @@ def test_the_folders_script_runs_without_torch(exported):
     assert [row["label"] for row in rows] == ["pos", "neg"]
 
 
-@pytest.mark.slow
-def test_predict_py_reads_an_export_folder(exported):
-    shown = run_script("predict.py", str(exported), "a superb story", "--json")
-    assert shown.returncode == 0, shown.stderr
-    assert json.loads(shown.stdout)["label"] == "pos"
+def test_predict_py_reads_an_export_folder(exported, capsys):
+    assert predict_main([str(exported), "a superb story", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["label"] == "pos"
+
+
+def refused_by_export_py(capsys, *args: str) -> str:
+    """stderr of `python export.py ARGS`, run through its main() here, which must exit 2."""
+    with pytest.raises(SystemExit) as refused:
+        main(list(args))
+    assert refused.value.code == 2
+    return capsys.readouterr().err
 
 
 @pytest.mark.slow
-def test_export_py_refuses_to_overwrite_and_unusable_checkpoints(exported, text_run, tmp_path):
+def test_export_py_refuses_to_overwrite_and_unusable_checkpoints(
+    exported, text_run, tmp_path, capsys
+):
     checkpoint = str(text_run["results"]["best_checkpoint"])
     before = (exported / "model.onnx").read_bytes()
-    again = run_script("export.py", checkpoint, "--out", str(exported))
-    assert again.returncode == 2 and "not empty" in again.stderr
+    assert "not empty" in refused_by_export_py(capsys, checkpoint, "--out", str(exported))
     assert (exported / "model.onnx").read_bytes() == before  # nothing already written lost
-    missing = run_script("export.py", str(tmp_path / "none.ckpt"))
-    assert missing.returncode == 2 and "No checkpoint at" in missing.stderr
-    made = run_script("export.py", checkpoint, "--out", str(tmp_path / "new"))
+    assert "No checkpoint at" in refused_by_export_py(capsys, str(tmp_path / "none.ckpt"))
+    made = run_script("export.py", checkpoint, "--out", str(tmp_path / "new"))  # a real process
     assert made.returncode == 0, made.stderr
     assert (tmp_path / "new" / "model.onnx").is_file()
