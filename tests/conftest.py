@@ -242,3 +242,10 @@ def record_loaded_vectors(monkeypatch: pytest.MonkeyPatch) -> list:
         lambda self, vocab: loaded.append(load_vectors(self, vocab)) or loaded[-1],
     )
     return loaded
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests first (a stable sort, so each file's order stays): with `-n 2` and
+    `--dist worksteal` (pyproject.toml) the long ones start early and the last minute is short
+    tests the two workers share, not one long training while the other worker idles."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
