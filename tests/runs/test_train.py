@@ -31,6 +31,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
 from lstmlab.models.lit_module import LSTMLitModule
+from lstmlab.runs.train import main as train_main
 from lstmlab.runs.train import train
 
 HPARAMS_METRICS = {"val/acc_best", "test/acc", "test/f1"}
@@ -440,14 +441,20 @@ def test_an_output_folder_that_cannot_be_created_stops_the_run_naming_it(train_p
     assert blocker.read_text() == "an earlier run's notes\n"
 
 
-@pytest.mark.slow
-def test_resume_refuses_a_folder_that_is_not_a_run_or_has_no_checkpoint(tmp_path):
-    result = run_script("train.py", f"resume={tmp_path}")
-    assert result.returncode != 0 and "no run there" in result.stderr
+def test_resume_refuses_a_folder_that_is_not_a_run_or_has_no_checkpoint(tmp_path, monkeypatch):
+    """Through train.py's main() in this process: `resume=` is read before Hydra starts (the
+    real process is tested in test_resume.py)."""
+
+    def refused() -> str:  # sys.exit(message): Python prints it to stderr, exit status 1
+        monkeypatch.setattr(sys, "argv", ["train.py", f"resume={tmp_path}"])
+        with pytest.raises(SystemExit) as stopped:
+            train_main()
+        return str(stopped.value.code)
+
+    assert "no run there" in refused()
     (tmp_path / ".hydra").mkdir()
     (tmp_path / ".hydra" / "overrides.yaml").write_text("- model=lstm\n")
-    result = run_script("train.py", f"resume={tmp_path}")
-    assert result.returncode != 0 and "stopped before its first checkpoint" in result.stderr
+    assert "stopped before its first checkpoint" in refused()
     assert (tmp_path / ".hydra" / "overrides.yaml").read_text() == "- model=lstm\n"
 
 
