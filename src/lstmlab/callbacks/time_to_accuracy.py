@@ -20,7 +20,10 @@ class AccuracyRace:
 
     def __init__(self, target: float, max_train_s: float | None = None) -> None:
         if not 0.0 < target <= 1.0:
-            raise ValueError(f"target={target}: expected an accuracy in (0, 1], e.g. 0.855")
+            raise ValueError(
+                f"time_to_accuracy target={target}: expected an accuracy in (0, 1], e.g. 0.855 "
+                "for 85.5 %"
+            )
         self.target, self.max_train_s = target, max_train_s
         self.checks: list[tuple[float, int, float]] = []
         self.reached: tuple[float, int, float] | None = None
