@@ -22,25 +22,66 @@ SPLIT_SEED = 1234  # conf/data/imdb.yaml's data.seed: every pipeline trains on t
 # ---------------------------------------------------------------------- shared by the loops
 
 
-def timed_epochs(model, batches, device, epochs: int, step) -> dict:
-    """Trains for `epochs` passes over `batches(epoch)` with `step(batch)` (which returns the
-    batch's size) and times each pass, stopping the clock once the device has finished."""
-    from lstmlab.callbacks.timing import synchronize
+def timed_epochs(
+    model, batches, device, epochs: int, step, race=None, accuracy=None, check_every: int = 0
+) -> dict:
+    """Trains for up to `epochs` passes over `batches(epoch)` with `step(batch)` (which returns
+    the batch's size) and times each pass with validation left out (`TrainingClock`, as
+    train.py's callbacks), stopping the clock once the device has finished. With `race` (an
+    `AccuracyRace`), `accuracy()` is checked every `check_every` steps and training ends once
+    the race is over; a pass cut short is not counted as an epoch."""
+    from lstmlab.callbacks.timing import TrainingClock, synchronize
 
+    sync = lambda: synchronize(device)  # noqa: E731
+    total, epoch_clock = TrainingClock(sync), TrainingClock(sync)
     model.train()
-    epoch_s, samples_per_s = [], []
+    epoch_s, samples_per_s, steps = [], [], 0
+    total.start()
     for epoch in range(epochs):
-        synchronize(device)
-        start, samples = time.perf_counter(), 0
+        epoch_clock.start()
+        samples = 0
         for batch in batches(epoch):
+            total.resume(), epoch_clock.resume()
             samples += step(batch)
-        synchronize(device)
-        epoch_s.append(time.perf_counter() - start)
-        samples_per_s.append(samples / epoch_s[-1])
+            steps += 1
+            if race is not None and steps % check_every == 0:
+                total.pause(), epoch_clock.pause()
+                model.eval()
+                race.record(total.seconds, steps, accuracy())
+                model.train()
+                if race.over:
+                    break
+        else:
+            epoch_s.append(epoch_clock.seconds)
+            samples_per_s.append(samples / epoch_s[-1])
+        if race is not None and race.over:
+            break
     return {
         "train_epoch_s": [round(s, 3) for s in epoch_s],
         "train_samples_per_s": [round(s, 1) for s in samples_per_s],
+        **({"time_to_accuracy": race.summary()} if race is not None else {}),
     }
+
+
+def accuracy_race(args: argparse.Namespace, batches_per_epoch: int) -> dict:
+    """`timed_epochs`' arguments for `--target-acc`: the time-to-accuracy bookkeeping, checked
+    `--checks-per-epoch` times an epoch (as train.py's `trainer.val_check_interval=1/checks`),
+    and the epochs to train at most; without a target, `--epochs` and no checks."""
+    from lstmlab.callbacks.time_to_accuracy import AccuracyRace
+
+    if args.target_acc is None:
+        return {"epochs": args.epochs}
+    return {
+        "epochs": args.max_epochs,
+        "race": AccuracyRace(args.target_acc, args.max_train_s),
+        "check_every": max(1, int(batches_per_epoch / args.checks_per_epoch)),
+    }
+
+
+def last_accuracy(race: dict) -> float | None:
+    """The last check's accuracy, if the race checked any (saves one more validation)."""
+    checks = race["race"].checks if "race" in race else []
+    return checks[-1][2] if checks else None
 
 
 def optimizer_step(optimizer, loss) -> None:
@@ -107,16 +148,22 @@ def notebook(args: argparse.Namespace) -> dict:
         optimizer_step(optimizer, nn.functional.cross_entropy(model(tokens), labels))
         return len(labels)
 
-    figures = timed_epochs(model, lambda epoch: loader, device, args.epochs, step)
+    def accuracy() -> float:
+        with torch.no_grad():
+            hits = sum(
+                int((model(t.to(device)).argmax(-1) == y.to(device)).sum())
+                for t, y in DataLoader(Reviews(val_idx), batch_size=256)
+            )
+        return hits / len(val_idx)
+
+    race = accuracy_race(args, len(loader))
+    figures = timed_epochs(
+        model, lambda epoch: loader, device, step=step, accuracy=accuracy, **race
+    )
     model.eval()
-    with torch.no_grad():
-        hits = sum(
-            int((model(t.to(device)).argmax(-1) == y.to(device)).sum())
-            for t, y in DataLoader(Reviews(val_idx), batch_size=256)
-        )
     return {
         **figures,
-        "val_acc": round(hits / len(val_idx), 4),
+        "val_acc": round(last_accuracy(race) or accuracy(), 4),
         "prep_cold_s": round(prep_s, 3),
         "prep_warm_s": round(prep_s, 3),  # nothing is cached: every run starts cold
         **speed_settings([optimizer]),  # the notebooks' own: --fused-adam/--deterministic unused
@@ -127,8 +174,9 @@ def notebook(args: argparse.Namespace) -> dict:
 # ---------------------------------------------------------------------- lstmlab
 
 
-def overrides(args: argparse.Namespace) -> list[str]:
-    """train.py overrides giving the notebooks' settings on lstmlab."""
+def data_overrides(args: argparse.Namespace) -> list[str]:
+    """train.py overrides reading the notebooks' reviews, cut as theirs, on the device's
+    trainer preset (its precision unless --precision is given)."""
     return [
         "data=imdb",
         f"data.path={args.path}",
@@ -136,19 +184,44 @@ def overrides(args: argparse.Namespace) -> list[str]:
         "data.hub_name=null",
         f"data.val_size={args.val_size}",
         f"data.max_len={args.max_len}",
-        f"data.batch_size={args.batch_size}",
         "model=bilstm_attn",
+        f"trainer={'gpu' if args.device.startswith('cuda') else 'cpu'}",
+        *([f"trainer.precision={args.precision}"] if args.precision else []),
+        "~callbacks.early_stopping",
+        "callbacks.figures=null",  # drawn at each validation: not what is being timed
+        "test=false",
+    ]
+
+
+def overrides(args: argparse.Namespace) -> list[str]:
+    """train.py overrides giving the notebooks' settings on lstmlab."""
+    return [
+        *data_overrides(args),
+        f"data.batch_size={args.batch_size}",
         "model.embed_dropout=0",  # no dropout, as the notebooks (docs/speed.md)
         "model.dropout=0",
         "optimizer=adam",
         "optimizer.lr=1e-3",
         f"optimizer.fused={'true' if args.fused_adam else 'null'}",
         f"trainer.max_epochs={args.epochs}",
-        f"trainer.precision={args.precision}",
         f"trainer.deterministic={str(args.deterministic).lower()}",
-        f"trainer.accelerator={'gpu' if args.device.startswith('cuda') else 'cpu'}",
-        "~callbacks.early_stopping",
-        "test=false",
+    ]
+
+
+def fast_overrides(args: argparse.Namespace, variant: str) -> list[str]:
+    """lstmlab's best settings for the device (experiment=imdb_fast on the device's trainer
+    preset) plus `variant`'s overrides, trained until `--target-acc` (callback
+    time_to_accuracy), validating `--checks-per-epoch` times an epoch."""
+    return [
+        *data_overrides(args),
+        "experiment=imdb_fast",
+        *variant.split(),
+        f"trainer.max_epochs={args.max_epochs}",
+        "trainer.min_epochs=0",  # stop within the first epoch once the target is reached
+        f"+trainer.val_check_interval={1 / args.checks_per_epoch}",
+        "callbacks=[default,time_to_accuracy]",
+        f"callbacks.time_to_accuracy.target={args.target_acc}",
+        f"callbacks.time_to_accuracy.max_train_s={args.max_train_s}",
     ]
 
 
@@ -182,7 +255,7 @@ def plain(args: argparse.Namespace) -> dict:
     optimizer = instantiate(cfg.optimizer)(model.parameters())  # train.py's Adam
     to_device = lambda batch: {k: v.to(device) for k, v in batch.items()}  # noqa: E731
 
-    bf16 = args.precision == "bf16-mixed"  # as Lightning's bf16-mixed: autocast the forward
+    bf16 = cfg.trainer.precision == "bf16-mixed"  # as Lightning's bf16-mixed: autocast the forward
 
     def step(batch):
         batch = to_device(batch)
@@ -228,11 +301,22 @@ def build_datamodule(data_cfg):
 
 
 def lstmlab(args: argparse.Namespace) -> dict:
-    """`python train.py` in its own process; its results.json holds the epoch timer's figures."""
+    """`python train.py` at the notebooks' settings."""
+    return train_py(args, overrides(args))
+
+
+def fast(args: argparse.Namespace) -> dict:
+    """`python train.py` with lstmlab's best settings, until `--target-acc`."""
+    return train_py(args, fast_overrides(args, args.variant))
+
+
+def train_py(args: argparse.Namespace, overrides: list[str]) -> dict:
+    """`python train.py` in its own process; its results.json holds the timing callbacks'
+    figures."""
     command = [
         sys.executable,
         str(ROOT / "train.py"),
-        *overrides(args),
+        *overrides,
         f"hydra.run.dir={args.run_dir}",
         "callbacks.progress_bar=null",  # a progress bar per batch is not what is being timed
     ]
@@ -241,4 +325,8 @@ def lstmlab(args: argparse.Namespace) -> dict:
     if result.returncode != 0:
         raise SystemExit(f"train.py failed:\n{result.stderr[-3000:]}")
     results = json.loads((args.run_dir / "results.json").read_text())
-    return {**results["timing"], "val_acc": round(results["metrics"]["val/acc"], 4)}
+    return {
+        **results["timing"],
+        "val_acc": round(results["metrics"]["val/acc"], 4),
+        "overrides": overrides,
+    }

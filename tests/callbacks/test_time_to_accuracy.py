@@ -92,7 +92,9 @@ def test_the_run_stops_at_the_crossing_or_once_out_of_time_and_says_it_was_not_r
 
 
 def test_a_target_outside_zero_to_one_is_refused():
-    with pytest.raises(ValueError, match=r"time_to_accuracy target=85.5: expected an accuracy in \(0, 1\]"):
+    with pytest.raises(
+        ValueError, match=r"time_to_accuracy target=85.5: expected an accuracy in \(0, 1\]"
+    ):
         AccuracyRace(85.5)
 
 
