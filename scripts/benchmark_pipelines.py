@@ -221,7 +221,7 @@ def fast_overrides(args: argparse.Namespace, variant: str) -> list[str]:
         f"+trainer.val_check_interval={1 / args.checks_per_epoch}",
         "callbacks=[default,time_to_accuracy]",
         f"callbacks.time_to_accuracy.target={args.target_acc}",
-        f"callbacks.time_to_accuracy.max_train_s={args.max_train_s}",
+        f"callbacks.time_to_accuracy.max_train_s={args.max_train_s or 'null'}",
     ]
 
 
