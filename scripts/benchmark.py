@@ -129,7 +129,9 @@ def run_child(
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         raise SystemExit(f"{name} failed:\n{result.stderr[-3000:]}")
-    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    line = result.stdout.strip().splitlines()[-1]
+    print(f"  {line}", flush=True)  # kept in the log, should a long run be stopped later
+    figures = json.loads(line)
     return {**figures, "variant": variant} if name == "fast" else figures
 
 
