@@ -55,5 +55,5 @@ def test_train_py_on_the_gpu_preset_runs_imdb_end_to_end(test_device, tmp_path, 
     assert 0.0 <= results["metrics"]["test/acc"] <= 1.0 and results["best_checkpoint"]
     assert len(results["timing"]["train_epoch_s"]) == 1
     assert ("peak_gpu_mb" in results["timing"]) == (test_device.type == "cuda")
-    if imdb:  # one epoch of the notebooks' model scores 84 %
-        assert results["metrics"]["val/acc"] > 0.8
+    if imdb:  # one epoch of BiLSTM + attention scores about 83 %: it learned, far above chance
+        assert results["metrics"]["val/acc"] > 0.75
