@@ -144,11 +144,17 @@ def environment(mode: str) -> dict:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "commit": subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-        or None,
+        "commit": commit(),
     }
+
+
+def commit() -> str | None:
+    """The checkout's commit, where git and the repository travelled with it."""
+    try:
+        command = ["git", "rev-parse", "--short", "HEAD"]
+        return subprocess.run(command, cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    except OSError:  # no git on the machine
+        return None
 
 
 def main() -> int:

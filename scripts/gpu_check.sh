@@ -14,6 +14,9 @@ if [[ " $* " != *" --dry-run "* ]] && compgen -G ".whl/*.whl" >/dev/null; then
     "${PYTHON:-python3}" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
         --target "$site" .whl/*.whl
     export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}"
+elif [[ " $* " != *" --dry-run "* ]]; then
+    echo "no wheels in .whl/: hydra-core, omegaconf and datasets must be installed already" \
+        "(else run scripts/gpu_wheels.sh here and carry .whl)" >&2
 fi
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"  # lstmlab itself, uninstalled there
 exec "${PYTHON:-python3}" scripts/gpu_check.py "$@"  # PYTHON: the interpreter to use
