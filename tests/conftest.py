@@ -59,7 +59,7 @@ def ragged_batch(vocab: int = 50, pad: int = 0) -> tuple[torch.Tensor, torch.Ten
 
 
 @pytest.fixture
-def test_device() -> torch.device:
+def gpu_test_device() -> torch.device:
     """The device of the tests marked `gpu`: $LSTMLAB_TEST_DEVICE (`cpu` for a dry run of them),
     else CUDA; without either they are skipped."""
     name = os.environ.get("LSTMLAB_TEST_DEVICE") or ("cuda" if torch.cuda.is_available() else "")

@@ -230,47 +230,54 @@ def test_an_unknown_implementation_is_refused_with_the_choices():
         make_net("cudnn")
 
 
+def batch_on(device: torch.device, extra: int = 2) -> tuple[Tensor, Tensor]:
+    return tuple(t.to(device) for t in padded_batch(extra))
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("pooling", POOLINGS)
-def test_packed_equals_exact_on_the_device(test_device, pooling, monkeypatch):
+def test_packed_equals_exact_on_the_device(gpu_test_device, pooling, monkeypatch):
     """In 32-bit, without TF32 (which would round both paths' products to 10 bits)."""
     monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
     kwargs = {"bidirectional": True, "num_layers": 2, "init_state": "learned"}
-    nets = [net.to(test_device).train() for net in exact_and_packed(torch.float32, **kwargs)]
-    tokens, lengths = padded_batch()
-    exact, packed = (run(net, tokens.to(test_device), lengths.to(test_device)) for net in nets)
-    assert_same_results(exact, packed, lengths, rtol=1e-4, atol=1e-5)
+    nets = [net.to(gpu_test_device).train() for net in exact_and_packed(torch.float32, **kwargs)]
+    exact, packed = (run(net, *batch_on(gpu_test_device)) for net in nets)
+    assert_same_results(exact, packed, padded_batch()[1], rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("bf16", [False, True], ids=["32-bit", "bf16-mixed"])
+@pytest.mark.parametrize("precision", ["32-true", "bf16-mixed", "bf16-true"])
 @pytest.mark.parametrize("lstm_impl", ["exact", "packed"])
-def test_padding_never_reaches_the_logits_on_the_device(test_device, lstm_impl, bf16):
-    net = make_net(lstm_impl, bidirectional=True, num_layers=2, pooling="attn").to(test_device)
-    tokens, lengths = (t.to(test_device) for t in padded_batch(extra=0))
-    longer = torch.cat([tokens, torch.full((len(tokens), 9), PAD, device=test_device)], dim=1)
-    with torch.no_grad(), torch.autocast(test_device.type, torch.bfloat16, enabled=bf16):
-        before, after = net.eval()(tokens, lengths)[0], net(longer, lengths)[0]
+def test_padding_never_reaches_the_logits_on_the_device(gpu_test_device, lstm_impl, precision):
+    kwargs = {"bidirectional": True, "num_layers": 2, "pooling": "attn", "init_state": "learned"}
+    net = make_net(lstm_impl, **kwargs).to(gpu_test_device).eval()
+    if precision == "bf16-true":
+        net = net.to(torch.bfloat16)
+    (tokens, lengths), (longer, _) = batch_on(gpu_test_device, 0), batch_on(gpu_test_device, 9)
+    mixed = torch.autocast(gpu_test_device.type, torch.bfloat16, enabled=precision == "bf16-mixed")
+    with torch.no_grad(), mixed:
+        before, after = net(tokens, lengths)[0].float(), net(longer, lengths)[0].float()
     # a leak moves logits by 1e-2 or more; bf16 rounding (and cuDNN's choice of kernels) less
-    torch.testing.assert_close(after.float(), before.float(), rtol=0, atol=2e-3 if bf16 else 1e-5)
+    torch.testing.assert_close(after, before, rtol=0, atol=1e-5 if precision == "32-true" else 2e-3)
 
 
 @pytest.mark.gpu
-def test_auto_runs_the_packed_path_on_cuda_only(test_device, monkeypatch):
+def test_auto_runs_the_packed_path_on_cuda_only(gpu_test_device, monkeypatch):
     calls = packings(monkeypatch)
-    tokens, lengths = padded_batch()
-    make_net("auto").to(test_device)(tokens.to(test_device), lengths.to(test_device))
-    assert len(calls) == (test_device.type == "cuda")
+    make_net("auto").to(gpu_test_device)(*batch_on(gpu_test_device))
+    assert len(calls) == (gpu_test_device.type == "cuda")
 
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("lstm_impl", ["auto", "packed"])
-def test_gradients_in_evaluation_mode_reach_the_embeddings_on_the_device(test_device, lstm_impl):
+def test_gradients_in_evaluation_mode_reach_the_embeddings_on_the_device(
+    gpu_test_device, lstm_impl
+):
     """Integrated gradients (models/attribution.py) differentiate a model in eval mode, which
     cuDNN allows only for calls made in training mode: the packed path makes them so
     whenever autograd records."""
-    net = make_net(lstm_impl, bidirectional=True, pooling="attn").to(test_device).eval()
-    tokens, lengths = (t.to(test_device) for t in padded_batch())
+    net = make_net(lstm_impl, bidirectional=True, pooling="attn").to(gpu_test_device).eval()
+    tokens, lengths = batch_on(gpu_test_device)
     probe = zero_probe(net.encoder.embedding, tokens)
     net(tokens, lengths, probe)[0].sum().backward()
     assert probe.grad is not None and probe.grad.abs().sum() > 0
