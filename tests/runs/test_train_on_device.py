@@ -22,9 +22,9 @@ def on_device(device: torch.device) -> list[str]:
     return ["trainer=gpu", *([] if device.type == "cuda" else ["trainer.accelerator=cpu"])]
 
 
-def test_two_deterministic_runs_on_the_device_give_identical_metrics(test_device, tmp_path):
+def test_two_deterministic_runs_on_the_device_give_identical_metrics(gpu_test_device, tmp_path):
     tiny = [o for o in TINY if not o.startswith("trainer=")]
-    overrides = [*tiny, *on_device(test_device), "trainer.deterministic=true"]
+    overrides = [*tiny, *on_device(gpu_test_device), "trainer.deterministic=true"]
     overrides += ["model=bilstm_attn", "trainer.max_epochs=2"]
     metrics = []
     for run in ("first", "second"):
@@ -34,7 +34,7 @@ def test_two_deterministic_runs_on_the_device_give_identical_metrics(test_device
     assert metrics[0] == metrics[1]
 
 
-def test_train_py_on_the_gpu_preset_runs_imdb_end_to_end(test_device, tmp_path, train_py):
+def test_train_py_on_the_gpu_preset_runs_imdb_end_to_end(gpu_test_device, tmp_path, train_py):
     imdb = os.environ.get("LSTMLAB_TEST_IMDB")
     if imdb:  # IMDB itself: one epoch of the default BiLSTM + attention
         data = [*review_overrides(Path(imdb), tmp_path / "cache"), "data.val_size=5000"]
@@ -45,7 +45,7 @@ def test_train_py_on_the_gpu_preset_runs_imdb_end_to_end(test_device, tmp_path, 
     run_dir = tmp_path / "e2e_run"  # scripts/gpu_check.py reports its results.json
     result = train_py(
         *data,
-        *on_device(test_device),
+        *on_device(gpu_test_device),
         "trainer.max_epochs=1",
         "callbacks.progress_bar=null",
         f"hydra.run.dir={run_dir}",
@@ -54,6 +54,6 @@ def test_train_py_on_the_gpu_preset_runs_imdb_end_to_end(test_device, tmp_path, 
     results = json.loads((run_dir / "results.json").read_text())
     assert 0.0 <= results["metrics"]["test/acc"] <= 1.0 and results["best_checkpoint"]
     assert len(results["timing"]["train_epoch_s"]) == 1
-    assert ("peak_gpu_mb" in results["timing"]) == (test_device.type == "cuda")
+    assert ("peak_gpu_mb" in results["timing"]) == (gpu_test_device.type == "cuda")
     if imdb:  # one epoch of BiLSTM + attention scores about 83 %: it learned, far above chance
         assert results["metrics"]["val/acc"] > 0.75
