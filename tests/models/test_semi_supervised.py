@@ -144,7 +144,9 @@ def test_unlabelled_batches_that_no_term_reads_are_refused():
         model.training_step({**padded_batch(), "unlabelled": padded_batch()}, 0)
 
 
-@pytest.mark.parametrize("key", ["vat_eps", "vat_weight", "entropy_weight"])
-def test_negative_weights_and_sizes_are_refused(key):
-    with pytest.raises(ValueError, match=f"model.{key}=-1"):
-        SemiSupervisedTerms(**{key: -1})
+@pytest.mark.parametrize(
+    "key, value", [("vat_eps", -1), ("vat_weight", -1), ("entropy_weight", -1), ("vat_xi", 0)]
+)
+def test_negative_weights_and_sizes_are_refused(key, value):
+    with pytest.raises(ValueError, match=f"model.{key}={value}: expected"):
+        SemiSupervisedTerms(**{key: value})
