@@ -15,38 +15,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from benchmark_loop import accuracy_race, last_accuracy, optimizer_step, timed_epochs
+
 ROOT = Path(__file__).resolve().parents[1]
 SPLIT_SEED = 1234  # conf/data/imdb.yaml's data.seed: every pipeline trains on the same reviews
-
-
-# ---------------------------------------------------------------------- shared by the loops
-
-
-def timed_epochs(model, batches, device, epochs: int, step) -> dict:
-    """Trains for `epochs` passes over `batches(epoch)` with `step(batch)` (which returns the
-    batch's size) and times each pass, stopping the clock once the device has finished."""
-    from lstmlab.callbacks.timing import synchronize
-
-    model.train()
-    epoch_s, samples_per_s = [], []
-    for epoch in range(epochs):
-        synchronize(device)
-        start, samples = time.perf_counter(), 0
-        for batch in batches(epoch):
-            samples += step(batch)
-        synchronize(device)
-        epoch_s.append(time.perf_counter() - start)
-        samples_per_s.append(samples / epoch_s[-1])
-    return {
-        "train_epoch_s": [round(s, 3) for s in epoch_s],
-        "train_samples_per_s": [round(s, 1) for s in samples_per_s],
-    }
-
-
-def optimizer_step(optimizer, loss) -> None:
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
 
 
 # ---------------------------------------------------------------------- the notebooks' pipeline
@@ -107,16 +79,22 @@ def notebook(args: argparse.Namespace) -> dict:
         optimizer_step(optimizer, nn.functional.cross_entropy(model(tokens), labels))
         return len(labels)
 
-    figures = timed_epochs(model, lambda epoch: loader, device, args.epochs, step)
+    def accuracy() -> float:
+        with torch.no_grad():
+            hits = sum(
+                int((model(t.to(device)).argmax(-1) == y.to(device)).sum())
+                for t, y in DataLoader(Reviews(val_idx), batch_size=256)
+            )
+        return hits / len(val_idx)
+
+    race = accuracy_race(args, len(loader))
+    figures = timed_epochs(
+        model, lambda epoch: loader, device, step=step, accuracy=accuracy, **race
+    )
     model.eval()
-    with torch.no_grad():
-        hits = sum(
-            int((model(t.to(device)).argmax(-1) == y.to(device)).sum())
-            for t, y in DataLoader(Reviews(val_idx), batch_size=256)
-        )
     return {
         **figures,
-        "val_acc": round(hits / len(val_idx), 4),
+        "val_acc": round(last_accuracy(race) or accuracy(), 4),
         "prep_cold_s": round(prep_s, 3),
         "prep_warm_s": round(prep_s, 3),  # nothing is cached: every run starts cold
         **speed_settings([optimizer]),  # the notebooks' own: --fused-adam/--deterministic unused
@@ -127,8 +105,9 @@ def notebook(args: argparse.Namespace) -> dict:
 # ---------------------------------------------------------------------- lstmlab
 
 
-def overrides(args: argparse.Namespace) -> list[str]:
-    """train.py overrides giving the notebooks' settings on lstmlab."""
+def data_overrides(args: argparse.Namespace) -> list[str]:
+    """train.py overrides reading the notebooks' reviews, cut as theirs, on the device's
+    trainer preset (its precision unless --precision is given)."""
     return [
         "data=imdb",
         f"data.path={args.path}",
@@ -136,19 +115,44 @@ def overrides(args: argparse.Namespace) -> list[str]:
         "data.hub_name=null",
         f"data.val_size={args.val_size}",
         f"data.max_len={args.max_len}",
-        f"data.batch_size={args.batch_size}",
         "model=bilstm_attn",
+        f"trainer={'gpu' if args.device.startswith('cuda') else 'cpu'}",
+        *([f"trainer.precision={args.precision}"] if args.precision else []),
+        "~callbacks.early_stopping",
+        "callbacks.figures=null",  # drawn at each validation: not what is being timed
+        "test=false",
+    ]
+
+
+def overrides(args: argparse.Namespace) -> list[str]:
+    """train.py overrides giving the notebooks' settings on lstmlab."""
+    return [
+        *data_overrides(args),
+        f"data.batch_size={args.batch_size}",
         "model.embed_dropout=0",  # no dropout, as the notebooks (docs/speed.md)
         "model.dropout=0",
         "optimizer=adam",
         "optimizer.lr=1e-3",
         f"optimizer.fused={'true' if args.fused_adam else 'null'}",
         f"trainer.max_epochs={args.epochs}",
-        f"trainer.precision={args.precision}",
         f"trainer.deterministic={str(args.deterministic).lower()}",
-        f"trainer.accelerator={'gpu' if args.device.startswith('cuda') else 'cpu'}",
-        "~callbacks.early_stopping",
-        "test=false",
+    ]
+
+
+def fast_overrides(args: argparse.Namespace, variant: str) -> list[str]:
+    """lstmlab's best settings for the device (experiment=imdb_fast on the device's trainer
+    preset) plus `variant`'s overrides, trained until `--target-acc` (callback
+    time_to_accuracy), validating `--checks-per-epoch` times an epoch."""
+    return [
+        *data_overrides(args),
+        "experiment=imdb_fast",
+        *variant.split(),
+        f"trainer.max_epochs={args.max_epochs}",
+        "trainer.min_epochs=0",  # stop within the first epoch once the target is reached
+        f"+trainer.val_check_interval={1 / args.checks_per_epoch}",
+        "callbacks=[default,time_to_accuracy]",
+        f"callbacks.time_to_accuracy.target={args.target_acc}",
+        f"callbacks.time_to_accuracy.max_train_s={args.max_train_s or 'null'}",
     ]
 
 
@@ -182,7 +186,7 @@ def plain(args: argparse.Namespace) -> dict:
     optimizer = instantiate(cfg.optimizer)(model.parameters())  # train.py's Adam
     to_device = lambda batch: {k: v.to(device) for k, v in batch.items()}  # noqa: E731
 
-    bf16 = args.precision == "bf16-mixed"  # as Lightning's bf16-mixed: autocast the forward
+    bf16 = cfg.trainer.precision == "bf16-mixed"  # as Lightning's bf16-mixed: autocast the forward
 
     def step(batch):
         batch = to_device(batch)
@@ -228,11 +232,22 @@ def build_datamodule(data_cfg):
 
 
 def lstmlab(args: argparse.Namespace) -> dict:
-    """`python train.py` in its own process; its results.json holds the epoch timer's figures."""
+    """`python train.py` at the notebooks' settings."""
+    return train_py(args, overrides(args))
+
+
+def fast(args: argparse.Namespace) -> dict:
+    """`python train.py` with lstmlab's best settings, until `--target-acc`."""
+    return train_py(args, fast_overrides(args, args.variant))
+
+
+def train_py(args: argparse.Namespace, overrides: list[str]) -> dict:
+    """`python train.py` in its own process; its results.json holds the timing callbacks'
+    figures."""
     command = [
         sys.executable,
         str(ROOT / "train.py"),
-        *overrides(args),
+        *overrides,
         f"hydra.run.dir={args.run_dir}",
         "callbacks.progress_bar=null",  # a progress bar per batch is not what is being timed
     ]
@@ -241,4 +256,8 @@ def lstmlab(args: argparse.Namespace) -> dict:
     if result.returncode != 0:
         raise SystemExit(f"train.py failed:\n{result.stderr[-3000:]}")
     results = json.loads((args.run_dir / "results.json").read_text())
-    return {**results["timing"], "val_acc": round(results["metrics"]["val/acc"], 4)}
+    return {
+        **results["timing"],
+        "val_acc": round(results["metrics"]["val/acc"], 4),
+        "overrides": overrides,
+    }

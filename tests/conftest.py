@@ -58,6 +58,16 @@ def ragged_batch(vocab: int = 50, pad: int = 0) -> tuple[torch.Tensor, torch.Ten
     return tokens, lengths
 
 
+@pytest.fixture
+def gpu_test_device() -> torch.device:
+    """The device of the tests marked `gpu`: $LSTMLAB_TEST_DEVICE (`cpu` for a dry run of them),
+    else CUDA; without either they are skipped."""
+    name = os.environ.get("LSTMLAB_TEST_DEVICE") or ("cuda" if torch.cuda.is_available() else "")
+    if not name:
+        pytest.skip("no CUDA device (LSTMLAB_TEST_DEVICE=cpu runs the gpu tests on the CPU)")
+    return torch.device(name)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def hub_offline() -> Iterator[None]:
     """No test reaches for the network: the Hugging Face Hub is offline (HF_HUB_OFFLINE=1) in

@@ -76,11 +76,14 @@ def test_a_stacked_bidirectional_lm_is_refused_since_layer_two_would_see_the_ans
         LSTMLanguageModel(30, {**SMALL, "num_layers": 2})
 
 
-def test_adversarial_training_is_refused_for_pretraining_rather_than_ignored(tmp_path):
+@pytest.mark.parametrize("switch", ["adversarial_eps", "vat_eps", "entropy_weight"])
+def test_classifier_training_terms_are_refused_for_pretraining_rather_than_ignored(
+    tmp_path, switch
+):
     cfg = compose_config(
-        text_overrides(tmp_path, "model.adversarial_eps=1.0"), tmp_path / "run", name="pretrain"
+        text_overrides(tmp_path, f"model.{switch}=1.0"), tmp_path / "run", name="pretrain"
     )
-    with pytest.raises(ValueError, match=r"model\.adversarial_eps=0"):
+    with pytest.raises(ValueError, match=rf"model\.{switch}=0 here"):
         pretrain(cfg)
     assert not (tmp_path / "run" / "encoder.pt").exists()
 

@@ -134,7 +134,7 @@ def test_every_experiment_preset_runs_fast_dev_run(tmp_path, tiny_cfg, name):
         return
     # word vectors and text-only data keys need words: tiny reviews (and a tiny vectors file
     # in place of the preset's)
-    data = write_reviews(tmp_path / "reviews", {"train": 80, "test": 20})
+    data = write_reviews(tmp_path / "reviews", {"train": 80, "test": 20, "unsupervised": 20})
     overrides = [
         *review_overrides(data, tmp_path / "cache"),
         f"experiment={name}",

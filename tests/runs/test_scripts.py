@@ -150,3 +150,15 @@ def test_prediction_benchmark_times_both_runtimes_on_the_same_texts(text_run):
     assert set(figures["texts_per_s"]) == {"pytorch", "onnxruntime"}
     assert min(figures["texts_per_s"].values()) > 0 and figures["labels_differ"] == 0
     assert figures["max_probability_difference"] <= 1e-5
+
+
+@pytest.mark.slow
+def test_lstm_impl_benchmark_times_each_implementation():
+    args = ["--steps", "6", "--batch-size", "4", "--repeats", "1", "--threads", "1"]
+    result = run_script("scripts/benchmark_lstm_impl.py", *args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    for lengths in ("mixed", "unpadded"):
+        assert figures[f"exact_{lengths}_s"] > 0 and figures[f"packed_{lengths}_s"] > 0
+        assert figures[f"packed_over_exact_{lengths}"] > 0
+    assert figures["threads"] == 1

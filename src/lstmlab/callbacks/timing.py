@@ -8,6 +8,7 @@ from __future__ import annotations
 import resource
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import lightning as L
@@ -15,24 +16,71 @@ import torch
 from lightning.pytorch.trainer.states import TrainerFn
 
 
+class TrainingClock:
+    """Seconds of training with validation left out: `pause()` when a validation starts,
+    `resume()` when the next training step starts (so what follows a validation, such as
+    checkpointing, is left out too). Shared by the epoch timer, the time-to-accuracy callback
+    and the benchmark's plain loops, so every pipeline is timed the same way. `sync` waits for
+    queued device work before each clock read; `now` is replaceable for tests."""
+
+    def __init__(
+        self, sync: Callable[[], None] = lambda: None, now: Callable[[], float] = time.perf_counter
+    ) -> None:
+        self._sync, self._now = sync, now
+        self._counted, self._since = 0.0, None
+
+    def start(self) -> None:
+        self._sync()
+        self._counted, self._since = 0.0, self._now()
+
+    def pause(self) -> None:
+        if self._since is not None:
+            self._sync()
+            self._counted += self._now() - self._since
+            self._since = None
+
+    def resume(self) -> None:
+        if self._since is None:
+            self._sync()
+            self._since = self._now()
+
+    @property
+    def seconds(self) -> float:
+        """Training seconds so far (waits for the device if the clock is running)."""
+        if self._since is None:
+            return self._counted
+        self._sync()
+        return self._counted + self._now() - self._since
+
+
 class EpochTimer(L.Callback):
     """Times the training batches of each epoch, from the first batch's fetch to the last
-    batch's optimiser step, so validation, checkpointing and logging at the epoch's end are not
+    batch's optimiser step, so validation (also validation within the epoch, with
+    `trainer.val_check_interval`), checkpointing and logging at the epoch's end are not
     counted. On a GPU the clock stops only once the device has finished the epoch's work."""
 
     def __init__(self) -> None:
         self.epoch_s: list[float] = []
         self.samples_per_s: list[float] = []
-        self._start = 0.0
+        self._clock = TrainingClock()
         self._samples = 0
         self.settings: dict[str, bool] = {}
 
     def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         self.settings = speed_settings(trainer.optimizers)
+        self._clock = TrainingClock(sync=lambda: synchronize(module.device))
 
     def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        synchronize(module.device)
-        self._start, self._samples = time.perf_counter(), 0
+        self._clock.start()
+        self._samples = 0
+
+    def on_validation_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self._clock.pause()
+
+    def on_train_batch_start(
+        self, trainer: L.Trainer, module: L.LightningModule, batch: Any, index: int
+    ) -> None:
+        self._clock.resume()
 
     def on_train_batch_end(
         self, trainer: L.Trainer, module: L.LightningModule, outputs: Any, batch: Any, index: int
@@ -40,8 +88,7 @@ class EpochTimer(L.Callback):
         self._samples += len(batch["labels"])
         if index + 1 < trainer.num_training_batches:
             return
-        synchronize(module.device)
-        seconds = time.perf_counter() - self._start
+        seconds = self._clock.seconds
         self.epoch_s.append(seconds)
         self.samples_per_s.append(self._samples / seconds)
         module.log_dict(

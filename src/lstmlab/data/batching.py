@@ -79,21 +79,29 @@ class EpochShuffleSampler(Sampler[int]):
     """A new training order every epoch that depends on (seed, epoch) only, as under DDP with
     DistributedSampler (whose `seed` / `epoch` attributes it shares): a continued run then sees
     exactly the batches an uninterrupted run would have (from mid-epoch: `ResumableLoader`).
-    Lightning calls `set_epoch` before every epoch."""
+    Lightning calls `set_epoch` before every epoch.
 
-    def __init__(self, size: int, seed: int) -> None:
+    `num_samples` (default: `size`) indices an epoch: epoch e takes the e-th such slice of one
+    endless stream of shuffles (pass p shuffled from (seed, p)), so a stream drawn at its own
+    pace beside another (unlabelled batches beside labelled ones) still sees every index once
+    per pass. With `num_samples == size`, epoch e is exactly pass e."""
+
+    def __init__(self, size: int, seed: int, num_samples: int | None = None) -> None:
         self.size, self.seed, self.epoch = size, seed, 0
+        self.num_samples = size if num_samples is None else num_samples
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __iter__(self) -> Iterator[int]:
-        yield from torch.randperm(
-            self.size, generator=seeded_generator(self.seed, self.epoch)
-        ).tolist()
+        start = self.epoch * self.num_samples
+        stop = start + self.num_samples
+        for p in range(start // self.size, -(-stop // self.size)):  # the passes it overlaps
+            order = torch.randperm(self.size, generator=seeded_generator(self.seed, p)).tolist()
+            yield from order[max(start - p * self.size, 0) : stop - p * self.size]
 
     def __len__(self) -> int:
-        return self.size
+        return self.num_samples
 
 
 class ResumableLoader(DataLoader):
@@ -182,10 +190,12 @@ def batch_loader(
     lengths: Tensor | None = None,
     num_workers: int = 0,
     pin_memory: bool = False,
+    num_samples: int | None = None,
 ) -> DataLoader:
     """Padded batches of `dataset`, as every datamodule serves them: for training shuffled per
     (seed, epoch) and resumable mid-epoch, for evaluation in order; bucketed by length when
-    the sequences' `lengths` are given."""
+    the sequences' `lengths` are given. `num_samples`: training examples an epoch (default:
+    the whole dataset), see `EpochShuffleSampler`."""
     options = {
         "collate_fn": PadCollator(pad_id),
         "num_workers": num_workers,
@@ -194,7 +204,7 @@ def batch_loader(
     }
     if train:
         check_batch_size(batch_size, len(dataset))
-    sampler = EpochShuffleSampler(len(dataset), seed) if train else None
+    sampler = EpochShuffleSampler(len(dataset), seed, num_samples) if train else None
     loader = ResumableLoader if train else DataLoader  # training: resumable mid-epoch
     if lengths is None:
         return loader(dataset, batch_size=batch_size, sampler=sampler, **options)

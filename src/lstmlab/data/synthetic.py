@@ -17,6 +17,8 @@ tell the variants apart.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
+from typing import Any
 
 import lightning as L
 import numpy as np
@@ -24,6 +26,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from lstmlab.data.batching import EncodedDataset, batch_loader
+from lstmlab.data.unlabelled import check_ratio, merge_batches, unlabelled_pool, with_unlabelled
 
 PAD_ID, UNK_ID, FIRST_KEY_ID = 0, 1, 2
 TASK_KEYS = ("vocab_size", "num_classes", "min_len", "max_len", "num_distractors")
@@ -57,7 +60,10 @@ class SyntheticDataModule(L.LightningDataModule):
     """Train / validation / test splits of the key-token task, generated in memory.
 
     The three splits come from independent streams of one seed, so they never share samples
-    by construction and change together when `seed` changes.
+    by construction and change together when `seed` changes. `hidden_labels` of the training
+    split lose their labels: they are only in `unlabelled_pool` (with the labelled rest), which
+    feeds unlabelled batches with `unlabelled_ratio > 0` (unlabelled.py), as IMDB's
+    unsupervised reviews do.
     """
 
     pad_id = PAD_ID
@@ -76,13 +82,17 @@ class SyntheticDataModule(L.LightningDataModule):
         batch_size: int = 64,
         num_workers: int = 0,
         pin_memory: bool = False,
+        hidden_labels: float = 0.0,
+        unlabelled_ratio: float = 0.0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(logger=False)  # trackers get train.py's flat hyperparameters
         _check_args(self.hparams)
+        check_ratio(unlabelled_ratio)
         self.vocab_size = vocab_size
         self.num_classes = num_classes
         self.splits: dict[str, EncodedDataset] = {}
+        self.unlabelled_pool: EncodedDataset | None = None
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
@@ -93,30 +103,42 @@ class SyntheticDataModule(L.LightningDataModule):
         sizes = {"train": h.num_samples, "val": h.val_samples, "test": h.test_samples}
         for (name, size), split_seed in zip(sizes.items(), seeds):
             self.splits[name] = make_key_task(size, seed=split_seed, **rule)
+        train = self.splits["train"]
+        hidden = round(h.hidden_labels * len(train))  # the first ones: the draw is random
+        self.unlabelled_pool = unlabelled_pool([train])
+        self.splits["train"] = EncodedDataset(train.sequences[hidden:], train.labels[hidden:])
 
-    def _loader(self, split: str, train: bool = False) -> DataLoader:
+    def _loader(self, dataset: EncodedDataset, train: bool = False, **settings: int) -> DataLoader:
         h = self.hparams
         return batch_loader(
-            self.splits[split],
+            dataset,
             pad_id=self.pad_id,
-            batch_size=h.batch_size,
-            seed=h.seed,
             train=train,
             num_workers=h.num_workers,
             pin_memory=h.pin_memory,
+            **{"batch_size": h.batch_size, "seed": h.seed, **settings},
         )
 
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", train=True)
+    def train_dataloader(self) -> Any:
+        h = self.hparams
+        labelled = self._loader(self.splits["train"], train=True)
+        if not h.unlabelled_ratio:
+            return labelled
+        make_loader = partial(self._loader, train=True)
+        pool, ratio = self.unlabelled_pool, h.unlabelled_ratio
+        return with_unlabelled(labelled, pool, ratio, h.batch_size, h.seed, make_loader)
+
+    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        return merge_batches(batch)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("val")
+        return self._loader(self.splits["val"])
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader("test")
+        return self._loader(self.splits["test"])
 
 
-def _check_args(h: Mapping[str, int]) -> None:
+def _check_args(h: Mapping[str, float]) -> None:
     """Clear errors for settings that cannot produce the task."""
     for name in ("num_samples", "val_samples", "test_samples", "min_len", "batch_size"):
         if h[name] < 1:
@@ -126,6 +148,11 @@ def _check_args(h: Mapping[str, int]) -> None:
             f"data.num_distractors={h['num_distractors']}: expected 0 <= num_distractors < "
             f"data.min_len={h['min_len']}, so that every sequence has room for the first key "
             "after which the distractors come"
+        )
+    if not 0 <= h["hidden_labels"] < 1:
+        raise ValueError(
+            f"data.hidden_labels={h['hidden_labels']}: expected a fraction of the training "
+            "split in [0, 1) whose labels are hidden (some must stay labelled)"
         )
     if h["max_len"] < h["min_len"]:
         raise ValueError(f"data.max_len={h['max_len']} is below data.min_len={h['min_len']}")

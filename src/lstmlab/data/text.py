@@ -207,16 +207,16 @@ class TextDataModule(L.LightningDataModule):
 
     # ------------------------------------------------------------------ loaders
 
-    def loader(self, dataset: EncodedDataset, train: bool = False) -> DataLoader:
+    def loader(self, dataset: EncodedDataset, train: bool = False, **settings: Any) -> DataLoader:
         """Batches of `dataset` with this datamodule's settings: shuffled per (seed, epoch) and
-        bucketed by length for training; in order for evaluation."""
+        bucketed by length for training; in order for evaluation. `settings` replace
+        `batch_loader` arguments (`batch_size`, `seed`, `num_samples`)."""
         h = self.hparams
         return batch_loader(
             dataset,
             pad_id=self.pad_id,
-            batch_size=h.batch_size,
-            seed=h.shuffle_seed,
             train=train,
+            **{"batch_size": h.batch_size, "seed": h.shuffle_seed, **settings},
             lengths=dataset.sequences.lengths if h.bucket else None,
             num_workers=h.num_workers,
             pin_memory=h.pin_memory,

@@ -32,8 +32,12 @@ def pushed_loss(
     return loss_of(adversarial_push(gradient, eps))
 
 
-def adversarial_push(gradient: Tensor, eps: float) -> Tensor:
+def adversarial_push(gradient: Tensor, eps: float, mask: Tensor | None = None) -> Tensor:
     """`gradient` [B, T, E] scaled to an L2 norm of `eps` per text (a text with a zero
-    gradient gets no push). Padding positions have a zero gradient, so they get no push."""
+    gradient gets no push). Padding positions have a zero gradient, so they get no push; a
+    direction that is not a gradient (a random one) is zeroed there by `mask` [B, T] (True at
+    real tokens) first."""
+    if mask is not None:
+        gradient = gradient * mask.unsqueeze(-1)
     norms = gradient.flatten(1).norm(dim=1).clamp_min(1e-12)  # [B]
     return eps * gradient / norms[:, None, None]

@@ -21,6 +21,7 @@ from lstmlab.models.metrics import Evaluation, EvaluationCollector, per_class, s
 from lstmlab.models.network import LSTMClassifier
 from lstmlab.models.optimization import configure_optimizers
 from lstmlab.models.pretrained import load_encoder, load_vectors, prepare_embedding
+from lstmlab.models.semi_supervised import SemiSupervisedTerms
 from lstmlab.models.vectors import Coverage
 
 Batch = dict[str, Tensor]  # tokens [B, T], lengths [B], labels [B]
@@ -53,6 +54,8 @@ class LSTMLitModule(L.LightningModule):
         adversarial_eps: adversarial training (`adversarial.py`) when > 0: each training
             batch is fitted once more with every review's embeddings pushed this far (L2 norm
             over the review) in the direction that raises its loss fastest.
+        vat_eps, vat_xi, vat_weight, entropy_weight: virtual adversarial training and entropy
+            minimisation on labelled and unlabelled texts, see `semi_supervised.py`.
         **network: the remaining `model.*` keys, see `LSTMClassifier`.
     """
 
@@ -71,6 +74,10 @@ class LSTMLitModule(L.LightningModule):
         embedding: dict[str, Any] | None = None,
         pretrained_encoder: str | None = None,
         adversarial_eps: float = 0.0,
+        vat_eps: float = 0.0,
+        vat_xi: float = 0.1,
+        vat_weight: float = 1.0,
+        entropy_weight: float = 0.0,
         **network: Any,
     ) -> None:  # pragma: no mutate block (save_hyperparameters reads this frame)
         super().__init__()
@@ -79,6 +86,7 @@ class LSTMLitModule(L.LightningModule):
         self.embedding_options = prepare_embedding(self.net.encoder.embedding, embedding)
         if adversarial_eps < 0:
             raise ValueError(f"model.adversarial_eps={adversarial_eps}: expected >= 0 (0: off)")
+        self.semi_supervised = SemiSupervisedTerms(vat_eps, vat_xi, vat_weight, entropy_weight)
         self.binary_head = network.get("head", "ce") == "bce"
         weights = torch.tensor(loss_weights, dtype=torch.float) if loss_weights else None
         self.register_buffer("loss_weights", weights, persistent=False)
@@ -130,13 +138,14 @@ class LSTMLitModule(L.LightningModule):
         metrics: MetricCollection,
         stage: str | None = None,
         push: Tensor | None = None,
-    ) -> Tensor:
+    ) -> tuple[Tensor, Tensor]:
+        """The loss of `batch` and its logits."""
         logits, _ = self(batch["tokens"], batch["lengths"], push)
         probabilities = self.probabilities(logits)
         metrics.update(probabilities.argmax(-1), batch["labels"])
         if stage:  # an evaluation stage
             self.collectors[stage].update(probabilities, batch["labels"])
-        return self.loss(logits, batch["labels"])
+        return self.loss(logits, batch["labels"]), logits
 
     def last_evaluation(self, stage: str) -> Evaluation | None:
         """The confusion matrix and scores of the latest `stage` epoch (`val` or `test`), for
@@ -193,16 +202,17 @@ class LSTMLitModule(L.LightningModule):
             if self.hparams.adversarial_eps
             else None
         )
-        loss = self._step(batch, self.train_metrics, push=probe)
+        loss, logits = self._step(batch, self.train_metrics, push=probe)
         self._check_finite("train/loss", loss, batch_idx)
         self._log_stage("train", loss, self.train_metrics, batch)
         self._log_global_step(on_step=True)
-        if probe is None:
-            return loss
-        adversarial = self.adversarial_loss(batch, loss, probe)
-        self._check_finite("train/adversarial_loss", adversarial, batch_idx)
-        self.log("train/adversarial_loss", adversarial, on_epoch=True, batch_size=len(probe))
-        return loss + adversarial
+        terms = self.semi_supervised.terms(self.net, self.binary_head, batch, logits)
+        if probe is not None:
+            terms["adversarial_loss"] = self.adversarial_loss(batch, loss, probe)
+        for name, term in terms.items():  # train/adversarial_loss, train/vat_loss, ...
+            self._check_finite(f"train/{name}", term, batch_idx)
+            self.log(f"train/{name}", term, on_epoch=True, batch_size=len(batch["labels"]))
+        return loss + self.semi_supervised.weighted(terms)
 
     def _check_finite(self, name: str, loss: Tensor, batch_idx: int) -> None:
         """Stops a diverged run before the optimiser spreads the NaN/inf into the weights."""
@@ -224,7 +234,7 @@ class LSTMLitModule(L.LightningModule):
         return pushed_loss(loss_of, loss, probe, self.hparams.adversarial_eps)
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        loss = self._step(batch, self.val_metrics, "val")
+        loss, _ = self._step(batch, self.val_metrics, "val")
         self._log_stage("val", loss, self.val_metrics, batch)
 
     def on_validation_epoch_end(self) -> None:
@@ -234,7 +244,7 @@ class LSTMLitModule(L.LightningModule):
         self._log_global_step()
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
-        loss = self._step(batch, self.test_metrics, "test")
+        loss, _ = self._step(batch, self.test_metrics, "test")
         self._log_stage("test", loss, self.test_metrics, batch)
 
     def on_test_epoch_end(self) -> None:

@@ -26,8 +26,8 @@ class LSTMClassifier(nn.Module):
         vocab_size: number of token ids (from the datamodule).
         num_classes: number of labels (from the datamodule).
         pad_id, embed_dim, hidden_size, num_layers, bidirectional, embed_dropout,
-            lstm_dropout, weight_dropout, init_state, forget_bias: the encoder's, see
-            `LSTMEncoder`.
+            lstm_dropout, weight_dropout, init_state, forget_bias, lstm_impl: the encoder's,
+            see `LSTMEncoder`.
         pooling: how to summarise the sequence, one of `pooling.POOLINGS`.
         attn_dim: width of the attention projection (`pooling=attn`); defaults to the LSTM
             output width.
@@ -53,6 +53,7 @@ class LSTMClassifier(nn.Module):
         init_state: str = "zeros",
         head: str = "ce",
         forget_bias: float | None = None,
+        lstm_impl: str = "auto",
     ) -> None:
         super().__init__()
         _check_args(num_classes, pooling, head)
@@ -68,6 +69,7 @@ class LSTMClassifier(nn.Module):
             weight_dropout,
             init_state,
             forget_bias,
+            lstm_impl,
         )
         out_dim = self.encoder.output_dim
         self.pooling = build_pooling(pooling, out_dim, attn_dim or out_dim)

@@ -33,6 +33,8 @@ from lstmlab.runs.results import final_metrics, save_results
 from lstmlab.runs.train import exit_after_sigterm
 
 ENCODER_FILE = "encoder.pt"
+# the classifier's training terms: each is off at 0, and pretraining refuses one that is on
+CLASSIFIER_TRAINING_SWITCHES = ("adversarial_eps", "vat_eps", "entropy_weight")
 
 
 def pretrain(cfg: DictConfig) -> float | None:
@@ -83,12 +85,13 @@ def pretrain(cfg: DictConfig) -> float | None:
 def build_language_model(cfg: DictConfig, text: TextDataModule) -> LSTMLanguageModel:
     """The LM over the encoder that `model.*` describes, sized by the data."""
     network = OmegaConf.to_container(cfg.model, resolve=True)
-    if network.pop("adversarial_eps", 0):
-        raise ValueError(
-            "model.adversarial_eps is adversarial training of a classifier (train.py); "
-            "pretraining has no use for it. Set model.adversarial_eps=0 here."
-        )
-    for key in ("_target_", "pretrained_encoder"):
+    for key in CLASSIFIER_TRAINING_SWITCHES:
+        if network.pop(key, 0):
+            raise ValueError(
+                f"model.{key} belongs to training a classifier (train.py); "
+                f"pretraining has no use for it. Set model.{key}=0 here."
+            )
+    for key in ("_target_", "pretrained_encoder", "vat_xi", "vat_weight"):
         network.pop(key, None)
     embedding = network.pop("embedding", None)
     model = LSTMLanguageModel(

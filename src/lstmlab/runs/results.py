@@ -10,6 +10,7 @@ import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
+from lstmlab.callbacks.time_to_accuracy import TimeToAccuracy
 from lstmlab.callbacks.timing import EpochTimer
 from lstmlab.io import atomic
 from lstmlab.models.lit_module import LSTMLitModule
@@ -50,9 +51,16 @@ def confusion_matrix(model: LSTMLitModule, stage: str) -> list[list[int]] | None
 
 
 def timing(trainer: L.Trainer, model: L.LightningModule) -> dict | None:
-    """Seconds and samples/s of every training epoch and peak memory (callback `epoch_timer`)."""
+    """Seconds and samples/s of every training epoch and peak memory (callback `epoch_timer`),
+    and the time to accuracy (callback `time_to_accuracy`), where the run has them."""
     timer = next((c for c in trainer.callbacks if isinstance(c, EpochTimer)), None)
-    return timer.summary(model.device) if timer else None
+    race = next((c for c in trainer.callbacks if isinstance(c, TimeToAccuracy)), None)
+    if not (timer or race):
+        return None
+    return {
+        **(timer.summary(model.device) if timer else {}),
+        **({"time_to_accuracy": race.summary()} if race else {}),
+    }
 
 
 def final_metrics(trainer: L.Trainer) -> dict[str, float]:
