@@ -106,6 +106,18 @@ def test_one_file_with_a_split_column_and_joined_text_columns(tmp_path):
     assert encoded(dm, "train")[0] == (expected, dm.class_names.index(first["label"]))
 
 
+def test_one_text_column_given_as_a_plain_name_is_that_column(tmp_path):
+    """`data.text_columns=body` on the command line arrives as a string, not a list."""
+    files = {
+        "train": str(write(tmp_path / "train.csv", colour_rows(40))),
+        "test": str(write(tmp_path / "test.csv", colour_rows(10, seed=1))),
+    }
+    as_list = files_datamodule(tmp_path / "list", **files, text_columns=["body"])
+    as_name = files_datamodule(tmp_path / "name", **files, text_columns="body")
+    assert as_name.source.text_columns == ("body",)
+    assert encoded(as_name, "train") == encoded(as_list, "train")
+
+
 def test_label_orders_integer_labels_and_given_names(tmp_path):
     rows = [{"body": f"word{i % 3}", "label": [5, 1, 3][i % 3]} for i in range(30)]
     path = write(tmp_path / "ints.csv", rows)

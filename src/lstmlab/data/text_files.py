@@ -113,7 +113,7 @@ class TextFilesDataModule(TextDataModule):
         test: str | None = None,
         format: str | None = None,
         delimiter: str | None = None,
-        text_columns: Sequence[str] = ("text",),
+        text_columns: str | Sequence[str] = ("text",),
         label_column: str = "label",
         labels: Sequence[str] | None = None,
         split_column: str | None = None,
@@ -121,6 +121,8 @@ class TextFilesDataModule(TextDataModule):
         val_size: float = 0.1,
         **text_options: Any,
     ) -> None:
+        # one name (data.text_columns=sentence) is one column, not a list of letters
+        text_columns = [text_columns] if isinstance(text_columns, str) else text_columns
         text_columns = [str(c) for c in text_columns]  # plain lists: checkpoints stay weights_only
         labels = None if labels is None else [str(name) for name in labels]
         self.source = FileSource(
