@@ -306,3 +306,30 @@ def test_the_encoder_settings_reach_the_encoder():
 def test_attn_dim_sets_the_width_of_the_attention_projection():
     assert make_net(pooling="attn", attn_dim=5).pooling.proj.out_features == 5
     assert make_net(pooling="attn", bidirectional=True).pooling.proj.out_features == 12
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"pooling": "first"}, "model.pooling='first': expected one of last, hn, mean, max, attn"),
+        ({"init_state": "ones"}, "model.init_state='ones': expected one of zeros, random, learned"),
+        ({"head": "mse"}, "model.head='mse': expected one of ce, bce"),
+        (
+            {"head": "bce"},
+            "model.head=bce gives a single logit, so it needs exactly 2 classes, but the data "
+            "has 3. Use model.head=ce for multi-class data.",
+        ),
+        (
+            {"lstm_dropout": 0.5},
+            "model.lstm_dropout=0.5 has no effect with model.num_layers=1: nn.LSTM applies "
+            "dropout only between stacked layers. Set model.num_layers>=2, or use "
+            "model.embed_dropout / model.dropout, which act with any number of layers.",
+        ),
+    ],
+)
+def test_a_refusal_lists_what_is_allowed_or_how_to_fix_the_setting(kwargs, message):
+    """The whole message, word for word: the allowed values and the fix are what the user
+    acts on (docs/errors.md)."""
+    with pytest.raises(ValueError) as refused:
+        LSTMClassifier(VOCAB, CLASSES, PAD, **kwargs)
+    assert str(refused.value) == message
