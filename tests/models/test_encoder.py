@@ -160,3 +160,14 @@ def test_a_double_precision_encoder_draws_its_random_states_in_double():
     encoder = make_encoder(init_state="random").double()
     tokens, lengths = ragged_batch()
     assert encoder(tokens, lengths)[0].dtype == torch.float64
+
+
+def test_a_default_encoder_is_a_one_layer_bilstm_of_width_128_without_dropout():
+    torch.manual_seed(0)
+    encoder = LSTMEncoder(VOCAB)  # in training mode, where dropout would act
+    tokens, lengths = ragged_batch()
+    outputs, finals = encoder(tokens, lengths)
+    assert outputs.shape == (4, 7, 2 * 128) and finals.shape == (2, 4, 128)
+    assert len(encoder.lstm) == 1 and encoder.embedding.weight.shape == (VOCAB, 128)
+    assert torch.all(encoder.embedding.weight[0] == 0)  # pad id 0
+    torch.testing.assert_close(encoder.eval()(tokens, lengths)[0], outputs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import itertools
 
 import pytest
@@ -9,7 +10,7 @@ import torch
 from conftest import ragged_batch
 from torch import nn
 
-from lstmlab.models.encoder import INIT_STATES
+from lstmlab.models.encoder import INIT_STATES, LSTMEncoder
 from lstmlab.models.network import LSTMClassifier
 from lstmlab.models.pooling import POOLINGS
 
@@ -333,3 +334,14 @@ def test_a_refusal_lists_what_is_allowed_or_how_to_fix_the_setting(kwargs, messa
     with pytest.raises(ValueError) as refused:
         LSTMClassifier(VOCAB, CLASSES, PAD, **kwargs)
     assert str(refused.value) == message
+
+
+def test_the_classifier_has_the_encoders_defaults():
+    """LSTMClassifier documents its encoder arguments as LSTMEncoder's: same defaults too."""
+    encoder_args = inspect.signature(LSTMEncoder).parameters
+    classifier_args = inspect.signature(LSTMClassifier).parameters
+    shared = [name for name in encoder_args if name != "vocab_size"]
+    assert len(shared) == 10
+    assert {name: classifier_args[name].default for name in shared} == {
+        name: encoder_args[name].default for name in shared
+    }
