@@ -337,7 +337,15 @@ def test_a_refusal_lists_what_is_allowed_or_how_to_fix_the_setting(kwargs, messa
 
 
 def test_the_classifier_has_the_encoders_defaults():
-    """LSTMClassifier documents its encoder arguments as LSTMEncoder's: same defaults too."""
+    """LSTMClassifier documents its encoder arguments as LSTMEncoder's: same defaults too, and
+    a default classifier's encoder is a default encoder (same seed, same weights)."""
+    torch.manual_seed(0)
+    classifier_state = LSTMClassifier(VOCAB, CLASSES).encoder.state_dict()
+    torch.manual_seed(0)
+    encoder_state = LSTMEncoder(VOCAB).state_dict()
+    assert list(classifier_state) == list(encoder_state)
+    for name, value in encoder_state.items():
+        assert torch.equal(classifier_state[name], value), name
     encoder_args = inspect.signature(LSTMEncoder).parameters
     classifier_args = inspect.signature(LSTMClassifier).parameters
     shared = [name for name in encoder_args if name != "vocab_size"]
