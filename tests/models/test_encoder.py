@@ -114,3 +114,60 @@ def test_a_new_classifier_draws_the_same_initial_weights_as_before():
     with torch.no_grad():
         logits, _ = fresh.eval()(*BATCH)
     torch.testing.assert_close(logits, expected("fresh_classifier_logits"), rtol=0, atol=0)
+
+
+def test_the_push_is_added_to_the_token_embeddings():
+    encoder = make_encoder()
+    tokens, lengths = ragged_batch()
+    push = torch.randn(*tokens.shape, 8)
+    with torch.no_grad():
+        pushed = encoder(tokens, lengths, push)
+        expected_outputs = encoder.encode(encoder.embedding(tokens) + push, lengths)
+    for ours, theirs in zip(pushed, expected_outputs):
+        torch.testing.assert_close(ours, theirs)
+
+
+@pytest.mark.parametrize("init_state", ["learned", "random"])
+def test_initial_states_go_to_each_layer_and_direction_in_torchs_order(init_state):
+    """(h0, c0) [layers * dirs, B, H] reach the LSTMs as nn.LSTM would take them: learned
+    states the same for every row, random ones standard normal noise drawn for this batch."""
+    encoder = make_encoder(bidirectional=True, num_layers=3, init_state=init_state)
+    reference = nn.LSTM(8, 6, num_layers=3, bidirectional=True, batch_first=True)
+    for layer, directions in enumerate(encoder.lstm):
+        for direction, lstm in enumerate(directions):
+            suffix = f"l{layer}" + ("_reverse" if direction else "")
+            for name, value in lstm.named_parameters():
+                getattr(reference, name.replace("l0", suffix)).data.copy_(value)
+    tokens = torch.randint(1, VOCAB, (3, 5))  # unpadded: nn.LSTM reads it as we do
+    shape = (6, 3, 6)
+    if init_state == "learned":
+        with torch.no_grad():
+            encoder.h0.copy_(torch.randn(6, 1, 6))
+            encoder.c0.copy_(torch.randn(6, 1, 6))
+        state = (encoder.h0.expand(shape), encoder.c0.expand(shape))
+    torch.manual_seed(7)
+    with torch.no_grad():
+        ours, finals = encoder(tokens, torch.full((3,), 5))
+        if init_state == "random":
+            torch.manual_seed(7)
+            state = (torch.randn(shape), torch.randn(shape))
+        theirs, (h_n, _) = reference(encoder.embedding(tokens), state)
+    torch.testing.assert_close(ours, theirs)
+    torch.testing.assert_close(finals, h_n[4:])  # the top layer's final states
+
+
+def test_a_double_precision_encoder_draws_its_random_states_in_double():
+    encoder = make_encoder(init_state="random").double()
+    tokens, lengths = ragged_batch()
+    assert encoder(tokens, lengths)[0].dtype == torch.float64
+
+
+def test_a_default_encoder_is_a_one_layer_bilstm_of_width_128_without_dropout():
+    torch.manual_seed(0)
+    encoder = LSTMEncoder(VOCAB)  # in training mode, where dropout would act
+    tokens, lengths = ragged_batch()
+    outputs, finals = encoder(tokens, lengths)
+    assert outputs.shape == (4, 7, 2 * 128) and finals.shape == (2, 4, 128)
+    assert len(encoder.lstm) == 1 and encoder.embedding.weight.shape == (VOCAB, 128)
+    assert torch.all(encoder.embedding.weight[0] == 0)  # pad id 0
+    torch.testing.assert_close(encoder.eval()(tokens, lengths)[0], outputs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import itertools
 
 import pytest
@@ -9,7 +10,7 @@ import torch
 from conftest import ragged_batch
 from torch import nn
 
-from lstmlab.models.encoder import INIT_STATES
+from lstmlab.models.encoder import INIT_STATES, LSTMEncoder
 from lstmlab.models.network import LSTMClassifier
 from lstmlab.models.pooling import POOLINGS
 
@@ -241,3 +242,114 @@ def test_bf16_autocast_keeps_padding_out_too(pooling):
         after = logits_of(net, with_extra_padding(tokens, 9), lengths).float()
     torch.testing.assert_close(after, before, rtol=0, atol=1e-3)  # padding leaks move it more
     torch.testing.assert_close(before, logits_of(net, tokens, lengths), rtol=0.05, atol=0.02)
+
+
+def test_the_padding_embedding_is_zero_and_never_trained():
+    """Whatever the pad id, its embedding is zero and gets no gradient (nn.Embedding's
+    padding_idx): padding steps feed the LSTMs nothing."""
+    torch.manual_seed(0)
+    net = LSTMClassifier(VOCAB, CLASSES, pad_id=3, embed_dim=8, hidden_size=6)
+    embedding = net.encoder.embedding.weight
+    assert torch.all(embedding[3] == 0) and torch.all(embedding[[0, 4]] != 0)
+    tokens, lengths = ragged_batch(pad=3)
+    net(tokens, lengths)[0].sum().backward()
+    assert torch.all(embedding.grad[3] == 0) and embedding.grad.abs().sum() > 0
+
+
+def test_dropout_acts_only_where_it_is_set():
+    """With every dropout at 0, training calls give the evaluation logits; each dropout set on
+    its own makes training calls differ from them."""
+    tokens, lengths = ragged_batch()
+    settings = {"embed_dropout": 0.5, "lstm_dropout": 0.5, "weight_dropout": 0.5, "dropout": 0.5}
+    for name in [None, *settings]:
+        net = make_net(num_layers=2, **({name: settings[name]} if name else {}))
+        evaluation = logits_of(net, tokens, lengths)
+        training = logits_of(net.train(), tokens, lengths)
+        assert torch.allclose(training, evaluation) == (name is None), name
+
+
+def test_lstm_dropout_drops_the_outputs_between_layers_only():
+    """The first layer reads the embeddings as they are; the second reads the first layer's
+    outputs, each zeroed or scaled by 1 / (1 - p) (nn.Dropout)."""
+    net = make_net(num_layers=2, lstm_dropout=0.5, bidirectional=False).train()
+    inputs: list[torch.Tensor] = []
+    for directions in net.encoder.lstm:
+        directions[0].register_forward_hook(lambda m, args, out: inputs.append((args[0], out[0])))
+    tokens, lengths = ragged_batch()
+    with torch.no_grad():
+        net(tokens, lengths)
+    (first_in, first_out), (second_in, _) = inputs
+    torch.testing.assert_close(first_in, net.encoder.embedding(tokens))
+    kept = second_in != 0
+    assert kept.any() and (~kept).any()
+    torch.testing.assert_close(second_in[kept], 2 * first_out[kept])
+
+
+def test_weight_dropout_drops_its_own_fraction_of_the_recurrent_weights():
+    """weight_dropout=p zeroes about a fraction p of weight_hh (seeded: no flakiness): the
+    gradient of a dropped weight is exactly zero."""
+    for p in (0.2, 0.7):
+        net = make_net(weight_dropout=p, bidirectional=False, hidden_size=32).train()
+        tokens, lengths = ragged_batch()
+        net(tokens, lengths)[0].sum().backward()
+        dropped = (net.encoder.lstm[0][0].weight_hh_l0.grad == 0).float().mean().item()
+        assert abs(dropped - p) < 0.05, (p, dropped)
+
+
+def test_the_encoder_settings_reach_the_encoder():
+    net = make_net(forget_bias=1.0, num_layers=2, bidirectional=False, init_state="learned")
+    assert net.encoder.num_layers == 2 and net.encoder.num_directions == 1
+    for directions in net.encoder.lstm:
+        assert torch.all(directions[0].bias_ih_l0[6:12] == 1.0)
+    assert net.encoder.h0.shape == (2, 1, 6)
+
+
+def test_attn_dim_sets_the_width_of_the_attention_projection():
+    assert make_net(pooling="attn", attn_dim=5).pooling.proj.out_features == 5
+    assert make_net(pooling="attn", bidirectional=True).pooling.proj.out_features == 12
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"pooling": "first"}, "model.pooling='first': expected one of last, hn, mean, max, attn"),
+        ({"init_state": "ones"}, "model.init_state='ones': expected one of zeros, random, learned"),
+        ({"head": "mse"}, "model.head='mse': expected one of ce, bce"),
+        (
+            {"head": "bce"},
+            "model.head=bce gives a single logit, so it needs exactly 2 classes, but the data "
+            "has 3. Use model.head=ce for multi-class data.",
+        ),
+        (
+            {"lstm_dropout": 0.5},
+            "model.lstm_dropout=0.5 has no effect with model.num_layers=1: nn.LSTM applies "
+            "dropout only between stacked layers. Set model.num_layers>=2, or use "
+            "model.embed_dropout / model.dropout, which act with any number of layers.",
+        ),
+    ],
+)
+def test_a_refusal_lists_what_is_allowed_or_how_to_fix_the_setting(kwargs, message):
+    """The whole message, word for word: the allowed values and the fix are what the user
+    acts on (docs/errors.md)."""
+    with pytest.raises(ValueError) as refused:
+        LSTMClassifier(VOCAB, CLASSES, PAD, **kwargs)
+    assert str(refused.value) == message
+
+
+def test_the_classifier_has_the_encoders_defaults():
+    """LSTMClassifier documents its encoder arguments as LSTMEncoder's: same defaults too, and
+    a default classifier's encoder is a default encoder (same seed, same weights)."""
+    torch.manual_seed(0)
+    classifier_state = LSTMClassifier(VOCAB, CLASSES).encoder.state_dict()
+    torch.manual_seed(0)
+    encoder_state = LSTMEncoder(VOCAB).state_dict()
+    assert list(classifier_state) == list(encoder_state)
+    for name, value in encoder_state.items():
+        assert torch.equal(classifier_state[name], value), name
+    encoder_args = inspect.signature(LSTMEncoder).parameters
+    classifier_args = inspect.signature(LSTMClassifier).parameters
+    shared = [name for name in encoder_args if name != "vocab_size"]
+    assert len(shared) == 10
+    assert {name: classifier_args[name].default for name in shared} == {
+        name: encoder_args[name].default for name in shared
+    }
