@@ -349,7 +349,7 @@ def test_the_classifier_has_the_encoders_defaults():
     encoder_args = inspect.signature(LSTMEncoder).parameters
     classifier_args = inspect.signature(LSTMClassifier).parameters
     shared = [name for name in encoder_args if name != "vocab_size"]
-    assert len(shared) == 10
+    assert len(shared) == 11  # the encoder settings, lstm_impl among them
     assert {name: classifier_args[name].default for name in shared} == {
         name: encoder_args[name].default for name in shared
     }
