@@ -281,3 +281,43 @@ def test_gradients_in_evaluation_mode_reach_the_embeddings_on_the_device(
     probe = zero_probe(net.encoder.embedding, tokens)
     net(tokens, lengths, probe)[0].sum().backward()
     assert probe.grad is not None and probe.grad.abs().sum() > 0
+
+
+def stack_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The layer count of every stacked nn.LSTM call the packed path makes from now on."""
+    calls = []
+
+    def recording(stack: nn.LSTM, weights: dict, args: tuple) -> tuple:
+        calls.append(stack.num_layers)
+        return torch.func.functional_call(stack, weights, args)
+
+    monkeypatch.setattr(encoder, "functional_call", recording)
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("lstm_dropout", "train", "expected"),
+    [(0.0, True, [3]), (0.5, False, [3]), (0.5, True, [1, 1, 1])],
+)
+def test_the_packed_path_runs_all_layers_in_one_call_unless_dropout_acts_between_them(
+    monkeypatch, lstm_dropout, train, expected
+):
+    """One call per layer only where the between-layer dropout draws (training with a
+    positive rate); otherwise one call over the whole stack, which cuDNN runs at once."""
+    net = make_net("packed", bidirectional=True, num_layers=3, lstm_dropout=lstm_dropout)
+    calls = stack_calls(monkeypatch)
+    net.train(train)(*padded_batch())
+    assert calls == expected
+
+
+@pytest.mark.parametrize("init_state", ["learned", "random"])
+def test_each_layers_call_starts_from_that_layers_initial_states(init_state):
+    """With a call per layer (between-layer dropout in training), layer n's call gets rows
+    n*dirs..(n+1)*dirs-1 of the initial states, as the exact path's layer n does."""
+    kwargs = {"bidirectional": True, "num_layers": 3, "lstm_dropout": 0.5}
+    nets = exact_and_packed(init_state=init_state, **kwargs)
+    for net in nets:
+        net.encoder.lstm_dropout = Doubling(0.5)
+    tokens, lengths = padded_batch()
+    exact, packed = (run(net.train(), tokens, lengths) for net in nets)
+    assert_same_results(exact, packed, lengths, **TIGHT)
