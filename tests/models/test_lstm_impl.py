@@ -321,3 +321,13 @@ def test_each_layers_call_starts_from_that_layers_initial_states(init_state):
     tokens, lengths = padded_batch()
     exact, packed = (run(net.train(), tokens, lengths) for net in nets)
     assert_same_results(exact, packed, lengths, **TIGHT)
+
+
+def test_three_stacked_layers_in_evaluation_give_the_exact_results_without_dropconnect():
+    """One call over three layers hands each layer its own weights (layer 2 too), and in
+    evaluation DropConnect leaves the recurrent weights whole, as in the exact path."""
+    kwargs = {"bidirectional": True, "num_layers": 3, "weight_dropout": 0.5}
+    nets = exact_and_packed(init_state="learned", **kwargs)
+    tokens, lengths = padded_batch()
+    exact, packed = (run(net.eval(), tokens, lengths) for net in nets)
+    assert_same_results(exact, packed, lengths, **TIGHT)
