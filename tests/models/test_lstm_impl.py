@@ -331,3 +331,13 @@ def test_three_stacked_layers_in_evaluation_give_the_exact_results_without_dropc
     tokens, lengths = padded_batch()
     exact, packed = (run(net.eval(), tokens, lengths) for net in nets)
     assert_same_results(exact, packed, lengths, **TIGHT)
+
+
+def test_the_refusal_of_an_unknown_implementation_says_what_auto_picks():
+    expected = (
+        "model.lstm_impl='cudnn': expected one of auto, exact, packed "
+        "(auto: packed on CUDA, exact elsewhere)"
+    )
+    with pytest.raises(ValueError) as refusal:
+        make_net("cudnn")
+    assert str(refusal.value) == expected
