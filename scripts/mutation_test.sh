@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Mutation testing of the core (docs/testing.md): mutmut mutates models/pooling.py, the encoder
 # (models/encoder.py, models/network.py) and the LightningModule's loss, and runs
-# only the fast model tests (tests/models/test_network.py, test_lit_module.py; [tool.mutmut] in
-# pyproject.toml) against each mutant. Not part of CI: it takes tens of minutes on one core.
+# only the fast model tests (the test files listed in [tool.mutmut] in pyproject.toml) against
+# each mutant. Not part of CI: it takes tens of minutes on one core.
 #
 #   scripts/mutation_test.sh            # the poolings, the within-length reversal, the loss
 #   scripts/mutation_test.sh PATTERN..  # other mutants by name (mutmut's globs), for example
