@@ -33,6 +33,15 @@ def expected(key: str) -> torch.Tensor:
     return torch.tensor(EXPECTED[key])
 
 
+def copy_weights(encoder: LSTMEncoder, reference: nn.LSTM) -> None:
+    """The encoder's per-direction weights into one multi-layer nn.LSTM, under its names."""
+    for layer, directions in enumerate(encoder.lstm):
+        for direction, lstm in enumerate(directions):
+            suffix = f"l{layer}" + ("_reverse" if direction else "")
+            for name, value in lstm.named_parameters():
+                getattr(reference, name.replace("l0", suffix)).data.copy_(value)
+
+
 @pytest.mark.parametrize("padded", [True, False], ids=["padded", "unpadded"])
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_encoder_is_exactly_torchs_lstm_with_the_same_weights(bidirectional, padded):
@@ -41,11 +50,7 @@ def test_encoder_is_exactly_torchs_lstm_with_the_same_weights(bidirectional, pad
     gathering, an unpadded one by flipping: both must be exact."""
     encoder = make_encoder(bidirectional=bidirectional, num_layers=2)
     reference = nn.LSTM(8, 6, num_layers=2, bidirectional=bidirectional, batch_first=True)
-    for layer, directions in enumerate(encoder.lstm):
-        for direction, lstm in enumerate(directions):
-            suffix = f"l{layer}" + ("_reverse" if direction else "")
-            for name, value in lstm.named_parameters():
-                getattr(reference, name.replace("l0", suffix)).data.copy_(value)
+    copy_weights(encoder, reference)
     tokens, lengths = ragged_batch()
     if not padded:  # every row as long as the batch
         tokens, lengths = tokens[:, :3], torch.full_like(lengths, 3)
@@ -133,11 +138,7 @@ def test_initial_states_go_to_each_layer_and_direction_in_torchs_order(init_stat
     states the same for every row, random ones standard normal noise drawn for this batch."""
     encoder = make_encoder(bidirectional=True, num_layers=3, init_state=init_state)
     reference = nn.LSTM(8, 6, num_layers=3, bidirectional=True, batch_first=True)
-    for layer, directions in enumerate(encoder.lstm):
-        for direction, lstm in enumerate(directions):
-            suffix = f"l{layer}" + ("_reverse" if direction else "")
-            for name, value in lstm.named_parameters():
-                getattr(reference, name.replace("l0", suffix)).data.copy_(value)
+    copy_weights(encoder, reference)
     tokens = torch.randint(1, VOCAB, (3, 5))  # unpadded: nn.LSTM reads it as we do
     shape = (6, 3, 6)
     if init_state == "learned":

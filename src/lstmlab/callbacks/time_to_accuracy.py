@@ -11,7 +11,7 @@ from typing import Any
 
 import lightning as L
 
-from lstmlab.callbacks.timing import TrainingClock, synchronize
+from lstmlab.callbacks.timing import TrainingClock, TrainingTimeCallback, synchronize
 
 
 class AccuracyRace:
@@ -56,7 +56,7 @@ class AccuracyRace:
         }
 
 
-class TimeToAccuracy(L.Callback):
+class TimeToAccuracy(TrainingTimeCallback):
     """Times training until `monitor` first reaches `target` at a validation check, and stops
     the run there when `stop` is set, or once `max_train_s` training seconds have passed.
     Validate often (`trainer.val_check_interval`) to time the crossing closely; the time is
@@ -77,14 +77,6 @@ class TimeToAccuracy(L.Callback):
     def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         self._clock = TrainingClock(sync=lambda: synchronize(module.device), now=self._now)
         self._clock.start()
-
-    def on_validation_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        self._clock.pause()
-
-    def on_train_batch_start(
-        self, trainer: L.Trainer, module: L.LightningModule, batch: Any, index: int
-    ) -> None:
-        self._clock.resume()
 
     def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:

@@ -53,7 +53,22 @@ class TrainingClock:
         return self._counted + self._now() - self._since
 
 
-class EpochTimer(L.Callback):
+class TrainingTimeCallback(L.Callback):
+    """A callback whose `_clock` counts training only: it pauses for every validation, the
+    mid-epoch ones too, and resumes at the next training batch."""
+
+    _clock: TrainingClock
+
+    def on_validation_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self._clock.pause()
+
+    def on_train_batch_start(
+        self, trainer: L.Trainer, module: L.LightningModule, batch: Any, index: int
+    ) -> None:
+        self._clock.resume()
+
+
+class EpochTimer(TrainingTimeCallback):
     """Times the training batches of each epoch, from the first batch's fetch to the last
     batch's optimiser step, so validation (also validation within the epoch, with
     `trainer.val_check_interval`), checkpointing and logging at the epoch's end are not
@@ -73,14 +88,6 @@ class EpochTimer(L.Callback):
     def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         self._clock.start()
         self._samples = 0
-
-    def on_validation_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        self._clock.pause()
-
-    def on_train_batch_start(
-        self, trainer: L.Trainer, module: L.LightningModule, batch: Any, index: int
-    ) -> None:
-        self._clock.resume()
 
     def on_train_batch_end(
         self, trainer: L.Trainer, module: L.LightningModule, outputs: Any, batch: Any, index: int
