@@ -12,7 +12,11 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import datasets
+# One thread per test process (workers and the processes tests start): with `pytest -n 2` on two
+# cores, two workers' OpenMP pools spin against each other and the suite runs several times slower.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import datasets  # after OMP_NUM_THREADS, which torch reads when it starts
 import huggingface_hub
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -27,6 +31,10 @@ from lstmlab.runs.train import train
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
 
+# The per-epoch heat-maps are most of a tiny run's time: TINY_RUN leaves them out, and
+# tests/callbacks/test_figures.py turns them back on (the test stage's figures stay on).
+NO_EPOCH_FIGURES = "callbacks.figures.num_texts=0"
+
 # Small enough for a CPU test, big enough to learn the synthetic task.
 TINY_RUN = [
     "model.embed_dim=16",
@@ -34,6 +42,7 @@ TINY_RUN = [
     "trainer=cpu",
     "trainer.max_epochs=1",
     "+trainer.enable_model_summary=false",
+    NO_EPOCH_FIGURES,
 ]
 TINY = [
     "data=synthetic",

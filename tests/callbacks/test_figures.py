@@ -70,7 +70,7 @@ def test_figures_draw_one_strip_per_text_and_label_every_class():
 
 @pytest.mark.slow
 def test_a_model_without_attention_gets_integrated_gradients_only(tiny_cfg, tmp_path):
-    train(tiny_cfg("model=bilstm_max", "trainer.max_epochs=2"))
+    train(tiny_cfg("model=bilstm_max", "trainer.max_epochs=2", "callbacks.figures.num_texts=4"))
     images, _ = logged(tmp_path)
     assert images["val/integrated_gradients"] == 2
     assert "val/attention" not in images
