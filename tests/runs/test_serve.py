@@ -37,7 +37,9 @@ def server(checkpoint, tmp_path_factory):
         running_server(checkpoint, *OPTIONS, "--max-body-bytes", str(BODY_LIMIT), log=out) as url,
     ):
         yield url
-    assert "Traceback" not in log.read_text()  # no request ever made it crash
+        # Read before the server stops: at SIGTERM LitServe's own monitor thread can trip over
+        # its already stopped manager (BrokenPipeError), which is no request's doing.
+        assert "Traceback" not in log.read_text()  # no request ever made it crash
 
 
 @pytest.fixture(scope="module")
