@@ -68,19 +68,15 @@ def test_a_wrong_split_or_checkpoint_is_refused(text_run, tmp_path):
 
 
 @pytest.mark.slow
-def test_evaluate_py_fails_with_a_message_and_writes_nothing_for_a_bad_checkpoint(tmp_path):
-    process = run_script(
-        "evaluate.py", f"ckpt_path={tmp_path}/none.ckpt", f"paths.log_dir={tmp_path}"
-    )
-    assert process.returncode != 0
-    assert "No checkpoint at" in process.stderr
-    assert not list((tmp_path / "evaluations").iterdir())  # not even Hydra's .hydra/ and log
+def test_evaluate_py_fails_with_a_message_and_writes_nothing_without_a_checkpoint(tmp_path):
+    """In a real process, for its exit status and stderr; a missing or unreadable checkpoint
+    is refused at the same point (test_a_wrong_split_or_checkpoint_is_refused)."""
     process = run_script("evaluate.py", f"paths.log_dir={tmp_path}")  # no ckpt_path at all
     assert process.returncode != 0
     assert "No checkpoint given: evaluate.py scores one, e.g. python evaluate.py ckpt_path=" in (
         process.stderr
     )
-    assert not list((tmp_path / "evaluations").iterdir())
+    assert not list((tmp_path / "evaluations").iterdir())  # not even Hydra's .hydra/ and log
 
 
 def test_predictions_parquet_holds_every_example_by_its_index_in_the_split(text_run, tmp_path):

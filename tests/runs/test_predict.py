@@ -71,17 +71,16 @@ def test_empty_unknown_and_overlong_texts_have_defined_results(predictor):
 @pytest.mark.slow
 def test_predict_py_reads_arguments_files_and_stdin(text_run, tmp_path, capsys):
     checkpoint = text_run["results"]["best_checkpoint"]
-    shown = run_script("predict.py", checkpoint, "a superb story", "the plot was awful")
+    texts = "a superb story\nthe plot was awful\n\n"
+    shown = run_script("predict.py", checkpoint, stdin=texts)  # a real pipe; the table
     assert shown.returncode == 0, shown.stderr
     assert "pos" in shown.stdout and "neg" in shown.stdout and "█" in shown.stdout
     assert "texts/s" in shown.stderr
 
-    (tmp_path / "texts.txt").write_text("a superb story\nthe plot was awful\n\n")
+    (tmp_path / "texts.txt").write_text(texts)
     from_file = predict_here(capsys, checkpoint, "--file", str(tmp_path / "texts.txt"), "--json")
-    from_stdin = run_script(
-        "predict.py", checkpoint, "--json", stdin="a superb story\nthe plot was awful\n\n"
-    )
-    for status, stdout, stderr in (from_file, outcome(from_stdin)):
+    from_arguments = predict_here(capsys, checkpoint, *texts.split("\n")[:3], "--json")
+    for status, stdout, stderr in (from_file, from_arguments):
         assert status == 0, stderr
         rows = [json.loads(line) for line in stdout.splitlines()]
         assert [row["label"] for row in rows[:2]] == ["pos", "neg"]

@@ -24,12 +24,14 @@ BODY_LIMIT = 20_000  # --max-body-bytes for the test server
 OPTIONS = ["--max-batch-size", str(THREADS), "--batch-timeout", "0.2"]
 
 
-@pytest.fixture(scope="module")
+# Session-wide, not per module: the slow-first order (conftest.py) and `-n 2`'s work stealing
+# split this module's tests, and each split would start another server.
+@pytest.fixture(scope="session")
 def checkpoint(text_run):
     return text_run["results"]["best_checkpoint"]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server(checkpoint, tmp_path_factory):
     log = tmp_path_factory.mktemp("serve") / "serve.log"
     with (
@@ -42,7 +44,7 @@ def server(checkpoint, tmp_path_factory):
         assert "Traceback" not in log.read_text()  # no request ever made it crash
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def client(server):
     with httpx.Client(base_url=server, timeout=60) as client:
         yield client
@@ -168,10 +170,10 @@ def test_an_export_folder_is_served_by_onnx_runtime(text_run, checkpoint, tmp_pa
     assert_same(response.json()["predictions"], expected(OnnxPredictor.from_folder(folder), texts))
 
 
-@pytest.mark.slow
-def test_serve_py_refuses_a_missing_checkpoint(tmp_path):
-    missing = run_script("serve.py", str(tmp_path / "none.ckpt"), "--port", str(free_port()))
-    assert missing.returncode == 2 and "No checkpoint at" in missing.stderr
+def test_serve_py_refuses_a_missing_checkpoint(tmp_path, capsys):
+    with pytest.raises(SystemExit) as refused:
+        main([str(tmp_path / "none.ckpt"), "--port", str(free_port())])
+    assert refused.value.code == 2 and "No checkpoint at" in capsys.readouterr().err
 
 
 def test_a_taken_port_and_a_port_below_1024_are_refused_before_serving(checkpoint, capsys):
