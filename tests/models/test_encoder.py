@@ -114,7 +114,7 @@ def test_a_language_model_written_before_the_encoder_gives_the_same_loss():
 
 
 def test_a_new_classifier_draws_the_same_initial_weights_as_before():
-    """Other weights would move the logits by ~1e-2; float32 sums taken in another order (another
+    """Other weights move the logits by tenths; float32 sums taken in another order (another
     thread count, another CPU) move them by ~1e-8, so the default tolerance tells the two apart."""
     torch.manual_seed(0)
     fresh = LSTMClassifier(EXPECTED["vocab_size"], 2, pooling="attn", **EXPECTED["network"])
