@@ -130,11 +130,14 @@ def fake_hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
     server.server_close()
 
 
-def compose_config(overrides: list[str], output_dir: Path, name: str = "train") -> DictConfig:
-    """conf/<name>.yaml with `overrides`, writing into `output_dir` instead of logs/."""
+def compose_config(
+    overrides: list[str], output_dir: Path, name: str = "train", with_hydra: bool = False
+) -> DictConfig:
+    """conf/<name>.yaml with `overrides`, writing into `output_dir` instead of logs/;
+    `with_hydra`: with Hydra's own `hydra` node (launcher, sweeper, run folder)."""
     paths = [f"paths.output_dir={output_dir}", f"paths.log_dir={output_dir}"]
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        return compose(name, overrides=[*overrides, *paths])
+        return compose(name, overrides=[*overrides, *paths], return_hydra_config=with_hydra)
 
 
 @pytest.fixture

@@ -8,8 +8,7 @@ import json
 import optuna
 import pytest
 import yaml
-from conftest import CONF_DIR, TINY, run_script
-from hydra import compose, initialize_config_dir
+from conftest import TINY, compose_config, run_script
 from hydra.utils import instantiate
 
 
@@ -37,13 +36,11 @@ def test_the_parallel_launcher_runs_two_jobs_at_once(tmp_path):
     assert max(starts) < min(ends)  # each started before the other finished
 
 
-def test_the_slurm_launcher_composes_with_its_keys():
+def test_the_slurm_launcher_composes_with_its_keys(tmp_path):
     """Hydra's submitit plugin takes every key conf/hydra/launcher/slurm.yaml sets (building
     the launcher submits nothing)."""
     overrides = ["hydra/launcher=slurm", "hydra.launcher.partition=gpu"]
-    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        cfg = compose("train", overrides=overrides, return_hydra_config=True)
-    launcher = instantiate(cfg.hydra.launcher)
+    launcher = instantiate(compose_config(overrides, tmp_path, with_hydra=True).hydra.launcher)
     assert type(launcher).__name__ == "SlurmLauncher"
     assert launcher.params["partition"] == "gpu" and launcher.params["timeout_min"] == 120
 
