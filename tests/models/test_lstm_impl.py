@@ -1,4 +1,4 @@
-"""`model.lstm_impl`: the packed path (one bidirectional, stacked nn.LSTM call over a
+"""`model.encoder.impl`: the packed path (one bidirectional, stacked nn.LSTM call over a
 PackedSequence) computes what the exact path (per-direction LSTMs, in-length reversal) computes,
 from the same parameters, for the classifier, the language model and adversarial training.
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import POOLINGS, ragged_batch, text_classifier
+from conftest import POOLINGS, language_model, ragged_batch, text_classifier
 from torch import Tensor, nn
 
 from lstmlab.models.adversarial import pushed_loss, zero_probe
@@ -30,10 +30,10 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 TIGHT = {"rtol": 1e-9, "atol": 1e-12}  # float64: the two paths differ by rounding only
 
 
-def make_net(lstm_impl: str, seed: int = 0, **kwargs) -> TextClassifier:
+def make_net(impl: str, seed: int = 0, **kwargs) -> TextClassifier:
     torch.manual_seed(seed)
     args = {"embed_dim": 8, "hidden_size": 6, **kwargs}
-    return text_classifier(VOCAB, CLASSES, PAD, impl=lstm_impl, **args)
+    return text_classifier(VOCAB, CLASSES, PAD, impl=impl, **args)
 
 
 def exact_and_packed(dtype: torch.dtype = torch.float64, **kwargs) -> list[TextClassifier]:
@@ -64,7 +64,7 @@ def run(net: TextClassifier, tokens: Tensor, lengths: Tensor) -> dict[str, Tenso
     logits = net(tokens, lengths)[0]
     hook.remove()
     F.cross_entropy(logits, LABELS.to(logits.device)).backward()
-    outputs, finals = seen["out"]
+    outputs, finals = seen["out"].outputs, seen["out"].final
     grads = {f"grad {name}": p.grad for name, p in net.named_parameters() if p.grad is not None}
     return {"logits": logits, "outputs": outputs, "finals": finals, **grads}
 
@@ -130,7 +130,7 @@ def test_between_layer_dropout_acts_between_the_packed_paths_layers(bidirectiona
 
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_the_language_model_gets_the_same_loss_and_gradients(bidirectional):
-    def language_model(impl: str) -> LanguageModel:
+    def model_with(impl: str) -> LanguageModel:
         torch.manual_seed(0)
         network = {"embed_dim": 8, "hidden_size": 6, "init_state": "learned", "impl": impl}
         network["bidirectional"] = bidirectional
@@ -138,7 +138,7 @@ def test_the_language_model_gets_the_same_loss_and_gradients(bidirectional):
 
     tokens, lengths = padded_batch()
     results = []
-    for model in (language_model("exact"), language_model("packed")):
+    for model in (model_with("exact"), model_with("packed")):
         loss = model.loss({"tokens": tokens, "lengths": lengths})
         loss.backward()
         grads = {name: p.grad for name, p in model.named_parameters() if p.grad is not None}
@@ -185,7 +185,7 @@ def test_a_state_dict_saved_with_one_implementation_loads_into_the_other(
 def test_a_checkpoint_written_before_lstm_impl_gives_its_logits_with_the_packed_path():
     expected = json.loads((FIXTURES / "expected_89da58f.json").read_text())
     checkpoint = read_checkpoint(FIXTURES / "classifier_89da58f.ckpt")
-    checkpoint["hyper_parameters"]["impl"] = "packed"
+    checkpoint["hyper_parameters"]["lstm_impl"] = "packed"  # its own (old) spelling
     model = load_model(checkpoint)
     with torch.no_grad():
         logits, _ = model(torch.tensor(expected["tokens"]), torch.tensor(expected["lengths"]))
@@ -224,7 +224,7 @@ def test_an_onnx_export_of_a_packed_model_holds_for_any_batch(tmp_path):
 
 def test_an_unknown_implementation_is_refused_with_the_choices():
     with pytest.raises(
-        ValueError, match=r"model.impl='cudnn': expected one of auto, exact, packed"
+        ValueError, match=r"model.encoder.impl='cudnn': expected one of auto, exact, packed"
     ):
         make_net("cudnn")
 
@@ -247,9 +247,9 @@ def test_packed_equals_exact_on_the_device(gpu_test_device, pooling, monkeypatch
 @pytest.mark.gpu
 @pytest.mark.parametrize("precision", ["32-true", "bf16-mixed", "bf16-true"])
 @pytest.mark.parametrize("impl", ["exact", "packed"])
-def test_padding_never_reaches_the_logits_on_the_device(gpu_test_device, lstm_impl, precision):
+def test_padding_never_reaches_the_logits_on_the_device(gpu_test_device, impl, precision):
     kwargs = {"bidirectional": True, "num_layers": 2, "pooling": "attn", "init_state": "learned"}
-    net = make_net(lstm_impl, **kwargs).to(gpu_test_device).eval()
+    net = make_net(impl, **kwargs).to(gpu_test_device).eval()
     if precision == "bf16-true":
         net = net.to(torch.bfloat16)
     (tokens, lengths), (longer, _) = batch_on(gpu_test_device, 0), batch_on(gpu_test_device, 9)
@@ -270,12 +270,12 @@ def test_auto_runs_the_packed_path_on_cuda_only(gpu_test_device, monkeypatch):
 @pytest.mark.gpu
 @pytest.mark.parametrize("impl", ["auto", "packed"])
 def test_gradients_in_evaluation_mode_reach_the_embeddings_on_the_device(
-    gpu_test_device, lstm_impl
+    gpu_test_device, impl
 ):
     """Integrated gradients (models/attribution.py) differentiate a model in eval mode, which
     cuDNN allows only for calls made in training mode: the packed path makes them so
     whenever autograd records."""
-    net = make_net(lstm_impl, bidirectional=True, pooling="attn").to(gpu_test_device).eval()
+    net = make_net(impl, bidirectional=True, pooling="attn").to(gpu_test_device).eval()
     tokens, lengths = batch_on(gpu_test_device)
     probe = zero_probe(net.encoder.embedding, tokens)
     net(tokens, lengths, probe)[0].sum().backward()
@@ -334,7 +334,7 @@ def test_three_stacked_layers_in_evaluation_give_the_exact_results_without_dropc
 
 def test_the_refusal_of_an_unknown_implementation_says_what_auto_picks():
     expected = (
-        "model.impl='cudnn': expected one of auto, exact, packed "
+        "model.encoder.impl='cudnn': expected one of auto, exact, packed "
         "(auto: packed on CUDA, exact elsewhere)"
     )
     with pytest.raises(ValueError) as refusal:
