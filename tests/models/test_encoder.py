@@ -154,15 +154,13 @@ def test_initial_states_go_to_each_layer_and_direction_in_torchs_order(init_stat
         state = (encoder.h0.expand(shape), encoder.c0.expand(shape))
     torch.manual_seed(7)
     with torch.no_grad():
-        ours, finals = encoder(tokens, torch.full((3,), 5))
+        ours, _, finals = encoder(tokens, torch.full((3,), 5))
         if init_state == "random":
             torch.manual_seed(7)
             state = (torch.randn(shape), torch.randn(shape))
         theirs, (h_n, _) = reference(encoder.embedding(tokens), state)
     torch.testing.assert_close(ours, theirs)
-    torch.testing.assert_close(
-        finals, torch.cat(list(h_n[4:]), dim=-1)
-    )  # the top layer's final states
+    torch.testing.assert_close(finals, torch.cat(list(h_n[4:]), dim=-1))  # the top layer's
 
 
 def test_a_double_precision_encoder_draws_its_random_states_in_double():
@@ -176,7 +174,7 @@ def test_a_default_encoder_is_a_one_layer_bilstm_of_width_128_without_dropout():
     encoder = RecurrentEncoder(VOCAB)  # in training mode, where dropout would act
     tokens, lengths = ragged_batch()
     outputs, _, finals = encoder(tokens, lengths)
-    assert outputs.shape == (4, 7, 2 * 128) and finals.shape == (2, 4, 128)
+    assert outputs.shape == (4, 7, 2 * 128) and finals.shape == (4, 2 * 128)
     assert len(encoder.rnn) == 1 and encoder.embedding.weight.shape == (VOCAB, 128)
     assert torch.all(encoder.embedding.weight[0] == 0)  # pad id 0
     torch.testing.assert_close(encoder.eval()(tokens, lengths)[0], outputs)
