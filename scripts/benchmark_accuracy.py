@@ -26,9 +26,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # Every pooling variant, unidirectional `last` included (the notebooks' failure case).
 VARIANTS: dict[str, list[str]] = {
     # read at the final step: with the recipe these need (conf/experiment/imdb_last_step.yaml)
-    "lstm_last": ["model=lstm", "model.pooling=last", "experiment=imdb_last_step"],  # = hn
+    "lstm_last": ["model=lstm", "model/pooling=last", "experiment=imdb_last_step"],  # = hn
     "bilstm": ["model=bilstm", "experiment=imdb_last_step"],  # pooling=last
-    "bilstm_hn": ["model=bilstm", "model.pooling=hn", "experiment=imdb_last_step"],
+    "bilstm_hn": ["model=bilstm", "model/pooling=hn", "experiment=imdb_last_step"],
     "bilstm_mean": ["model=bilstm_mean"],
     "bilstm_max": ["model=bilstm_max"],
     "bilstm_attn": ["model=bilstm_attn"],

@@ -1,4 +1,4 @@
-"""Seconds per training step (forward + backward) of each `model.lstm_impl`, on one device.
+"""Seconds per training step (forward + backward) of each `model.encoder.impl`, on one device.
 
 The notebooks' model (BiLSTM + attention, embed 128, hidden 128) on a batch of random tokens,
 once with mixed lengths (uniform up to `--steps`, one row full) and once unpadded; the median
@@ -14,11 +14,14 @@ import argparse
 import json
 import statistics
 import time
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 
-from lstmlab.models.network import LSTMClassifier
+from lstmlab.models.encoders.recurrent import RecurrentEncoder
+from lstmlab.models.network import TextClassifier
+from lstmlab.models.pooling import AttentionPooling
 
 VOCAB = 25_000
 
@@ -38,7 +41,8 @@ def batch(size: int, steps: int, mixed: bool, device: str) -> tuple[torch.Tensor
 
 def seconds_per_step(impl: str, data: tuple[torch.Tensor, ...], args: argparse.Namespace) -> float:
     torch.manual_seed(0)
-    net = LSTMClassifier(VOCAB, 2, bidirectional=True, pooling="attn", lstm_impl=impl)
+    encoder = partial(RecurrentEncoder, bidirectional=True, impl=impl)
+    net = TextClassifier(VOCAB, 2, encoder, AttentionPooling)
     net = net.to(args.device).train()
     tokens, lengths, labels = data
     times = []

@@ -129,7 +129,7 @@ def overrides(args: argparse.Namespace) -> list[str]:
     return [
         *data_overrides(args),
         f"data.batch_size={args.batch_size}",
-        "model.embed_dropout=0",  # no dropout, as the notebooks (docs/speed.md)
+        "model.encoder.embed_dropout=0",  # no dropout, as the notebooks (docs/speed.md)
         "model.dropout=0",
         "optimizer=adam",
         "optimizer.lr=1e-3",

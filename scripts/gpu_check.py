@@ -1,5 +1,5 @@
 """The GPU check, run by `scripts/gpu_check.sh` (which first installs the carried wheels):
-the tests marked `gpu` on CUDA, the seconds per step of each `model.lstm_impl` (what `auto`
+the tests marked `gpu` on CUDA, the seconds per step of each `model.encoder.impl` (what `auto`
 picks from), then the speed benchmark (seconds per epoch, time to 85.5 %, peak memory, whole
 reviews at batch 64), each step under a time limit so that the whole fits one short lease
 (about 6 minutes on an H100/H200); prints ONE JSON line with every figure, last.

@@ -20,9 +20,9 @@ trap 'kill "${tensorboard_pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
 sweep=${1:-}
 if [[ -z $sweep ]]; then
     sweep=$work/sweep
-    python train.py -m data=synthetic model.pooling=last,max,attn trainer.max_epochs=2 \
+    python train.py -m data=synthetic model/pooling=last,max,attn trainer.max_epochs=2 \
         data.num_samples=512 data.val_samples=128 data.test_samples=128 data.max_len=30 \
-        model.embed_dim=16 model.hidden_size=16 trainer=cpu \
+        model.encoder.embed_dim=16 model.encoder.hidden_size=16 trainer=cpu \
         "hydra.sweep.dir=$sweep" > "$work/sweep.log" 2>&1 ||
         { tail -20 "$work/sweep.log" >&2; exit 1; }
 fi

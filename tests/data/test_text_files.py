@@ -348,6 +348,7 @@ def test_a_run_from_a_checkpoint_maps_reordered_labels_and_names_the_settings_th
     train(cfg)
     results = json.loads((tmp_path / "mapped" / "results.json").read_text())
     assert results["metrics"]["test/acc"] > 0.9  # a swapped red and blue would score ~0.3
-    with pytest.raises(CheckpointError, match=r"model.hidden_size 16 in the checkpoint vs 32"):
+    differ = r"model.encoder.hidden_size 16 in the checkpoint vs 32"
+    with pytest.raises(CheckpointError, match=differ):
         train(compose_config([*start, "model.encoder.hidden_size=32"], tmp_path / "shapes"))
     assert not list((tmp_path / "shapes").rglob("*.ckpt"))

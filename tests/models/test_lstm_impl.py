@@ -269,9 +269,7 @@ def test_auto_runs_the_packed_path_on_cuda_only(gpu_test_device, monkeypatch):
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("impl", ["auto", "packed"])
-def test_gradients_in_evaluation_mode_reach_the_embeddings_on_the_device(
-    gpu_test_device, impl
-):
+def test_gradients_in_evaluation_mode_reach_the_embeddings_on_the_device(gpu_test_device, impl):
     """Integrated gradients (models/attribution.py) differentiate a model in eval mode, which
     cuDNN allows only for calls made in training mode: the packed path makes them so
     whenever autograd records."""

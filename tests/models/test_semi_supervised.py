@@ -148,5 +148,5 @@ def test_unlabelled_batches_that_no_term_reads_are_refused():
     "key, value", [("vat_eps", -1), ("vat_weight", -1), ("entropy_weight", -1), ("vat_xi", 0)]
 )
 def test_negative_weights_and_sizes_are_refused(key, value):
-    with pytest.raises(ValueError, match=f"model.{key}={value}: expected"):
+    with pytest.raises(ValueError, match=f"objective.{key}={value}: expected"):
         SemiSupervisedTerms(**{key: value})

@@ -87,7 +87,8 @@ def test_gensims_own_files_load_like_the_text_it_was_given(tmp_path):
 
 
 def test_a_width_other_than_embed_dim_is_refused_with_the_fix(tmp_path):
-    with pytest.raises(ValueError, match=r"3-dimensional.*model.embed_dim=4.*model.embed_dim=3"):
+    fix = r"3-dimensional.*model.encoder.embed_dim=4.*model.encoder.embed_dim=3"
+    with pytest.raises(ValueError, match=fix):
         load_into(embedding(dim=4), VOCAB, str(write(tmp_path, "word2vec.txt")), pad_id=0)
 
 

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
 import torch
 
-from lstmlab.runs.checkpoints import CheckpointError, load_model, read_checkpoint
+from lstmlab.models.lit_module import ClassifierModule
+from lstmlab.runs.checkpoints import (
+    CheckpointError,
+    check_shapes,
+    load_model,
+    read_checkpoint,
+    settings,
+)
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 class NotPlainData:  # torch.save pickles it; weights_only loading must refuse it
@@ -42,10 +52,37 @@ def test_truncated_and_foreign_files_are_refused(text_run, tmp_path):
         read_checkpoint(tmp_path / "missing.ckpt")
 
 
+def with_net(checkpoint: dict, **changes) -> dict:
+    """`checkpoint` whose network config has `changes` (`encoder__hidden_size`: a nested key)."""
+    changed = copy.deepcopy(checkpoint)
+    for key, value in changes.items():
+        *path, last = key.split("__")
+        place = changed["hyper_parameters"]["net"]
+        for part in path:
+            place = place[part]
+        place[last] = value
+    return changed
+
+
 def test_a_model_from_another_vocabulary_or_architecture_is_refused(good):
-    other_vocabulary = {**good, "hyper_parameters": {**good["hyper_parameters"], "vocab_size": 99}}
     with pytest.raises(CheckpointError, match="assembled from different runs"):
-        load_model(other_vocabulary)
-    wider = {**good, "hyper_parameters": {**good["hyper_parameters"], "hidden_size": 32}}
+        load_model(with_net(good, vocab_size=99))
     with pytest.raises(CheckpointError, match="cannot rebuild"):
-        load_model(wider)
+        load_model(with_net(good, encoder__hidden_size=32))
+
+
+def test_an_old_checkpoint_fits_the_model_of_its_own_settings():
+    """Continuing (`ckpt_path=`) from a checkpoint of the old layout: its weights' old names
+    (`net.lstm.*`) are compared as they load, not refused as another architecture."""
+    path = FIXTURES / "classifier_89da58f.ckpt"
+    checkpoint = read_checkpoint(path)
+    check_shapes(checkpoint, ClassifierModule(**settings(checkpoint)), path)
+
+
+def test_an_old_checkpoint_of_other_shapes_names_the_setting_in_todays_spelling():
+    path = FIXTURES / "classifier_89da58f.ckpt"
+    checkpoint = read_checkpoint(path)
+    wider = read_checkpoint(path)
+    wider["hyper_parameters"]["hidden_size"] *= 2
+    with pytest.raises(CheckpointError, match=r"model\.encoder\.hidden_size 8 in the checkpoint"):
+        check_shapes(checkpoint, ClassifierModule(**settings(wider)), path)

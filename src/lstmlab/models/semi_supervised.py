@@ -72,8 +72,9 @@ def virtual_adversarial_kl(
 
 @dataclass(frozen=True)
 class SemiSupervisedTerms:
-    """The VAT and entropy terms and their weights, from `model.vat_*` / `model.entropy_weight`
-    (`ClassifierModule`); `vat_eps=0` and `entropy_weight=0` turn them off."""
+    """The VAT and entropy terms and their weights, from `objective.vat_*` /
+    `objective.entropy_weight` (`ClassifierModule`); `vat_eps=0` and `entropy_weight=0` turn
+    them off."""
 
     vat_eps: float = 0.0
     vat_xi: float = 0.1
@@ -83,9 +84,11 @@ class SemiSupervisedTerms:
     def __post_init__(self) -> None:
         for name in ("vat_eps", "vat_weight", "entropy_weight"):
             if getattr(self, name) < 0:
-                raise ValueError(f"model.{name}={getattr(self, name)}: expected >= 0 (0: off)")
+                raise ValueError(f"objective.{name}={getattr(self, name)}: expected >= 0 (0: off)")
         if self.vat_xi <= 0:
-            raise ValueError(f"model.vat_xi={self.vat_xi}: expected > 0 (the power step's size)")
+            raise ValueError(
+                f"objective.vat_xi={self.vat_xi}: expected > 0 (the power step's size)"
+            )
 
     def terms(
         self, net: nn.Module, binary: bool, batch: Batch, logits: Tensor
@@ -97,7 +100,7 @@ class SemiSupervisedTerms:
         if unlabelled is not None and not (self.vat_eps or self.entropy_weight):
             raise ValueError(
                 "The data gives unlabelled batches (data.unlabelled_ratio > 0) but no loss "
-                "term reads them: set model.vat_eps > 0 or model.entropy_weight > 0, or "
+                "term reads them: set objective.vat_eps > 0 or objective.entropy_weight > 0, or "
                 "data.unlabelled_ratio=0."
             )
         texts = [(batch, logits.detach())]

@@ -52,13 +52,14 @@ def load_into(embedding: nn.Embedding, vocab: dict[str, int], path: str, pad_id:
     dim, vectors = read_vectors(Path(path), set(words))
     if dim != embedding.embedding_dim:
         raise ValueError(
-            f"model.embedding.vectors={path} holds {dim}-dimensional vectors, but "
-            f"model.embed_dim={embedding.embedding_dim}. Set model.embed_dim={dim}: the "
-            "embedding must be as wide as the vectors it starts from."
+            f"init.vectors={path} holds {dim}-dimensional vectors, but "
+            f"model.encoder.embed_dim={embedding.embedding_dim}. Set "
+            f"model.encoder.embed_dim={dim}: the embedding must be as wide as the vectors it "
+            "starts from."
         )
     if not vectors:
         raise ValueError(
-            f"None of the {len(words):,} vocabulary words is in model.embedding.vectors={path}: "
+            f"None of the {len(words):,} vocabulary words is in init.vectors={path}: "
             "the file is for other text, or other tokens (the `word` tokenizer gives lower-cased "
             "words; subword vocabularies rarely match word vectors)."
         )
@@ -73,20 +74,19 @@ def read_vectors(path: Path, wanted: set[str]) -> tuple[int, Vectors]:
     """The file's vector width and the vectors of the `wanted` words it holds."""
     if not path.is_file():
         raise FileNotFoundError(
-            f"model.embedding.vectors={path}: no such file. Give a word2vec (.txt or .bin), "
+            f"init.vectors={path}: no such file. Give a word2vec (.txt or .bin), "
             "GloVe or fastText (.vec) file, or train IMDB vectors with "
             "scripts/train_word2vec.py."
         )
     if path.stat().st_size == 0:
-        raise ValueError(f"model.embedding.vectors={path} is empty: expected word vectors.")
+        raise ValueError(f"init.vectors={path} is empty: expected word vectors.")
     if path.suffix == ".bin":
         return _read_binary(path, wanted)
     try:
         return _read_text(path, wanted)
     except UnicodeDecodeError:
         raise ValueError(
-            f"model.embedding.vectors={path} is not UTF-8 text: a word2vec binary file must be "
-            "named *.bin."
+            f"init.vectors={path} is not UTF-8 text: a word2vec binary file must be named *.bin."
         ) from None
 
 
@@ -99,7 +99,7 @@ def _read_text(path: Path, wanted: set[str]) -> tuple[int, Vectors]:
         dim = int(fields[1]) if header else len(fields) - 1
         if dim < 1:
             raise ValueError(
-                f"model.embedding.vectors={path}: expected a vectors file (a '<count> <dim>' "
+                f"init.vectors={path}: expected a vectors file (a '<count> <dim>' "
                 f"header or '<word> <v1> ... <v_dim>' lines), but its first line is {first!r}."
             )
         lines = file if header else itertools.chain([first], file)
@@ -115,7 +115,7 @@ def _read_text(path: Path, wanted: set[str]) -> tuple[int, Vectors]:
 def _parse(values: list[str], dim: int, path: Path, line: int) -> np.ndarray:
     if len(values) != dim:
         raise ValueError(
-            f"model.embedding.vectors={path}, line {line}: {len(values)} values where every "
+            f"init.vectors={path}, line {line}: {len(values)} values where every "
             f"vector has {dim}: the file is cut short or not a vectors file."
         )
     return np.array(values, dtype=np.float32)
@@ -128,7 +128,7 @@ def _read_binary(path: Path, wanted: set[str]) -> tuple[int, Vectors]:
         header = data[:end].split()
         if len(header) != 2 or not all(field.isdigit() for field in header):
             raise ValueError(
-                f"model.embedding.vectors={path}: a .bin file must start with a '<count> <dim>' "
+                f"init.vectors={path}: a .bin file must start with a '<count> <dim>' "
                 f"line (word2vec binary), not {data[:end][:80]!r}."
             )
         count, dim = map(int, header)
@@ -136,7 +136,7 @@ def _read_binary(path: Path, wanted: set[str]) -> tuple[int, Vectors]:
         for _ in range(count):
             space = data.find(b" ", position)
             if space < 0 or space + 1 + 4 * dim > len(data):
-                raise ValueError(f"model.embedding.vectors={path} ends before its {count} words.")
+                raise ValueError(f"init.vectors={path} ends before its {count} words.")
             word = data[position:space].lstrip(b"\n").decode("utf-8", errors="replace")
             position = space + 1 + 4 * dim
             if word in wanted and word not in vectors:

@@ -7,6 +7,7 @@ runs code from it. Every way a file can be wrong ends in a `CheckpointError` tha
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -179,13 +180,14 @@ def check_classes(trained: list[str] | None, data: list[str] | None, path: str |
 
 def check_shapes(checkpoint: dict[str, Any], model: torch.nn.Module, path: str | Path) -> None:
     """A CheckpointError naming the settings that differ when the checkpoint's weights do not
-    fit `model` (built from this run's config), instead of torch's list of tensor sizes."""
-    own = model.state_dict()
-    if all(
-        key in own and own[key].shape == value.shape
-        for key, value in checkpoint["state_dict"].items()
-    ):
+    fit `model` (built from this run's config), instead of torch's list of tensor sizes.
+    The weights are tried on a copy of `model`, so that old files' names are upgraded as
+    they are when they load (the modules' load hooks)."""
+    try:
+        copy.deepcopy(model).load_state_dict(checkpoint["state_dict"])
         return
+    except RuntimeError:
+        pass
     saved = flatten(settings(checkpoint).get("net") or {})
     current = flatten(dict(model.hparams).get("net") or {})
     differ = [
