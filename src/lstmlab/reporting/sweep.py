@@ -1,6 +1,6 @@
 """A sweep's jobs and their rows: each job folder's configuration and metrics, one row per
-configuration with its seeds' (and folds') mean and spread, intervals and differences against a baseline,
-and main effects of each swept factor (`compare.py` renders them).
+configuration with its seeds' (and folds') mean and spread, intervals and differences against a
+baseline, and main effects of each swept factor (`compare.py` renders them).
 """
 
 from __future__ import annotations
