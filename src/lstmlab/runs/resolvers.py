@@ -9,6 +9,7 @@ not `model.pooling`) unless two would read alike, and values that are paths keep
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from pathlib import Path
@@ -106,6 +107,12 @@ def slurm_job() -> str | None:
     return os.environ.get("SLURM_JOB_ID") if SLURMEnvironment.detect() else None
 
 
+def tracker_id(folder: str) -> str:
+    """A tracker's run id for the run folder `folder` (W&B's `id`): the same whenever the run
+    continues in that folder, so a resumed or requeued run logs into the same tracker run."""
+    return hashlib.sha256(str(Path(folder).resolve()).encode()).hexdigest()[:16]
+
+
 def job_folder(num: int, *, _root_: DictConfig) -> str:
     """A sweep job's folder: `<folder label>_<job number>` (the number keeps it unique when two
     jobs read alike, e.g. an Optuna trial that repeats one)."""
@@ -129,5 +136,6 @@ def register(root: Path | None = PROJECT_ROOT) -> None:
     OmegaConf.register_new_resolver("run_suffix", run_suffix, replace=True)
     OmegaConf.register_new_resolver("job_folder", job_folder, replace=True)
     OmegaConf.register_new_resolver("run_stamp", run_stamp, replace=True, use_cache=True)
+    OmegaConf.register_new_resolver("tracker_id", tracker_id, replace=True)
     # `${basename:${paths.output_dir}}`: the run folder's name, e.g. for a tracker's run name
     OmegaConf.register_new_resolver("basename", lambda path: Path(path).name, replace=True)
