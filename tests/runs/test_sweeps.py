@@ -13,6 +13,8 @@ from hydra.utils import instantiate
 from test_resume import files_of
 from test_train import finished_as_uninterrupted, start_train_py, wait_for_checkpoint
 
+from lstmlab.reporting.compare import main as compare_main
+
 
 @pytest.mark.slow
 def test_the_parallel_launcher_runs_two_jobs_at_once(tmp_path):
@@ -107,3 +109,18 @@ def test_a_killed_grid_sweep_re_run_into_its_folder_runs_only_what_is_left(tmp_p
     assert "Continuing the run in" in (sweep / "seed-3_2" / "train.log").read_text()
     finished_as_uninterrupted(sweep / "seed-3_2", 2, [*options, "seed=3"], tmp_path)
     assert json.loads((sweep / "seed-4_3" / "results.json").read_text())["epochs"] == 2
+
+
+@pytest.mark.slow
+def test_a_fold_sweep_reports_each_configurations_mean_over_its_folds(tmp_path):
+    sweep = tmp_path / "sweep"
+    folds = ["data.folds=5", "data.fold=0,1,2,3,4"]
+    process = run_script("train.py", "-m", *TINY, *folds, f"hydra.sweep.dir={sweep}")
+    assert process.returncode == 0, process.stderr[-3000:]
+    sizes = {json.loads((job / "results.json").read_text())["epochs"] for job in sweep.iterdir()
+             if job.is_dir()}  # fmt: skip
+    assert len(list(sweep.glob("*/results.json"))) == 5 and sizes == {1}
+    assert compare_main([str(sweep)]) == 0  # scripts/compare.py, in this process
+    markdown = (sweep / "compare.md").read_text()
+    assert "| (defaults) | 5 |" in markdown  # one configuration, its five folds pooled
+    assert "n/a (1 seed)" not in markdown  # an interval over the folds
