@@ -58,11 +58,11 @@ def signed(d) -> str:
     return f"{100 * d.estimate:+.2f} [{100 * d.low:+.2f}, {100 * d.high:+.2f}]"
 
 
-def cell(row: Row, metric: str) -> str:
+def cell(row: Row, metric: str, spread: bool = True) -> str:
     if metric not in row.stats:
         return "/".join(row.incomplete) if row.failed == row.runs else "-"
     mean, std = row.stats[metric]
-    return f"{100 * mean:.2f}" + ("" if std is None else f" ± {100 * std:.2f}")
+    return f"{100 * mean:.2f}" + ("" if std is None or not spread else f" ± {100 * std:.2f}")
 
 
 def runs_cell(row: Row) -> str:
@@ -70,16 +70,21 @@ def runs_cell(row: Row) -> str:
     return f"{row.runs}" + (f" ({others})" if others else "")
 
 
-def table_rows(rows: list[Row], metrics: list[str], baseline: str) -> tuple[list, list]:
+def table_rows(
+    rows: list[Row], metrics: list[str], baseline: str, narrow: bool = False
+) -> tuple[list[str], list[list[str]]]:
     """The configuration table's header and cells, one column per swept factor (its values),
-    shared by the terminal, Markdown and HTML."""
+    shared by the terminal, Markdown and HTML; `narrow` (a terminal) leaves out the spread of
+    the metrics besides the chosen one."""
     keys = list(factors(row.settings for row in rows)) or ["configuration"]
-    header = [*keys, "runs", *(f"{m} (%)" for m in metrics)]
-    header += [f"{metrics[0]} 95% CI", "Δ vs baseline (pp, 95% CI)", "p (Welch t)"]
+    chosen, *others = metrics
+    header = [*keys, "runs", f"{chosen} (%)", "95% CI", "Δ vs baseline (pp, 95% CI)", "p (Welch)"]
+    header += [f"{m} (%)" for m in others]
     cells = [
         [row.settings.get(k, row.config if k == "configuration" else "-") for k in keys]
-        + [runs_cell(row), *(cell(row, m) for m in metrics), interval_cell(row)]
+        + [runs_cell(row), cell(row, chosen), interval_cell(row)]
         + difference_cells(row, baseline)
+        + [cell(row, m, spread=not narrow) for m in others]
         for row in rows
     ]
     return header, cells
@@ -159,16 +164,24 @@ def markdown(
 def print_tables(
     rows: list[Row], metrics: list[str], title: str, baseline: str, effects: Effects | None
 ) -> None:
-    """The tables in the terminal, folding long cells so every row keeps its swept values."""
+    """The tables in the terminal: numbers whole, long names folded at their dots, so every
+    row keeps its swept values in a 120-column terminal."""
     console = Console()
-    header, cells = table_rows(rows, metrics, baseline)
-    tables = [(title, header, cells, [row.failed > 0 for row in rows])]
+    header, cells = table_rows(rows, metrics, baseline, narrow=True)
+    factor_columns = len(header) - 5 - (len(metrics) - 1)
+    tables = [(title, header, cells, factor_columns, [row.failed > 0 for row in rows])]
     for caption, header, cells in effect_tables(effects) if effects else []:
-        tables.append((f"{caption} on {metrics[0]}", header, cells, [False] * len(cells)))
-    for caption, header, cells, failed in tables:
-        table = Table(title=caption, header_style="bold")
+        tables.append((f"{caption} on {metrics[0]}", header, cells, 2, [False] * len(cells)))
+    for caption, header, cells, names, failed in tables:
+        table = Table(title=caption, header_style="bold", show_lines=True)
         for i, column in enumerate(header):
-            table.add_column(column, justify="left" if i == 0 else "right", overflow="fold")
+            if i < names:  # a name: folded at its dots, never narrower than its longest value
+                widest = max([len(str(line[i])) for line in cells] + [len(column) // 3])
+                table.add_column(
+                    column.replace(".", ".\n"), min_width=min(widest, 24), overflow="fold"
+                )
+            else:
+                table.add_column(column.replace(" (", "\n("), justify="right")
         for line, bad in zip(cells, failed):
             table.add_row(*map(str, line), style="red" if bad else None)
         console.print(table)
