@@ -219,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     write_csv(rows, metrics, out / "compare.csv")
     atomic.write_text(out / "compare.md", markdown(rows, metrics, title, baseline, effects))
-    figure = seeds_figure(rows, args.metric, f"{args.metric}: each seed, mean and 95 % interval")
+    caption = f"{args.metric}: each seed, mean and 95 % interval"
+    figure = seeds_figure(rows, args.metric, caption, factors(job.settings for job in jobs))
     written = ["compare.csv", "compare.md", *(p.name for p in save(figure, out / "compare"))]
     if args.report:
         from lstmlab.reporting.report import write_report  # TensorBoard's reader: only here

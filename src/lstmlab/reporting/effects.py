@@ -75,10 +75,14 @@ def factor_effects(jobs: list[Job], metric: str) -> Effects | None:
     additive = smf.ols(f"y ~ {main}", table).fit()
     if additive.df_resid < 1:
         return Effects([], [], 0, "No test: as many parameters as finished jobs (add seeds).")
-    pairs = [f"C({a}):C({b})" for a, b in itertools.combinations(columns.values(), 2)]
-    full = smf.ols(f"y ~ {' + '.join([main, *pairs])}", table).fit() if pairs else additive
-    full_rank = full.model.exog.shape[1] == full.df_model + 1  # every cell of the grid ran
-    model = full if full.df_resid >= 1 and full_rank else additive
+    crossed = [
+        (a, b)
+        for a, b in itertools.combinations(columns.values(), 2)
+        if len(table.groupby([a, b], observed=True)) == table[a].nunique() * table[b].nunique()
+    ]  # an interaction is estimable only where every pair of levels ran
+    pairs = " + ".join(f"C({a}):C({b})" for a, b in crossed)
+    full = smf.ols(f"y ~ {main} + {pairs}", table).fit() if pairs else additive
+    model = full if full.df_resid >= 1 else additive
     with warnings.catch_warnings():  # a perfect fit divides by zero: F is then inf, p 0
         warnings.simplefilter("ignore", RuntimeWarning)
         anova = anova_lm(model, typ=2)

@@ -39,10 +39,9 @@ def save(figure: Figure, stem: Path) -> list[Path]:
     return paths
 
 
-def layout(rows: list[Row]) -> tuple[list[str], dict[str, list[str]]]:
+def layout(rows: list[Row], swept: dict[str, list[str]]) -> tuple[list[str], dict[str, list[str]]]:
     """The keys drawn along the axis, as colour and as panels (in that order), and their
     levels; no keys when the configurations are not a full grid of the swept factors."""
-    swept = factors(row.settings for row in rows)
     cells = math.prod(len(levels) for levels in swept.values())
     complete = all(set(swept) <= set(row.settings) for row in rows)
     if swept and complete and cells == len(rows):
@@ -50,10 +49,13 @@ def layout(rows: list[Row]) -> tuple[list[str], dict[str, list[str]]]:
     return [], {}
 
 
-def seeds_figure(rows: list[Row], metric: str, title: str = "") -> Figure:
+def seeds_figure(
+    rows: list[Row], metric: str, title: str = "", swept: dict[str, list[str]] | None = None
+) -> Figure:
     """Each configuration's seeds (small dots) and mean with its 95 % t-interval (large
-    marker and bar; none with one seed) of `metric` in %, by factor."""
-    keys, levels = layout(rows)
+    marker and bar; none with one seed) of `metric` in %, by factor. `swept`: the factors and
+    their levels in the order to draw them (default: as the rows first show them)."""
+    keys, levels = layout(rows, swept or factors(row.settings for row in rows))
     axis_key, colour_key = ([*keys, None, None])[:2]
     panels = list(itertools.product(*(levels[k] for k in keys[2:]))) or [()]
     positions = levels[axis_key] if axis_key else [label(row.settings) for row in rows]
