@@ -22,12 +22,12 @@ import yaml
 from matplotlib.figure import Figure
 
 from lstmlab.io import atomic
-from lstmlab.reporting.compare import effect_tables, notes, table_rows
 from lstmlab.reporting.effects import Effects
 from lstmlab.reporting.events import monitored_metric, scalar_curve
 from lstmlab.reporting.paired import PREDICTIONS, PairedComparison, compare, read_predictions
 from lstmlab.reporting.sweep import COMPLETE, Job, Row, factors, label
 from lstmlab.reporting.sweep_figures import curves_figure
+from lstmlab.reporting.tables import effect_tables, notes, table_rows
 
 STYLE = """
 body { font: 15px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1180px;
