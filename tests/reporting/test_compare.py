@@ -20,6 +20,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 from lstmlab.reporting.compare import main
 from lstmlab.reporting.effects import factor_effects
+from lstmlab.reporting.events import scalar_curve
 from lstmlab.reporting.sweep import compare_to, factors, find_jobs, summarize
 from lstmlab.reporting.sweep_figures import seeds_figure
 
@@ -287,6 +288,8 @@ def studied(tmp_path: Path) -> Path:
     evaluation(
         logs / "evaluations", "e2", other / "checkpoints" / "best.ckpt", [True] * 60 + [False] * 40
     )
+    elsewhere = sweep / "2_job" / "checkpoints" / "best.ckpt"  # a=x b=v seed 1, fewer examples
+    evaluation(logs / "evaluations", "e3", elsewhere, [True] * 50)
     return sweep
 
 
@@ -302,12 +305,11 @@ def test_the_report_is_one_self_contained_page_with_the_whole_study(studied, tmp
     assert "pruned" in incomplete and "the planted failure" in incomplete
     paired = page.split("Paired tests")[1].split("<h2>")[0]
     assert "f.a=x f.b=u" in paired and "+30.00" in paired  # 90 % against 60 %, paired
+    assert "f.a=x f.b=v" in paired and "did not score the same examples" in paired
     assert "python train.py -m f.a=x,y f.b=u,v seed=1,2" in page
 
 
 def test_the_reports_learning_curves_come_from_the_event_files(studied, tmp_path):
-    from lstmlab.reporting.events import scalar_curve
-
     assert scalar_curve(studied / "0_job", "val/acc") == (
         [10, 20, 30],
         pytest.approx([0.5, 0.6, 0.7]),

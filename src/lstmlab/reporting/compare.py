@@ -89,7 +89,7 @@ def print_tables(
                     column.replace(".", ".\n"), min_width=min(widest, 24), overflow="fold"
                 )
             else:
-                table.add_column(column.replace(" (", "\n("), justify="right")
+                table.add_column(column.replace(" (", "\n("), justify="right", overflow="fold")
         for line, bad in zip(cells, failed):
             table.add_row(*map(str, line), style="red" if bad else None)
         console.print(table)

@@ -27,7 +27,7 @@ from lstmlab.reporting.events import monitored_metric, scalar_curve
 from lstmlab.reporting.paired import PREDICTIONS, PairedComparison, compare, read_predictions
 from lstmlab.reporting.sweep import COMPLETE, Job, Row, factors, label
 from lstmlab.reporting.sweep_figures import curves_figure
-from lstmlab.reporting.tables import effect_tables, notes, table_rows
+from lstmlab.reporting.tables import effect_tables, notes, signed, table_rows
 
 STYLE = """
 body { font: 15px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1180px;
@@ -162,9 +162,11 @@ def curves_section(jobs: list[Job], rows: list[Row]) -> str:
         return f"<p>No run logged {esc(tag)} to its event files.</p>"
     legend = " · ".join(keys) or "configuration"
     return (
-        "<figure>" + image(curves_figure(curves, tag)) + f"<figcaption>{esc(tag)} (the metric "
-        f"the best checkpoint was chosen by) per run, from its TensorBoard event files; "
-        f"configurations named by {esc(legend)}.</figcaption></figure>"
+        "<figure>"
+        + image(curves_figure(curves, tag, legend))
+        + f"<figcaption>{esc(tag)} (the metric "
+        "the best checkpoint was chosen by) per run, from its TensorBoard event files."
+        "</figcaption></figure>"
     )
 
 
@@ -229,21 +231,12 @@ def paired_section(sweep: Path, jobs: list[Job], baseline: str) -> str:
         other = base.get((job.seed, split))
         if job.config == baseline or other is None:
             continue
-        result: PairedComparison = compare(read_predictions(other), read_predictions(folder))
-        d = result.difference
-        cells.append(
-            [
-                job.config,
-                job.seed or "-",
-                split,
-                str(result.examples),
-                f"{100 * result.accuracy_a:.2f}",
-                f"{100 * result.accuracy_b:.2f}",
-                f"{100 * d.estimate:+.2f} [{100 * d.low:+.2f}, {100 * d.high:+.2f}]",
-                f"{result.only_a_right} / {result.only_b_right}",
-                f"{result.mcnemar_p:.3g}",
-            ]
-        )
+        try:
+            cells.append(
+                paired_cells(job, split, compare(read_predictions(other), read_predictions(folder)))
+            )
+        except ValueError as err:  # scored other examples: no pairing exists
+            cells.append([job.config, job.seed or "-", split, str(err), *[""] * 5])
     if not cells:
         return (
             "<p>None: no two configurations' models of one seed were scored by evaluate.py "
@@ -262,6 +255,21 @@ def paired_section(sweep: Path, jobs: list[Job], baseline: str) -> str:
         "McNemar exact p",
     ]
     return html_table(header, cells)
+
+
+def paired_cells(job: Job, split: str, result: PairedComparison) -> list[str]:
+    d = result.difference
+    return [
+        job.config,
+        job.seed or "-",
+        split,
+        str(result.examples),
+        f"{100 * result.accuracy_a:.2f}",
+        f"{100 * result.accuracy_b:.2f}",
+        signed(d),
+        f"{result.only_a_right} / {result.only_b_right}",
+        f"{result.mcnemar_p:.3g}",
+    ]
 
 
 def reproduce_section(sweep: Path, metric: str) -> str:

@@ -129,6 +129,7 @@ def draw_row(ax: Axes, row: Row, metric: str, x: float, colour: str, room: float
         markersize=5,
         capsize=3,
         elinewidth=1.2,
+        clip_on=False,  # a cap at 0 or 100 % lies on the frame: drawn, not cut
     )
 
 
@@ -159,9 +160,11 @@ def legend_handles(rows: list[Row], metric: str, colour_key, colours: list) -> l
     return handles
 
 
-def curves_figure(curves: dict[str, list[tuple[list[int], list[float]]]], tag: str) -> Figure:
+def curves_figure(
+    curves: dict[str, list[tuple[list[int], list[float]]]], tag: str, named_by: str
+) -> Figure:
     """One line per run of `tag` against the step, a colour per configuration (`curves` maps
-    its label to its runs' steps and values)."""
+    its label, its values of the keys `named_by` lists, to its runs' steps and values)."""
     figure = Figure(figsize=(8, 3.6), layout="constrained")
     ax = figure.add_subplot()
     for i, (name, runs) in enumerate(curves.items()):
@@ -179,7 +182,6 @@ def curves_figure(curves: dict[str, list[tuple[list[int], list[float]]]], tag: s
     ax.set_xlabel("step")
     ax.set_ylabel(f"{tag} (%)")
     ax.grid(alpha=0.3)
-    figure.legend(
-        loc="outside right", title="configuration (one line per seed)", fontsize=8, title_fontsize=8
-    )
+    title = f"{named_by}\n(one line per seed)"
+    figure.legend(loc="outside right", title=title, fontsize=8, title_fontsize=8)
     return figure
