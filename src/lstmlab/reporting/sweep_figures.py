@@ -55,10 +55,11 @@ def seeds_figure(
     """Each configuration's seeds (small dots) and mean with its 95 % t-interval (large
     marker and bar; none with one seed) of `metric` in %, by factor. `swept`: the factors and
     their levels in the order to draw them (default: as the rows first show them)."""
-    keys, levels = layout(rows, swept or factors(row.settings for row in rows))
+    swept = swept or factors(row.settings for row in rows)
+    keys, levels = layout(rows, swept)
     axis_key, colour_key = ([*keys, None, None])[:2]
     panels = list(itertools.product(*(levels[k] for k in keys[2:]))) or [()]
-    positions = levels[axis_key] if axis_key else [label(row.settings) for row in rows]
+    positions = levels[axis_key] if axis_key else [label(row.settings, swept) for row in rows]
     colours = levels[colour_key] if colour_key else [None]
     lines = math.ceil(len(panels) / PANELS_PER_LINE)
     across = min(len(panels), PANELS_PER_LINE)
@@ -67,11 +68,13 @@ def seeds_figure(
     axes = figure.subplots(lines, across, sharey=True, squeeze=False).ravel()
     for ax, panel in zip(axes, panels):
         fixed = dict(zip(keys[2:], panel))
-        for row in rows:
+        for number, row in enumerate(rows):
             if any(row.settings.get(k) != v for k, v in fixed.items()):
                 continue
-            x = position(row, axis_key, colour_key, positions, colours)
-            colour = COLOURS[colours.index(row.settings.get(colour_key)) % 10]
+            at = positions.index(row.settings[axis_key]) if axis_key else number
+            shade = colours.index(row.settings.get(colour_key))
+            x = at + (shade - (len(colours) - 1) / 2) * WIDTH / len(colours)  # aside for its colour
+            colour = COLOURS[shade % 10]
             draw_row(ax, row, metric, x, colour, WIDTH / len(colours))
         ax.set_xticks(
             range(len(positions)),
@@ -80,7 +83,7 @@ def seeds_figure(
             ha="center" if axis_key else "right",
         )
         ax.set_xlim(-0.5, len(positions) - 0.5)
-        ax.set_xlabel(axis_key or "configuration")
+        ax.set_xlabel(axis_key or " · ".join(swept) or "configuration")
         ax.set_title(", ".join(f"{k}={v}" for k, v in fixed.items()), fontsize=9)
         ax.grid(axis="y", alpha=0.3)
     for ax in axes[len(panels) :]:
@@ -91,13 +94,6 @@ def seeds_figure(
     if title:
         figure.suptitle(textwrap.fill(title, int(width * 11)), fontsize=10)
     return figure
-
-
-def position(row: Row, axis_key, colour_key, positions: list[str], colours: list) -> float:
-    """Where a configuration sits: its axis level, moved aside for its colour."""
-    index = positions.index(row.settings[axis_key] if axis_key else label(row.settings))
-    shift = colours.index(row.settings.get(colour_key)) - (len(colours) - 1) / 2
-    return index + shift * WIDTH / len(colours)
 
 
 def draw_row(ax: Axes, row: Row, metric: str, x: float, colour: str, room: float) -> None:
