@@ -33,7 +33,7 @@ from lstmlab.io import atomic
 from lstmlab.io.atomic import atomic_open
 from lstmlab.reporting.effects import Effects, factor_effects
 from lstmlab.reporting.hparams import HEADLINE_METRICS as METRICS  # besides the chosen one
-from lstmlab.reporting.report import write_report
+from lstmlab.reporting.report import Study, write_report
 from lstmlab.reporting.sweep import Row, compare_to, factors, find_jobs, summarize
 from lstmlab.reporting.sweep_figures import save, seeds_figure
 from lstmlab.reporting.tables import effect_tables, markdown_table, notes, table_rows
@@ -72,11 +72,12 @@ def markdown(
 def print_tables(
     rows: list[Row], metrics: list[str], title: str, baseline: str, effects: Effects | None
 ) -> None:
-    """The tables in the terminal: numbers whole, long names folded at their dots, so every
-    row keeps its swept values in a 120-column terminal."""
+    """The tables in the terminal, a rule between rows: names folded at their dots and never
+    narrower than their values, so every row keeps its swept values in a 120-column terminal
+    (numbers wrap where a terminal is narrower still)."""
     console = Console()
     header, cells = table_rows(rows, metrics, baseline, narrow=True)
-    factor_columns = len(header) - 5 - (len(metrics) - 1)
+    factor_columns = len(factors(row.settings for row in rows)) or 1  # or `configuration`
     tables = [(title, header, cells, factor_columns, [row.failed > 0 for row in rows])]
     for caption, header, cells in effect_tables(effects) if effects else []:
         tables.append((f"{caption} on {metrics[0]}", header, cells, 2, [False] * len(cells)))
@@ -131,9 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     figure = seeds_figure(rows, args.metric, caption, factors(job.settings for job in jobs))
     written = ["compare.csv", "compare.md", *(p.name for p in save(figure, out / "compare"))]
     if args.report:
-        write_report(
-            out / "report.html", args.sweep, jobs, common, rows, metrics, baseline, effects, figure
-        )
+        study = Study(args.sweep, jobs, common, rows, metrics, baseline, effects)
+        write_report(out / "report.html", study, figure)
         written.append("report.html")
     print_tables(rows, metrics, title, baseline, effects)
     failed = sum(row.failed for row in rows)

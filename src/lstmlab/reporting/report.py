@@ -15,6 +15,7 @@ import base64
 import html
 import io
 import shlex
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -44,45 +45,51 @@ pre { padding: 0.6em; overflow-x: auto; white-space: pre-wrap; }
 """
 
 
-def write_report(
-    path: Path,
-    sweep: Path,
-    jobs: list[Job],
-    common: list[str],
-    rows: list[Row],
-    metrics: list[str],
-    baseline: str,
-    effects: Effects | None,
-    figure: Figure,
-) -> None:
+@dataclass(frozen=True)
+class Study:
+    """What compare.py read and computed from a sweep, as the page shows it."""
+
+    sweep: Path
+    jobs: list[Job]
+    common: list[str]  # the overrides every job shares
+    rows: list[Row]
+    metrics: list[str]  # the chosen one first
+    baseline: str
+    effects: Effects | None
+
+
+def write_report(path: Path, study: Study, figure: Figure) -> None:
     """The page, written whole or not at all."""
-    metric = metrics[0]
+    metric, name = study.metrics[0], esc(study.sweep.name)
     sections = [
-        f"<h1>Study: {esc(sweep.name)}</h1>",
-        f"<p class=note>{esc(str(sweep))} · {len(jobs)} jobs · sorted by {esc(metric)} · "
+        f"<h1>Study: {name}</h1>",
+        f"<p class=note>{esc(study.sweep)} · {len(study.jobs)} jobs · sorted by {esc(metric)} · "
         f"written {datetime.now():%Y-%m-%d %H:%M}</p>",
         "<h2>Setup</h2>",
-        setup_section(jobs, common),
+        setup_section(study.jobs, study.common),
         "<h2>Configurations</h2>",
-        html_table(*table_rows(rows, metrics, baseline), [row.failed > 0 for row in rows]),
-        "".join(f"<p class=note>{esc(n)}</p>" for n in notes(rows, effects)),
+        html_table(
+            *table_rows(study.rows, study.metrics, study.baseline),
+            [row.failed > 0 for row in study.rows],
+        ),
+        "".join(f"<p class=note>{esc(n)}</p>" for n in notes(study.rows, study.effects)),
         "<figure>" + image(figure) + f"<figcaption>{esc(metric)} of every seed (dots), each "
         "configuration's mean and 95 % t-interval over seeds (diamond and bar; none for one "
         "seed).</figcaption></figure>",
         "<h2>Factor effects</h2>",
-        effects_section(effects, metric),
+        effects_section(study.effects, metric),
         "<h2>Learning curves</h2>",
-        curves_section(jobs, rows),
+        curves_section(study.jobs, study.rows),
         "<h2>Jobs that did not complete</h2>",
-        incomplete_section(jobs),
+        incomplete_section(study.jobs),
         "<h2>Paired tests on the same examples</h2>",
-        paired_section(sweep, jobs, baseline),
+        paired_section(study.sweep, study.jobs, study.baseline),
         "<h2>Reproduce</h2>",
-        reproduce_section(sweep, metric),
+        reproduce_section(study.sweep, metric),
     ]
     page = (
         "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>"
-        f"<title>{esc(sweep.name)}: study report</title><style>{STYLE}</style></head>"
+        f"<title>{name}: study report</title><style>{STYLE}</style></head>"
         f"<body>{''.join(sections)}</body></html>\n"
     )
     atomic.write_text(path, page)
