@@ -339,12 +339,15 @@ def wait_for_checkpoint(path: Path, ready: Callable[[dict], bool] = lambda state
     raise TimeoutError(f"no checkpoint at {path} after 300 s")
 
 
-def finished_as_uninterrupted(run: Path, epochs: int, options: list[str], tmp_path: Path) -> None:
-    """The continued run in `run` has the final metrics of one trained `epochs` epochs at once."""
+def finished_as_uninterrupted(
+    run: Path, epochs: int, options: list[str], tmp_path: Path, trained: int | None = None
+) -> None:
+    """The continued run in `run` has the final metrics of one run at once with
+    `trainer.max_epochs=epochs`, both having trained `trained` epochs (default: all of them)."""
     uninterrupted = compose_config([*options, f"trainer.max_epochs={epochs}"], tmp_path / "once")
     train(uninterrupted)
     results = [json.loads((path / "results.json").read_text()) for path in (run, tmp_path / "once")]
-    assert results[0]["epochs"] == results[1]["epochs"] == epochs
+    assert results[0]["epochs"] == results[1]["epochs"] == (trained or epochs)
     assert results[0]["metrics"] == results[1]["metrics"]  # same batches, same dropout masks
 
 

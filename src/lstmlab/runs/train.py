@@ -57,9 +57,7 @@ def train(cfg: DictConfig) -> float | None:
     metrics = final_metrics(trainer)
     best_ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else None
     if cfg.get("test"):
-        if not best_ckpt:
-            rank_zero_info("No checkpoint was saved: testing the final weights instead.")
-        trainer.test(model, datamodule=datamodule, ckpt_path=best_ckpt or None, verbose=False)
+        test(trainer, model, datamodule, best_ckpt, cfg)
         metrics.update(final_metrics(trainer))
 
     params = {**hyperparameters(cfg), **coverage}
@@ -97,13 +95,35 @@ def fit(trainer: L.Trainer, model: L.LightningModule, datamodule: Any, cfg: Dict
         exit_after_sigterm(trainer, f"python train.py resume={cfg.paths.output_dir}")
 
 
+def test(
+    trainer: L.Trainer,
+    model: L.LightningModule,
+    datamodule: Any,
+    best_ckpt: str | None,
+    cfg: DictConfig,
+) -> None:
+    """`trainer.test` on the best checkpoint (the final weights if none was saved); a stop
+    signal ends the run with the `resume=` command, which tests it and writes its results."""
+    if not best_ckpt:
+        rank_zero_info("No checkpoint was saved: testing the final weights instead.")
+    try:
+        trainer.test(model, datamodule=datamodule, ckpt_path=best_ckpt or None, verbose=False)
+    except SIGTERMException:
+        exit_after_sigterm(trainer, f"python train.py resume={cfg.paths.output_dir}")
+
+
 def exit_after_sigterm(trainer: L.Trainer, continue_with: str) -> NoReturn:
     """Says where the run stopped (SIGTERM or Ctrl-C) and how to continue it, and exits with
     the shell's code for that signal (train.py and pretrain.py)."""
     signal_name, exit_code = stop_signal(trainer)
+    last = last_checkpoint_path(trainer)
+    where = (
+        f"while testing; {last} keeps the training's final state"
+        if trainer.testing
+        else f"at step {trainer.global_step}; checkpoint written to {last}"
+    )
     rank_zero_info(
-        f"Stopped by {signal_name} at step {trainer.global_step}; checkpoint written to "
-        f"{last_checkpoint_path(trainer)}. Continue the run in place with: {continue_with}"
+        f"Stopped by {signal_name} {where}. Continue the run in place with: {continue_with}"
     )
     raise SystemExit(exit_code) from None
 
