@@ -222,11 +222,24 @@ def test_a_diverging_loss_stops_the_run_naming_the_step_and_keeps_the_last_good_
         return value * float("nan") if self.training and self.current_epoch == 1 else value
 
     monkeypatch.setattr(LSTMLitModule, "loss", nan_in_the_second_epoch)
-    with pytest.raises(FloatingPointError, match=r"train/loss became nan at step 8 \(epoch 1"):
+    with pytest.raises(FloatingPointError, match=r"became nan at step 8 \(epoch 1.*last.ckpt"):
         train(tiny_cfg("trainer.max_epochs=2"))
     last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     assert last["epoch"] == 0  # the good state after the first epoch
     assert all(torch.isfinite(w).all() for w in last["state_dict"].values())
+
+
+def test_a_loss_that_diverges_before_any_checkpoint_names_none(tiny_cfg, tmp_path, monkeypatch):
+    loss = LSTMLitModule.loss
+
+    def nan_at_step_2(self, logits, labels):
+        value = loss(self, logits, labels)
+        return value * float("nan") if self.training and self.global_step == 2 else value
+
+    monkeypatch.setattr(LSTMLitModule, "loss", nan_at_step_2)
+    with pytest.raises(FloatingPointError, match="at step 2") as diverged:
+        train(tiny_cfg())
+    assert "last.ckpt" not in str(diverged.value) and "no checkpoint" in str(diverged.value)
 
 
 def test_a_full_disk_while_checkpointing_stops_the_run_and_keeps_the_last_checkpoint(
