@@ -603,3 +603,10 @@ def test_every_n_train_steps_adds_mid_epoch_saves_to_the_epoch_end_ones(
     assert saved == [5, 8, 10, 15, 16]  # every 5 steps, and each epoch's end
     state = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     assert state["global_step"] == 16
+
+
+def test_a_run_whose_loss_explodes_is_stopped_as_diverged(tiny_cfg, tmp_path):
+    """Adam at lr=1e6 keeps finite losses far above a uniform guess's: an error, not a run."""
+    with pytest.raises(FloatingPointError, match=r"val/loss reached .* training diverged"):
+        train(tiny_cfg("optimizer.lr=1e6", "trainer.max_epochs=3"))
+    assert not (tmp_path / "results.json").exists()

@@ -31,7 +31,7 @@ from lstmlab.runs.config_types import check_types
 from lstmlab.runs.instantiation import build_loggers, checkpoint_step, instantiate_each
 from lstmlab.runs.model_setup import build_datamodule, build_model
 from lstmlab.runs.multirun import own_ddp_ranks
-from lstmlab.runs.refusals import without_traceback
+from lstmlab.runs.refusals import checking_input, without_traceback
 from lstmlab.runs.results import confusion_matrix, final_metrics, save_results
 from lstmlab.runs.resume import NothingToTrain, ResumeError, expand_resume, run_folder_given
 
@@ -39,15 +39,16 @@ from lstmlab.runs.resume import NothingToTrain, ResumeError, expand_resume, run_
 def train(cfg: DictConfig) -> float | None:
     """Fit, then test the best checkpoint; returns `cfg.optimized_metric` for sweepers."""
     started, name = time.perf_counter(), tensorboard_name(cfg)
+    with checking_input():  # a refusal is the first thing printed, without a traceback
+        # e.g. data.batch_size=abc or optimizer.lr=abc, before any work
+        check_types(cfg, "data", "model", "optimizer", "scheduler.scheduler", "trainer")
+        check_config(cfg, "train")  # e.g. +modle=bilstm, seed=abc, optimizer.lr=-1, max_epochs=0
+        L.seed_everything(cfg.seed, workers=True)
+        resumed_at = checkpoint_step(cfg)  # a missing, truncated or foreign ckpt_path: now
+        trained = read_checkpoint(cfg.ckpt_path) if resumed_at is not None else None
+        datamodule = build_datamodule(cfg, trained)
+        model, coverage = build_model(cfg, datamodule, trained)
     print_config_tree(cfg)
-    # e.g. data.batch_size=abc or optimizer.lr=abc, before any work
-    check_types(cfg, "data", "model", "optimizer", "scheduler.scheduler", "trainer")
-    check_config(cfg, "train")  # e.g. +modle=bilstm, seed=abc, optimizer.lr=-1, max_epochs=0
-    L.seed_everything(cfg.seed, workers=True)
-    resumed_at = checkpoint_step(cfg)  # a missing, truncated or foreign ckpt_path: an error now
-    trained = read_checkpoint(cfg.ckpt_path) if resumed_at is not None else None
-    datamodule = build_datamodule(cfg, trained)
-    model, coverage = build_model(cfg, datamodule, trained)
     callbacks = instantiate_each(cfg.get("callbacks"))
     loggers = build_loggers(cfg.get("logger"), resumed_at)
     trainer: L.Trainer = instantiate(
