@@ -118,6 +118,24 @@ def test_identical_configurations_have_an_interval_including_zero(tmp_path):
     assert not diff.interval.excludes_zero() and diff.p_value > 0.5
 
 
+def test_folds_are_pooled_like_seeds_into_each_configurations_mean(tmp_path):
+    sweep, number = tmp_path / "folds", 0
+    for pooling, base in (("max", 0.9), ("last", 0.8)):
+        for fold in range(5):
+            for seed in (1, 2):
+                overrides = ["data.folds=5", f"model.pooling={pooling}", f"data.fold={fold}"]
+                fake_job(sweep, number, [*overrides, f"seed={seed}"], base + fold / 100 + seed)
+                number += 1
+    rows = summarize(find_jobs(sweep)[0], ["val/acc_best"])
+    compare_to(rows, "val/acc_best")
+    assert [(r.config, r.runs) for r in rows] == [
+        ("model.pooling=max", 10),
+        ("model.pooling=last", 10),
+    ]
+    assert rows[0].stats["val/acc_best"][0] == pytest.approx(0.9 + 0.02 + 1.5)
+    assert rows[0].interval is not None and rows[1].difference is not None
+
+
 def test_one_seed_says_no_interval_instead_of_zeros(sweep, tmp_path):
     assert main([str(sweep), "--out", str(tmp_path / "r")]) == 0
     markdown = (tmp_path / "r" / "compare.md").read_text()

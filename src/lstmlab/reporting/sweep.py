@@ -1,6 +1,6 @@
 """A sweep's jobs and their rows: each job folder's configuration and metrics, one row per
-configuration with its seeds' mean and spread, intervals and differences against a baseline,
-and main effects of each swept factor (`compare.py` renders them).
+configuration with its seeds' (and folds') mean and spread, intervals and differences against a
+baseline, and main effects of each swept factor (`compare.py` renders them).
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ import yaml
 
 from lstmlab.reporting.significance import Difference, Interval, mean_interval, welch
 
-IGNORED = ("seed",)  # overrides that do not make a configuration (hydra.* never appear)
+# overrides that do not make a configuration: a configuration's seeds and cross-validation folds
+# are its repeats, pooled into its mean and interval (hydra.* never appear)
+IGNORED = ("seed", "data.fold")
 
 
 @dataclass
