@@ -31,15 +31,24 @@ UNSAFE = re.compile(r"[^\w.\-]+")
 def distinguishing(hydra: DictConfig) -> list[tuple[str, str]]:
     """(short key, short value) of the overrides that tell this run from others: in a sweep's
     job the swept ones, else all (less `hydra.job.config.override_dirname.exclude_keys`)."""
+    chosen = _distinguishing_overrides(hydra)
+    keys = short_keys([_key(o) for o in chosen])
+    return [(key, short_value(o.get_value_element_as_str())) for key, o in zip(keys, chosen)]
+
+
+def distinguishing_keys(hydra: DictConfig) -> list[str]:
+    """The full keys of `distinguishing`'s overrides, e.g. `model.pooling`."""
+    return [_key(o) for o in _distinguishing_overrides(hydra)]
+
+
+def _distinguishing_overrides(hydra: DictConfig) -> list[Override]:
     excluded = set(hydra.job.config.override_dirname.exclude_keys)
     parser = OverridesParser.create()
     overrides = [
         o for o in parser.parse_overrides(list(hydra.overrides.task)) if _key(o) not in excluded
     ]
     swept = swept_keys(hydra) if hydra.mode == RunMode.MULTIRUN else set()
-    chosen = [o for o in overrides if _key(o) in swept] or overrides
-    keys = short_keys([_key(o) for o in chosen])
-    return [(key, short_value(o.get_value_element_as_str())) for key, o in zip(keys, chosen)]
+    return [o for o in overrides if _key(o) in swept] or overrides
 
 
 def swept_keys(hydra: DictConfig) -> set[str]:
