@@ -26,6 +26,8 @@ MAX_NAME_CHARS = 200
 # Folder names keep only characters a Hydra override takes unquoted (so a checkpoint's path can
 # be pasted into ckpt_path=...): no '=', ',', brackets or '~'.
 UNSAFE = re.compile(r"[^\w.\-]+")
+# A single run's folder (conf/hydra/default.yaml): its start time, then its label if any.
+STAMPED = re.compile(r"(?P<day>\d{4}-\d\d-\d\d)_(?P<time>\d\d-\d\d-\d\d)(-\d+)?(_(?P<label>.+))?")
 
 
 def distinguishing(hydra: DictConfig) -> list[tuple[str, str]]:
@@ -107,6 +109,18 @@ def job_folder(num: int, *, _root_: DictConfig) -> str:
     return f"{name}_{num}" if name else str(num)
 
 
+def tracker_name(folder: str) -> str:
+    """A run's name in a tracker's runs table, leading with what tells it apart: a single run's
+    folder `2026-01-02_03-04-05-678901_pooling-max` becomes `pooling-max 2026-01-02 03:04:05`
+    (a sweep's job folder, `pooling-max_1`, already does and is kept)."""
+    name = Path(folder).name
+    stamp = STAMPED.fullmatch(name)
+    if stamp is None:
+        return name
+    when = f"{stamp['day']} {stamp['time'].replace('-', ':')}"
+    return f"{stamp['label']} {when}" if stamp["label"] else when
+
+
 def _key(override: Override) -> str:
     return override.key_or_group.lstrip("+~")
 
@@ -124,3 +138,5 @@ def register(root: Path | None = PROJECT_ROOT) -> None:
     OmegaConf.register_new_resolver("job_folder", job_folder, replace=True)
     # `${basename:${paths.output_dir}}`: the run folder's name, e.g. for a tracker's run name
     OmegaConf.register_new_resolver("basename", lambda path: Path(path).name, replace=True)
+    # `${tracker_name:${paths.output_dir}}`: what tells the run apart, then its start time
+    OmegaConf.register_new_resolver("tracker_name", tracker_name, replace=True)

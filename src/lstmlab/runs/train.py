@@ -23,7 +23,7 @@ from lstmlab.io.lock import FolderLocked
 from lstmlab.reporting.console import print_config_tree, print_summary
 from lstmlab.reporting.hparams import hyperparameters, log_hparams, metric_columns
 from lstmlab.reporting.run_log import run_logged
-from lstmlab.reporting.trackers import log_to_trackers
+from lstmlab.reporting.trackers import browse_commands, log_to_trackers
 from lstmlab.runs import resolvers, run_folder
 from lstmlab.runs.checkpoints import read_checkpoint
 from lstmlab.runs.config_checks import check_config
@@ -66,7 +66,6 @@ def train(cfg: DictConfig) -> float | None:
     columns = metric_columns(cfg.get("optimized_metric"))
     config = OmegaConf.to_yaml(cfg, resolve=True)
     log_hparams(trainer.loggers, params, columns, name, [*differing_keys(), *coverage], config)
-    log_to_trackers(trainer.loggers, params, best_ckpt)
     save_results(
         cfg,
         trainer,
@@ -76,7 +75,10 @@ def train(cfg: DictConfig) -> float | None:
         best_ckpt,
         test_confusion_matrix=confusion_matrix(model, "test"),
     )
-    print_summary(metrics, trainer.default_root_dir, best_ckpt, comparison_dir(cfg))
+    browse = browse_commands(trainer.loggers, comparison_dir(cfg))
+    print_summary(metrics, trainer.default_root_dir, best_ckpt, browse)
+    files = [Path(cfg.paths.output_dir) / name for name in ("results.json", "train.log")]
+    log_to_trackers(trainer.loggers, params, best_ckpt, files, config)
     return metrics.get(cfg.get("optimized_metric"))
 
 
