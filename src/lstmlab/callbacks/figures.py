@@ -31,6 +31,7 @@ from lstmlab.data.batching import PadCollator
 from lstmlab.models.attribution import TOLERANCE, explain
 from lstmlab.models.calibration import BINS, expected_calibration_error, reliability
 
+FIGURE_LOGGERS = (TensorBoardLogger, MLFlowLogger, WandbLogger)  # the trackers that take figures
 TOKENS_PER_LINE = 10  # tokens on a line of a heat-map: each cell wide enough for a word
 
 
@@ -73,6 +74,8 @@ class TensorBoardFigures(L.Callback):
 
     def _log_texts(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         """The chosen validation texts' attention weights and integrated gradients."""
+        if not any(isinstance(logger, FIGURE_LOGGERS) for logger in trainer.loggers):
+            return  # e.g. logger=csv: no tracker would show them
         if self._examples is None:
             self._examples = self._pick_examples(trainer.val_dataloaders.dataset)
         batch = PadCollator(module.hparams.pad_id)(self._examples)
