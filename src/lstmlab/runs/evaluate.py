@@ -96,7 +96,9 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         calibration=calibration,
     )
     print_confusion(matrix, model.class_names)
-    print_summary(metrics, cfg.paths.output_dir, None, cfg.paths.log_dir)
+    print_summary(
+        metrics, cfg.paths.output_dir, None, [f"tensorboard --logdir {cfg.paths.log_dir}"]
+    )
     return metrics
 
 

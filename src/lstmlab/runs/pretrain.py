@@ -77,7 +77,9 @@ def pretrain(cfg: DictConfig) -> float | None:
             )
     metrics = final_metrics(trainer)
     save_results(cfg, trainer, model, started, metrics, best, encoder=str(encoder))
-    print_summary(metrics, trainer.default_root_dir, best, cfg.paths.log_dir)
+    print_summary(
+        metrics, trainer.default_root_dir, best, [f"tensorboard --logdir {cfg.paths.log_dir}"]
+    )
     print(f"Encoder for the classifier: model.pretrained_encoder={encoder}")
     return metrics.get("val/loss")
 

@@ -28,20 +28,31 @@ MAX_NAME_CHARS = 200
 # Folder names keep only characters a Hydra override takes unquoted (so a checkpoint's path can
 # be pasted into ckpt_path=...): no '=', ',', brackets or '~'.
 UNSAFE = re.compile(r"[^\w.\-]+")
+# A single run's folder (conf/hydra/default.yaml): its start time, then its label if any.
+STAMPED = re.compile(r"(?P<day>\d{4}-\d\d-\d\d)_(?P<time>\d\d-\d\d-\d\d)(-\d+)?(_(?P<label>.+))?")
 
 
 def distinguishing(hydra: DictConfig) -> list[tuple[str, str]]:
     """(short key, short value) of the overrides that tell this run from others: in a sweep's
     job the swept ones, else all (less `hydra.job.config.override_dirname.exclude_keys`)."""
+    chosen = _distinguishing_overrides(hydra)
+    keys = short_keys([_key(o) for o in chosen])
+    return [(key, short_value(o.get_value_element_as_str())) for key, o in zip(keys, chosen)]
+
+
+def distinguishing_keys(hydra: DictConfig) -> list[str]:
+    """The full keys of `distinguishing`'s overrides, e.g. `model.pooling`."""
+    return [_key(o) for o in _distinguishing_overrides(hydra)]
+
+
+def _distinguishing_overrides(hydra: DictConfig) -> list[Override]:
     excluded = set(hydra.job.config.override_dirname.exclude_keys)
     parser = OverridesParser.create()
     overrides = [
         o for o in parser.parse_overrides(list(hydra.overrides.task)) if _key(o) not in excluded
     ]
     swept = swept_keys(hydra) if hydra.mode == RunMode.MULTIRUN else set()
-    chosen = [o for o in overrides if _key(o) in swept] or overrides
-    keys = short_keys([_key(o) for o in chosen])
-    return [(key, short_value(o.get_value_element_as_str())) for key, o in zip(keys, chosen)]
+    return [o for o in overrides if _key(o) in swept] or overrides
 
 
 def swept_keys(hydra: DictConfig) -> set[str]:
@@ -120,6 +131,18 @@ def job_folder(num: int, *, _root_: DictConfig) -> str:
     return f"{name}_{num}" if name else str(num)
 
 
+def tracker_name(folder: str) -> str:
+    """A run's name in a tracker's runs table, leading with what tells it apart: a single run's
+    folder `2026-01-02_03-04-05-678901_pooling-max` becomes `pooling-max 2026-01-02 03:04:05`
+    (a sweep's job folder, `pooling-max_1`, already does and is kept)."""
+    name = Path(folder).name
+    stamp = STAMPED.fullmatch(name)
+    if stamp is None:
+        return name
+    when = f"{stamp['day']} {stamp['time'].replace('-', ':')}"
+    return f"{stamp['label']} {when}" if stamp["label"] else when
+
+
 def _key(override: Override) -> str:
     return override.key_or_group.lstrip("+~")
 
@@ -139,3 +162,5 @@ def register(root: Path | None = PROJECT_ROOT) -> None:
     OmegaConf.register_new_resolver("tracker_id", tracker_id, replace=True)
     # `${basename:${paths.output_dir}}`: the run folder's name, e.g. for a tracker's run name
     OmegaConf.register_new_resolver("basename", lambda path: Path(path).name, replace=True)
+    # `${tracker_name:${paths.output_dir}}`: what tells the run apart, then its start time
+    OmegaConf.register_new_resolver("tracker_name", tracker_name, replace=True)

@@ -15,15 +15,15 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from lstmlab.callbacks.checkpointing import last_checkpoint_path, stop_signal
 from lstmlab.io.checkpoint_io import AtomicCheckpointIO
 from lstmlab.io.lock import FolderLocked
 from lstmlab.reporting.console import print_config_tree, print_summary
-from lstmlab.reporting.hparams import hyperparameters, log_hparams
+from lstmlab.reporting.hparams import hyperparameters, log_hparams, metric_columns
 from lstmlab.reporting.run_log import run_logged
-from lstmlab.reporting.trackers import log_to_trackers
+from lstmlab.reporting.trackers import browse_commands, log_to_trackers
 from lstmlab.runs import resolvers, run_folder
 from lstmlab.runs.checkpoints import read_checkpoint
 from lstmlab.runs.config_checks import check_config
@@ -68,10 +68,9 @@ def train(cfg: DictConfig) -> float | None:
         metrics.update(final_metrics(trainer))
 
     params = {**hyperparameters(cfg), **coverage}
-    log_hparams(
-        trainer.loggers, params, metrics, name, trainer.global_step, cfg.get("optimized_metric")
-    )
-    log_to_trackers(trainer.loggers, params, best_ckpt)
+    columns = metric_columns(cfg.get("optimized_metric"))
+    config = OmegaConf.to_yaml(cfg, resolve=True)
+    log_hparams(trainer.loggers, params, columns, name, [*differing_keys(), *coverage], config)
     save_results(
         cfg,
         trainer,
@@ -81,7 +80,10 @@ def train(cfg: DictConfig) -> float | None:
         best_ckpt,
         test_confusion_matrix=confusion_matrix(model, "test"),
     )
-    print_summary(metrics, trainer.default_root_dir, best_ckpt, comparison_dir(cfg))
+    browse = browse_commands(trainer.loggers, comparison_dir(cfg))
+    print_summary(metrics, trainer.default_root_dir, best_ckpt, browse)
+    files = [Path(cfg.paths.output_dir) / name for name in ("results.json", "train.log")]
+    log_to_trackers(trainer.loggers, params, best_ckpt, files, config)
     return metrics.get(cfg.get("optimized_metric"))
 
 
@@ -143,6 +145,12 @@ def tensorboard_name(cfg: DictConfig) -> str:
     if not HydraConfig.initialized():  # train() called with a composed config, as tests do
         return f"{Path(cfg.paths.output_dir).name} · {when}"
     return f"{resolvers.label(HydraConfig.get())} · {when}"
+
+
+def differing_keys() -> list[str]:
+    """The keys that tell this run apart (a sweep job's swept keys, a single run's overrides);
+    none for a config composed without Hydra's command line (as tests do)."""
+    return resolvers.distinguishing_keys(HydraConfig.get()) if HydraConfig.initialized() else []
 
 
 def comparison_dir(cfg: DictConfig) -> str:
