@@ -100,12 +100,3 @@ def check_more_to_train(run: Path, overrides: list[str]) -> None:
 def _limit(value: int | None) -> float:
     """A Trainer limit as a number: None and -1 mean no limit."""
     return float("inf") if value is None or value < 0 else value
-
-
-def run_folder_given(args: list[str]) -> Path | None:
-    """The run folder named on the command line (`hydra.run.dir=`, as `resume=` sets it), or
-    None when Hydra names a new one."""
-    for arg in args:
-        if arg.startswith("hydra.run.dir="):
-            return Path(arg.removeprefix("hydra.run.dir=").strip("'\"")).resolve()
-    return None
