@@ -55,7 +55,7 @@ def folder_given(args: list[str]) -> Path | None:
     None when Hydra names a new one (a sweep names its jobs' folders itself)."""
     if any(arg in ("-m", "--multirun") for arg in args):
         return None
-    for arg in args:
+    for arg in reversed(args):  # Hydra applies the last
         key, _, value = arg.lstrip("+").partition("=")
         if key == "hydra.run.dir":
             return Path(value.strip("'\"")).expanduser().resolve()
