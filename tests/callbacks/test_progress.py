@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time
+from types import SimpleNamespace
 
 import rich
 from rich.console import Console
 
-from lstmlab.callbacks.progress import TerminalProgressBar
+from lstmlab.callbacks.progress import EpochLog, TerminalProgressBar
 from lstmlab.runs.train import train
 
 
@@ -26,3 +28,15 @@ def test_the_bar_shows_on_a_terminal_only(monkeypatch):
     assert not TerminalProgressBar().is_enabled
     monkeypatch.setattr(rich, "_console", Console(force_terminal=True))
     assert TerminalProgressBar().is_enabled
+
+
+def test_an_epoch_continued_mid_way_times_this_process_only(caplog):
+    """Continued from a mid-epoch checkpoint, Lightning skips `on_train_epoch_start`: the
+    epoch's time must not count from some earlier clock reading (the time since boot)."""
+    trainer = SimpleNamespace(global_rank=0, max_epochs=3, current_epoch=1, callback_metrics={})
+    log, started = EpochLog(), time.perf_counter()
+    with caplog.at_level(logging.INFO, logger="lstmlab.callbacks.progress"):
+        log.on_train_start(trainer, None)  # the order of hooks when resuming mid-epoch
+        log.on_train_epoch_end(trainer, None)
+    seconds = float(caplog.records[-1].getMessage().split()[-2])
+    assert seconds <= time.perf_counter() - started + 0.1

@@ -26,6 +26,11 @@ class EpochLog(L.Callback):
         self.metrics = tuple(metrics)
         self._start = 0.0
 
+    def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        """Continued mid-epoch, Lightning skips `on_train_epoch_start`: that epoch counts from
+        here, not from before the stop."""
+        self._start = time.perf_counter()
+
     def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         self._start = time.perf_counter()
 
