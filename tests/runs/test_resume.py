@@ -53,9 +53,7 @@ def test_resume_refuses_settings_that_would_train_another_run_naming_both_values
     assert "optimizer.lr=0.001" in message  # the run's own values, to give back
 
 
-def test_resume_says_what_changes_and_allows_how_long_where_and_what_it_reports(
-    tmp_path, capsys
-):
+def test_resume_says_what_changes_and_allows_how_long_where_and_what_it_reports(tmp_path, capsys):
     run = saved_run(tmp_path / "run", TINY)
     args = expand_resume([f"resume={run}", "trainer.max_epochs=5", "logger=csv"])
     assert args[-2:] == ["trainer.max_epochs=5", "logger=csv"]
@@ -78,9 +76,7 @@ def test_resume_composes_from_the_config_dir_the_run_was_started_with(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_run_started_with_config_dir_continues_with_the_printed_command(
-    tmp_path, monkeypatch
-):
+def test_a_run_started_with_config_dir_continues_with_the_printed_command(tmp_path, monkeypatch):
     mine, run = tmp_path / "my_conf", tmp_path / "run"
     (mine / "data").mkdir(parents=True)
     (mine / "data" / "held_x.yaml").write_text("defaults:\n  - synthetic\nnum_samples: 128\n")
