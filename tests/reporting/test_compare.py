@@ -122,3 +122,23 @@ def test_one_seed_says_no_interval_instead_of_zeros(sweep, tmp_path):
     assert main([str(sweep), "--out", str(tmp_path / "r")]) == 0
     markdown = (tmp_path / "r" / "compare.md").read_text()
     assert "No interval can be computed for model.pooling=last" in markdown
+
+
+def test_a_metric_no_job_recorded_is_refused_and_the_report_is_kept(sweep, capsys):
+    assert main([str(sweep)]) == 0
+    report = {name: (sweep / name).read_bytes() for name in ("compare.md", "compare.csv")}
+    with pytest.raises(SystemExit) as refused:
+        main([str(sweep), "--metric", "val/acc_bset"])
+    error = capsys.readouterr().err
+    assert refused.value.code == 2 and "val/acc_bset" in error
+    assert "did you mean val/acc_best" in error and "test/f1" in error  # what there is
+    assert {name: (sweep / name).read_bytes() for name in report} == report
+
+
+def test_a_cut_short_results_json_is_listed_as_unreadable_and_the_rest_compared(sweep, capsys):
+    cut = sweep / "0_job" / "results.json"
+    cut.write_text(cut.read_text()[:20])  # a disk that filled up, a copy interrupted
+    assert main([str(sweep)]) == 0
+    out = capsys.readouterr().out
+    assert f"{cut} is unreadable" in out  # named, and counted as failed
+    assert "| model.pooling=max | 2 (1 failed) | 90.00 |" in (sweep / "compare.md").read_text()

@@ -31,7 +31,14 @@ from rich.table import Table
 from lstmlab.io import atomic
 from lstmlab.io.atomic import atomic_open
 from lstmlab.reporting.hparams import HEADLINE_METRICS as METRICS  # besides the chosen one
-from lstmlab.reporting.sweep import Row, compare_to, find_jobs, main_effects, summarize
+from lstmlab.reporting.sweep import (
+    Row,
+    check_metric,
+    compare_to,
+    find_jobs,
+    main_effects,
+    summarize,
+)
 
 
 def interval_cell(row: Row) -> str:
@@ -193,9 +200,13 @@ def main(argv: list[str] | None = None) -> int:
     metrics = list(dict.fromkeys([args.metric, *METRICS]))
     rows = summarize(jobs, metrics)
     try:
+        check_metric(jobs, args.metric)  # before anything is written
         baseline = compare_to(rows, args.metric, args.baseline)
     except ValueError as err:
         parser.exit(2, f"error: {err}\n")
+    for job in jobs:
+        if job.unreadable:
+            print(f"warning: {job.unreadable}")
     effects = main_effects(jobs, args.metric)
     title = f"{args.sweep}" + (f" (every job: {' '.join(common)})" if common else "")
     out = args.out or args.sweep

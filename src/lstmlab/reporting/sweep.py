@@ -5,6 +5,7 @@ and main effects of each swept factor (`compare.py` renders them).
 
 from __future__ import annotations
 
+import difflib
 import json
 import statistics
 from dataclasses import dataclass, field
@@ -21,7 +22,8 @@ IGNORED = ("seed",)  # overrides that do not make a configuration (hydra.* never
 class Job:
     folder: Path
     config: str  # the overrides that define the configuration, joined: "model.pooling=max ..."
-    metrics: dict[str, float] | None  # None: no results.json (failed or unfinished)
+    metrics: dict[str, float] | None  # None: no readable results.json (failed or unfinished)
+    unreadable: str | None = None  # why its results.json could not be read
 
 
 @dataclass
@@ -53,11 +55,33 @@ def find_jobs(sweep: Path) -> tuple[list[Job], list[str]]:
     )
     jobs = []
     for folder, kept in found:
-        results = folder / "results.json"
-        metrics = json.loads(results.read_text())["metrics"] if results.exists() else None
         config = " ".join(o for o in kept if o not in common) or "(defaults)"
-        jobs.append(Job(folder, config, metrics))
+        jobs.append(Job(folder, config, *read_metrics(folder / "results.json")))
     return jobs, common
+
+
+def read_metrics(results: Path) -> tuple[dict[str, float] | None, str | None]:
+    """A job's metrics, or None and why not where its results.json is there but cut short
+    or not the file train.py writes (the job then counts as failed)."""
+    if not results.exists():
+        return None, None
+    try:
+        return json.loads(results.read_text())["metrics"], None
+    except (ValueError, KeyError, TypeError) as error:
+        return None, f"{results} is unreadable ({type(error).__name__}: {error}); counted as failed"
+
+
+def check_metric(jobs: list[Job], metric: str) -> None:
+    """A ValueError if no finished job recorded `metric` (a typo would give a column of '-'),
+    naming the metrics there are."""
+    recorded = sorted({name for job in jobs for name in job.metrics or {}})
+    if not recorded or metric in recorded:
+        return
+    close = difflib.get_close_matches(metric, recorded, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    raise ValueError(
+        f"--metric {metric}: no job recorded it{hint}. The jobs recorded: {', '.join(recorded)}"
+    )
 
 
 def summarize(jobs: list[Job], metrics: list[str]) -> list[Row]:
