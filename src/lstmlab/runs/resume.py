@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -108,7 +109,8 @@ def config_options(run: Path, args: list[str]) -> list[str]:
     """`--config-dir` and `--config-name` as the run was started with them (from its
     `.hydra/hydra.yaml`), unless `args` give their own."""
     hydra_yaml = run / ".hydra" / "hydra.yaml"
-    if not hydra_yaml.is_file() or any(a.startswith(("--config", "-c")) for a in args):
+    given = {arg.split("=", 1)[0] for arg in args}
+    if not hydra_yaml.is_file() or given & {"--config-dir", "-cd", "--config-name", "-cn"}:
         return []
     hydra = yaml.safe_load(hydra_yaml.read_text())["hydra"]
     sources = hydra.get("runtime", {}).get("config_sources", [])
@@ -157,7 +159,7 @@ def check_same_run(run: Path, now: DictConfig) -> None:
         lines = "\n".join(
             f"  {key}: {shown(old)} in the run, {shown(new)} now" for key, old, new in refused
         )
-        back = " ".join(override(key, old) for key, old, _ in refused)
+        back = " ".join(shlex.quote(override(key, old)) for key, old, _ in refused)
         raise ResumeError(
             f"resume={run} continues that run, but these settings differ from its own "
             f"({run / '.hydra' / 'config.yaml'}):\n{lines}\nResume changes only how long it "
