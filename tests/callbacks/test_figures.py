@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import CONF_DIR
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from lstmlab.callbacks import figures
 from lstmlab.callbacks.figures import attention_figure, confusion_figure, reliability_figure
 from lstmlab.runs.train import train
 
@@ -85,3 +89,16 @@ def test_signed_strips_centre_zero_and_the_reliability_diagram_counts_every_exam
     probabilities = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
     title = reliability_figure(probabilities, torch.tensor([0, 0, 0])).axes[0].get_title()
     assert "3 examples" in title and "ECE" in title
+
+
+def test_integrated_gradients_are_drawn_when_captum_is_there_and_asked_for_loudly_only(
+    monkeypatch, recwarn
+):
+    """The default config runs on the base install without a warning; asking for them
+    (`attributions=true`) without Captum warns."""
+    default = OmegaConf.load(CONF_DIR / "callbacks" / "figures.yaml").figures
+    monkeypatch.setattr(figures.importlib.util, "find_spec", lambda name: None)  # no Captum
+    assert not instantiate(default).attributions
+    assert not [w for w in recwarn if "Captum" in str(w.message)]
+    with pytest.warns(UserWarning, match="needs Captum"):
+        assert not figures.TensorBoardFigures(attributions=True).attributions

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,7 @@ from test_train import (
     wait_for_checkpoint,
 )
 
+from lstmlab.models.lit_module import LSTMLitModule
 from lstmlab.runs.resume import ResumeError, expand_resume
 from lstmlab.runs.train import main as train_main
 
@@ -100,6 +102,69 @@ def test_a_run_started_with_config_dir_continues_with_the_printed_command(tmp_pa
 def files_of(folder: Path) -> dict[str, bytes]:
     """Every file under `folder` with its content."""
     return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def sigterm_in(
+    monkeypatch: pytest.MonkeyPatch, step: str, epoch: int | None = None, then: Callable = print
+) -> None:
+    """This process gets a real SIGTERM in the first batch of the module's `step` (e.g.
+    `validation_step`; in `epoch`, or any), outside the sanity check; `then()` runs just before."""
+    original = getattr(LSTMLitModule, step)
+
+    def stopped(self, batch, batch_idx):
+        here = epoch is None or self.current_epoch == epoch
+        if batch_idx == 0 and here and not self.trainer.sanity_checking:
+            then()
+            os.kill(os.getpid(), signal.SIGTERM)  # Lightning stops after this batch
+        return original(self, batch, batch_idx)
+
+    monkeypatch.setattr(LSTMLitModule, step, stopped)
+
+
+def train_py(monkeypatch: pytest.MonkeyPatch, *args: str) -> int | str | None:
+    """`python train.py ARGS` in this process (through main(), Hydra included): its exit code."""
+    monkeypatch.setattr(sys, "argv", ["train.py", *args])
+    try:
+        train_main()
+    except SystemExit as stopped:
+        return stopped.code
+    return 0
+
+
+def test_sigterm_in_validation_keeps_the_epoch_and_the_resumed_run_validates_it(
+    tmp_path, monkeypatch
+):
+    """Stopped in epoch 1's validation (2 batches), the run keeps epoch 1's training and
+    validates it on resume, early stopping included, as an uninterrupted run does."""
+    run, options = tmp_path / "run", [*TINY, "trainer.max_epochs=3"]
+    with monkeypatch.context() as patch:
+        sigterm_in(patch, "validation_step", epoch=1)
+        assert train_py(patch, *options, f"hydra.run.dir={run}") == 143
+    state = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert (state["epoch"], state["global_step"]) == (1, 16)  # epoch 1 trained (8 steps each)
+
+    assert train_py(monkeypatch, f"resume={run}") == 0
+    finished_as_uninterrupted(run, 3, options, tmp_path)
+    assert validated_steps(run) == validated_steps(tmp_path / "once")  # epoch 1's included
+
+
+def test_sigterm_in_testing_exits_143_keeps_the_fits_last_state_and_resume_tests(
+    tmp_path, monkeypatch, capsys
+):
+    """Stopped in the test stage of a run that stopped early, the run exits 143 with the
+    resume command, `last.ckpt` keeps the fit's final weights, and resuming tests (no more
+    training) and writes results.json as an uninterrupted run does."""
+    run, options = tmp_path / "run", [*TINY, "trainer.max_epochs=8"]  # stops early, at 4
+    last, fitted = run / "checkpoints" / "last.ckpt", {}
+    with monkeypatch.context() as patch:
+        sigterm_in(patch, "test_step", then=lambda: fitted.setdefault("last", last.read_bytes()))
+        assert train_py(patch, *options, f"hydra.run.dir={run}") == 143
+    assert f"resume={run}" in capsys.readouterr().out
+    assert last.read_bytes() == fitted["last"]  # not replaced by the tested (best) weights
+    assert not (run / "results.json").exists()
+
+    assert train_py(monkeypatch, f"resume={run}") == 0
+    finished_as_uninterrupted(run, 8, options, tmp_path, trained=4)
 
 
 @pytest.mark.slow

@@ -13,11 +13,14 @@ from types import FrameType
 from typing import Any
 
 import lightning as L
+import torch
 from lightning.fabric.plugins.environments import SLURMEnvironment
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+LOGGED_METRICS = "logged_metrics"  # the checkpoint's key for them (LastCheckpoint)
 REQUEUE = "SLURM's requeue signal (SIGUSR1)"
 EXIT_CODES = {"SIGTERM": 143, "Ctrl-C (SIGINT)": 130, REQUEUE: 138}  # 128 + signal number
 
@@ -28,7 +31,9 @@ class CheckpointOnSigterm(L.Callback):
     with `resume=<run folder>`. The first Ctrl-C during training is turned into a SIGTERM, so
     it stops the same way instead of dropping the epoch's work mid-batch; a second Ctrl-C stops
     at once. SIGKILL cannot be caught: then the last `last.ckpt` written (at an epoch's end, or
-    every N steps) is where to continue from.
+    every N steps) is where to continue from. Stopped in validation, the checkpoint holds the
+    epoch's training and a validation still to run; stopped in testing, none is written (the
+    fit's `last.ckpt` stays).
 
     In a SLURM job (Lightning's `SLURMEnvironment`), SLURM's requeue signal stops the run the
     same way, then requeues the job with `scontrol requeue`, as Lightning's auto-requeue does;
@@ -67,7 +72,9 @@ class CheckpointOnSigterm(L.Callback):
         self, trainer: L.Trainer, module: L.LightningModule, error: BaseException
     ) -> None:
         self._restore_ctrl_c()
-        if isinstance(error, SIGTERMException):
+        if isinstance(error, SIGTERMException) and trainer.state.fn == TrainerFn.FITTING:
+            if trainer.validating and not trainer.sanity_checking:
+                validation_not_started(trainer)
             trainer.save_checkpoint(last_checkpoint_path(trainer))
             if self.stopped_by == REQUEUE and trainer.is_global_zero:
                 requeue_slurm_job()
@@ -89,6 +96,21 @@ def requeue_slurm_job() -> None:
             f"`scontrol requeue {job}` failed ({done.stderr.strip() or done.returncode}): "
             "continue the run with the resume= command below."
         )
+
+
+def validation_not_started(trainer: L.Trainer) -> None:
+    """Rewinds the running validation's progress to "stopped before its first batch", so a
+    checkpoint saved now holds the epoch's training done and its validation still to run.
+    Saved as it stands (some batches done), Lightning would skip the rest of the validation
+    on resume: the epoch is never validated, and early stopping finds no `val/*` metric. The
+    metrics of the batches already seen are not in the checkpoint, so the whole validation
+    runs again; this is the state of a checkpoint written in a validation step, which
+    Lightning continues by validating."""
+    progress = trainer.fit_loop.epoch_loop.val_loop.batch_progress
+    before = progress.total.completed - progress.current.completed  # earlier in this epoch
+    for tracker, done in ((progress.total, before), (progress.current, 0)):
+        tracker.ready = tracker.started = done + 1
+        tracker.processed = tracker.completed = done
 
 
 class RunCheckpoint(ModelCheckpoint):
@@ -115,6 +137,39 @@ class LastCheckpoint(RunCheckpoint):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._every_n_epochs = 1  # the attribute Lightning's epoch-end hooks read
+        self._logged: dict[str, float] = {}  # metrics restored from the checkpoint resumed
+
+    def on_save_checkpoint(
+        self, trainer: L.Trainer, module: L.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        """The metrics logged so far travel with the checkpoint, so a run resumed with no
+        training left (it was stopped in testing) still reports the validation it ended with."""
+        logged = trainer.callback_metrics.items()
+        checkpoint[LOGGED_METRICS] = {name: float(value) for name, value in logged}
+
+    def on_load_checkpoint(
+        self, trainer: L.Trainer, module: L.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        """Kept when fitting goes on, not when testing the best (an earlier) checkpoint."""
+        if trainer.state.fn == TrainerFn.FITTING:
+            self._logged = checkpoint.get(LOGGED_METRICS, {})
+
+    def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        """Restored here: Lightning clears the metrics after loading the checkpoint."""
+        super().on_train_start(trainer, module)
+        logged = self._logged.items()
+        trainer.callback_metrics.update({name: torch.tensor(value) for name, value in logged})
+
+
+class ResumableEarlyStopping(EarlyStopping):
+    """`EarlyStopping` whose decision outlives a resume. Lightning restores the callback's
+    state but not the trainer's `should_stop`, so a run that stopped early and was interrupted
+    before its results (in testing) would train on when continued; this one stops it again at
+    once. To train an early-stopped run on, resume it without early stopping."""
+
+    def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if self.stopped_epoch > 0:  # Lightning's own mark of a stop (0: never stopped)
+            trainer.should_stop = True
 
 
 def _moved(value: Any, old: str, new: str) -> Any:

@@ -34,14 +34,17 @@ class TensorBoardFigures(L.Callback):
     max_tokens: texts at most this long are preferred, so every token gets a readable label
         (longer ones are drawn in full but labelled only where the weights are largest).
 
-    attributions: integrated gradients of the same texts (needs Captum, the `explain` extra;
-        skipped with a warning without it).
+    attributions: integrated gradients of the same texts (Captum, the `explain` extra): None
+        draws them where Captum is installed, so the base install runs silently; True asks
+        for them (a warning without Captum); False never.
     """
 
-    def __init__(self, num_texts: int = 4, max_tokens: int = 60, attributions: bool = True) -> None:
+    def __init__(
+        self, num_texts: int = 4, max_tokens: int = 60, attributions: bool | None = None
+    ) -> None:
         self.num_texts = num_texts
         self.max_tokens = max_tokens
-        self.attributions = attributions and _captum_installed()
+        self.attributions = attributions is not False and _captum_installed(warn=bool(attributions))
         self._examples: list[tuple[Tensor, Tensor]] | None = None
 
     def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
@@ -216,13 +219,14 @@ def _token_names(datamodule: L.LightningDataModule | None, ids: Tensor) -> list[
     return [tokenizer.id_to_token(i) or "?" for i in ids.tolist()]
 
 
-def _captum_installed() -> bool:
+def _captum_installed(warn: bool) -> bool:
     if importlib.util.find_spec("captum") is not None:
         return True
-    rank_zero_warn(
-        "callbacks.figures.attributions=true needs Captum for integrated gradients: "
-        "pip install -e '.[explain]' (or set it to false). Drawing attention only."
-    )
+    if warn:
+        rank_zero_warn(
+            "callbacks.figures.attributions=true needs Captum for integrated gradients: "
+            "pip install -e '.[explain]' (or set it to null or false). Drawing attention only."
+        )
     return False
 
 

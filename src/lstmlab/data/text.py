@@ -43,6 +43,7 @@ from lstmlab.data.cache import (
     load_encoded,
 )
 from lstmlab.data.folds import check_fold
+from lstmlab.data.labels import lookalike_warning
 from lstmlab.data.options import check_options
 from lstmlab.data.overlap import overlap_warning
 
@@ -139,6 +140,7 @@ class TextDataModule(L.LightningDataModule):
         if self._restored is None:  # training: what the user can still fix in the data settings
             for warning in (
                 numbers_warning(self.class_names),
+                lookalike_warning(self.class_names),
                 overlap_warning(meta.get("val_in_train")),
             ):
                 if warning is not None:

@@ -60,13 +60,15 @@ def print_summary(
     for name in sorted(metrics):
         table.add_row(name, f"{metrics[name]:.4f}")
     show(table)
-    places = (
+    best = f"best checkpoint: {best_ckpt}" if best_ckpt else None  # none: evaluate.py
+    places = [
         f"run folder:      {output_dir}",
-        f"best checkpoint: {best_ckpt or '(none saved)'}",
+        best,
         f"compare runs:    tensorboard --logdir {log_dir}",
-    )
-    console().print("\n".join(places), soft_wrap=True)
-    RECORD.info(places[1])
+    ]
+    console().print("\n".join(p for p in places if p), soft_wrap=True)
+    if best:
+        RECORD.info(best)
 
 
 def show(renderable: RenderableType) -> None:

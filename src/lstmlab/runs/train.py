@@ -30,7 +30,7 @@ from lstmlab.runs.config_types import check_types
 from lstmlab.runs.instantiation import build_loggers, checkpoint_step, instantiate_each
 from lstmlab.runs.model_setup import build_datamodule, build_model
 from lstmlab.runs.multirun import own_ddp_ranks
-from lstmlab.runs.refusals import without_traceback
+from lstmlab.runs.refusals import checking_input, without_traceback
 from lstmlab.runs.results import confusion_matrix, final_metrics, save_results
 from lstmlab.runs.resume import NothingToTrain, ResumeError, continue_in_place, expand_resume
 
@@ -38,15 +38,16 @@ from lstmlab.runs.resume import NothingToTrain, ResumeError, continue_in_place, 
 def train(cfg: DictConfig) -> float | None:
     """Fit, then test the best checkpoint; returns `cfg.optimized_metric` for sweepers."""
     started, name = time.perf_counter(), tensorboard_name(cfg)
+    with checking_input():  # a refusal is the first thing printed, without a traceback
+        # e.g. data.batch_size=abc or optimizer.lr=abc, before any work
+        check_types(cfg, "data", "model", "optimizer", "scheduler.scheduler", "trainer")
+        check_config(cfg, "train")  # e.g. +modle=bilstm, seed=abc, optimizer.lr=-1, max_epochs=0
+        L.seed_everything(cfg.seed, workers=True)
+        resumed_at = checkpoint_step(cfg)  # a missing, truncated or foreign ckpt_path: now
+        trained = read_checkpoint(cfg.ckpt_path) if resumed_at is not None else None
+        datamodule = build_datamodule(cfg, trained)
+        model, coverage = build_model(cfg, datamodule, trained)
     print_config_tree(cfg)
-    # e.g. data.batch_size=abc or optimizer.lr=abc, before any work
-    check_types(cfg, "data", "model", "optimizer", "scheduler.scheduler", "trainer")
-    check_config(cfg, "train")  # e.g. +modle=bilstm, seed=abc, optimizer.lr=-1, max_epochs=0
-    L.seed_everything(cfg.seed, workers=True)
-    resumed_at = checkpoint_step(cfg)  # a missing, truncated or foreign ckpt_path: an error now
-    trained = read_checkpoint(cfg.ckpt_path) if resumed_at is not None else None
-    datamodule = build_datamodule(cfg, trained)
-    model, coverage = build_model(cfg, datamodule, trained)
     callbacks = instantiate_each(cfg.get("callbacks"))
     loggers = build_loggers(cfg.get("logger"), resumed_at)
     trainer: L.Trainer = instantiate(
@@ -56,9 +57,7 @@ def train(cfg: DictConfig) -> float | None:
     metrics = final_metrics(trainer)
     best_ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else None
     if cfg.get("test"):
-        if not best_ckpt:
-            rank_zero_info("No checkpoint was saved: testing the final weights instead.")
-        trainer.test(model, datamodule=datamodule, ckpt_path=best_ckpt or None, verbose=False)
+        test(trainer, model, datamodule, best_ckpt, cfg)
         metrics.update(final_metrics(trainer))
 
     params = {**hyperparameters(cfg), **coverage}
@@ -96,13 +95,35 @@ def fit(trainer: L.Trainer, model: L.LightningModule, datamodule: Any, cfg: Dict
         exit_after_sigterm(trainer, f"python train.py resume={cfg.paths.output_dir}")
 
 
+def test(
+    trainer: L.Trainer,
+    model: L.LightningModule,
+    datamodule: Any,
+    best_ckpt: str | None,
+    cfg: DictConfig,
+) -> None:
+    """`trainer.test` on the best checkpoint (the final weights if none was saved); a stop
+    signal ends the run with the `resume=` command, which tests it and writes its results."""
+    if not best_ckpt:
+        rank_zero_info("No checkpoint was saved: testing the final weights instead.")
+    try:
+        trainer.test(model, datamodule=datamodule, ckpt_path=best_ckpt or None, verbose=False)
+    except SIGTERMException:
+        exit_after_sigterm(trainer, f"python train.py resume={cfg.paths.output_dir}")
+
+
 def exit_after_sigterm(trainer: L.Trainer, continue_with: str) -> NoReturn:
     """Says where the run stopped (SIGTERM or Ctrl-C) and how to continue it, and exits with
     the shell's code for that signal (train.py and pretrain.py)."""
     signal_name, exit_code = stop_signal(trainer)
+    last = last_checkpoint_path(trainer)
+    where = (
+        f"while testing; {last} keeps the training's final state"
+        if trainer.testing
+        else f"at step {trainer.global_step}; checkpoint written to {last}"
+    )
     rank_zero_info(
-        f"Stopped by {signal_name} at step {trainer.global_step}; checkpoint written to "
-        f"{last_checkpoint_path(trainer)}. Continue the run in place with: {continue_with}"
+        f"Stopped by {signal_name} {where}. Continue the run in place with: {continue_with}"
     )
     raise SystemExit(exit_code) from None
 
