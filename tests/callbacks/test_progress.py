@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time
+from types import SimpleNamespace
 
 import rich
 from rich.console import Console
 
-from lstmlab.callbacks.progress import TerminalProgressBar
+from lstmlab.callbacks.progress import EpochLog, TerminalProgressBar
 from lstmlab.runs.train import train
 
 
@@ -42,3 +44,15 @@ def test_output_to_a_file_gets_a_progress_line_with_rate_and_eta(tiny_cfg, caplo
     assert len(lines) == 8  # 8 batches an epoch
     assert lines[2].startswith("epoch 1/1  batch 3/8 (38 %)")
     assert "batches/s" in lines[2] and "epoch ends in" in lines[2]
+
+
+def test_an_epoch_continued_mid_way_times_this_process_only(caplog):
+    """Continued from a mid-epoch checkpoint, Lightning skips `on_train_epoch_start`: the
+    epoch's time must not count from some earlier clock reading (the time since boot)."""
+    trainer = SimpleNamespace(global_rank=0, max_epochs=3, current_epoch=1, callback_metrics={})
+    log, started = EpochLog(), time.perf_counter()
+    with caplog.at_level(logging.INFO, logger="lstmlab.callbacks.progress"):
+        log.on_train_start(trainer, None)  # the order of hooks when resuming mid-epoch
+        log.on_train_epoch_end(trainer, None)
+    seconds = float(caplog.records[-1].getMessage().split()[-2])
+    assert seconds <= time.perf_counter() - started + 0.1

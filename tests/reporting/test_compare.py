@@ -356,3 +356,22 @@ def test_a_real_sweep_with_a_failing_job_still_reports_the_others(tmp_path):
     assert "| first | 1 (1 failed) | failed |" in markdown
     page = (sweep / "report.html").read_text()
     assert "data:image/png;base64," in page.split("Learning curves")[1]  # its real event files
+
+
+def test_a_metric_no_job_recorded_is_refused_and_the_report_is_kept(sweep, capsys):
+    assert main([str(sweep)]) == 0
+    report = {name: (sweep / name).read_bytes() for name in ("compare.md", "compare.csv")}
+    with pytest.raises(SystemExit) as refused:
+        main([str(sweep), "--metric", "val/acc_bset"])
+    error = capsys.readouterr().err
+    assert refused.value.code == 2 and "val/acc_bset" in error
+    assert "did you mean val/acc_best" in error and "test/f1" in error  # what there is
+    assert {name: (sweep / name).read_bytes() for name in report} == report
+
+
+def test_a_cut_short_results_json_is_listed_as_unreadable_and_the_rest_compared(sweep, capsys):
+    cut = sweep / "0_job" / "results.json"
+    cut.write_text(cut.read_text()[:20])  # a disk that filled up, a copy interrupted
+    assert main([str(sweep)]) == 0
+    assert f"{cut} is unreadable" in capsys.readouterr().out  # named, and not counted
+    assert "| max | 2 (1 unreadable) | 90.00 |" in (sweep / "compare.md").read_text()

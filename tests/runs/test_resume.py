@@ -15,7 +15,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, TINY, run_script
+import yaml
+from conftest import CONF_DIR, ROOT, TINY, run_script
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 from test_train import (
     finished_as_uninterrupted,
     start_train_py,
@@ -24,7 +27,76 @@ from test_train import (
 )
 
 from lstmlab.models.lit_module import LSTMLitModule
+from lstmlab.runs.resume import ResumeError, expand_resume
 from lstmlab.runs.train import main as train_main
+
+
+def saved_run(run: Path, overrides: list[str], config_dir: Path | None = None) -> Path:
+    """A run folder as train.py leaves one mid-run, without training: `.hydra/` (the composed
+    config, the overrides, the config sources) and a `last.ckpt`."""
+    search = [f"hydra.searchpath=[file://{config_dir}]"] if config_dir else []
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        config = compose("train", [*overrides, *search])
+    sources = [{"path": str(CONF_DIR), "schema": "file", "provider": "main"}]
+    if config_dir:
+        sources.append({"path": str(config_dir), "schema": "file", "provider": "command-line"})
+    hydra = {"hydra": {"runtime": {"config_sources": sources}, "job": {"config_name": "train"}}}
+    (run / ".hydra").mkdir(parents=True)
+    (run / ".hydra" / "config.yaml").write_text(OmegaConf.to_yaml(config))
+    (run / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    (run / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump(hydra))
+    (run / "checkpoints").mkdir()
+    torch.save({"global_step": 3}, run / "checkpoints" / "last.ckpt")
+    return run
+
+
+def test_resume_refuses_settings_that_would_train_another_run_naming_both_values(tmp_path):
+    run = saved_run(tmp_path / "run", TINY)
+    other = ["data.seed=99", "data.num_samples=512", "optimizer.lr=0.5", "seed=7"]
+    with pytest.raises(ResumeError) as refused:
+        expand_resume([f"resume={run}", "trainer.max_epochs=5", *other])
+    message = str(refused.value)
+    for key, was, now in [("data.num_samples", 256, 512), ("optimizer.lr", 0.001, 0.5)]:
+        assert f"{key}: {was!r} in the run, {now!r} now" in message
+    assert "data.seed:" in message and "seed:" in message  # `${seed}` and 42 in the run
+    assert "trainer.max_epochs:" not in message  # may change: said, not refused
+    assert "optimizer.lr=0.001" in message  # the run's own values, to give back
+
+
+def test_resume_says_what_changes_and_allows_how_long_where_and_what_it_reports(tmp_path, capsys):
+    run = saved_run(tmp_path / "run", TINY)
+    args = expand_resume([f"resume={run}", "trainer.max_epochs=5", "logger=csv"])
+    assert args[-2:] == ["trainer.max_epochs=5", "logger=csv"]
+    said = capsys.readouterr().out
+    assert "trainer.max_epochs 1 -> 5" in said and "logger." in said
+
+
+def test_resume_composes_from_the_config_dir_the_run_was_started_with(tmp_path):
+    mine = tmp_path / "my_conf"
+    (mine / "data").mkdir(parents=True)
+    (mine / "data" / "held_x.yaml").write_text("defaults:\n  - synthetic\nnum_samples: 128\n")
+    run = saved_run(tmp_path / "run", [*TINY, "data=held_x"], config_dir=mine)
+    args = expand_resume([f"resume={run}", "trainer.max_epochs=2"])
+    assert args[0] == f"--config-dir={mine}"
+    with pytest.raises(ResumeError, match=r"data.num_samples: 256 in the run, 128 now"):
+        expand_resume([f"resume={run}", "data.num_samples=128"])  # compared all the same
+    mine.rename(tmp_path / "moved")
+    with pytest.raises(ResumeError, match=rf"--config-dir {mine}, which is gone"):
+        expand_resume([f"resume={run}"])
+
+
+@pytest.mark.slow
+def test_a_run_started_with_config_dir_continues_with_the_printed_command(tmp_path, monkeypatch):
+    mine, run = tmp_path / "my_conf", tmp_path / "run"
+    (mine / "data").mkdir(parents=True)
+    (mine / "data" / "held_x.yaml").write_text("defaults:\n  - synthetic\nnum_samples: 128\n")
+    options = [o for o in TINY if not o.startswith("data=")]
+    started = ["--config-dir", str(mine), "data=held_x", *options, f"hydra.run.dir={run}"]
+    for args in (started, [f"resume={run}", "trainer.max_epochs=2"]):
+        monkeypatch.setattr(sys, "argv", ["train.py", *args])
+        train_main()  # in this process: Hydra reads sys.argv as in `python train.py ...`
+    results = json.loads((run / "results.json").read_text())
+    assert results["epochs"] == 2 and len(results["timing"]["train_epoch_s"]) == 2
 
 
 def files_of(folder: Path) -> dict[str, bytes]:
@@ -113,8 +185,8 @@ def test_a_finished_run_is_left_alone_and_trains_on_in_a_moved_folder(
     assert "the run finished" in again and "nothing was changed" in again
     assert files_of(run) == before  # results, checkpoints, events, .hydra: all untouched
 
-    refused = run_script("train.py", f"resume={run}", "trainer.max_epochs=3", "seed=abc")
-    assert refused.returncode != 0 and "seed" in refused.stderr
+    refused = run_script("train.py", f"resume={run}", "trainer.max_epochs=ten")
+    assert refused.returncode != 0 and "trainer.max_epochs='ten'" in refused.stderr
     assert files_of(run) == {**before, "train.log": files_of(run)["train.log"]}  # log: why
 
     moved = tmp_path / "elsewhere" / "run"

@@ -34,7 +34,15 @@ from lstmlab.io.atomic import atomic_open
 from lstmlab.reporting.effects import Effects, factor_effects
 from lstmlab.reporting.hparams import HEADLINE_METRICS as METRICS  # besides the chosen one
 from lstmlab.reporting.report import Study, write_report
-from lstmlab.reporting.sweep import Row, compare_to, factors, find_jobs, summarize
+from lstmlab.reporting.sweep import (
+    UNREADABLE,
+    Row,
+    check_metric,
+    compare_to,
+    factors,
+    find_jobs,
+    summarize,
+)
 from lstmlab.reporting.sweep_figures import save, seeds_figure
 from lstmlab.reporting.tables import effect_tables, markdown_table, notes, table_rows
 
@@ -119,9 +127,13 @@ def main(argv: list[str] | None = None) -> int:
     metrics = list(dict.fromkeys([args.metric, *METRICS]))
     rows = summarize(jobs, metrics)
     try:
+        check_metric(jobs, args.metric)  # before anything is written
         baseline = compare_to(rows, args.metric, args.baseline)
     except ValueError as err:
         parser.exit(2, f"error: {err}\n")
+    for job in jobs:
+        if job.status == UNREADABLE:
+            print(f"warning: {job.folder / 'results.json'} is unreadable (cut short?)")
     effects = factor_effects(jobs, args.metric)
     title = f"{args.sweep.name}" + (f" (every job: {' '.join(common)})" if common else "")
     out = args.out or args.sweep

@@ -5,6 +5,7 @@ baseline (`compare.py` renders them; `effects.py` fits the factors).
 
 from __future__ import annotations
 
+import difflib
 import json
 import statistics
 from collections import Counter
@@ -21,6 +22,7 @@ from lstmlab.reporting.significance import Difference, Interval, mean_interval, 
 IGNORED = ("seed", "data.fold")
 COMPLETE = "complete"  # results.json's `status` when it has none (a run that finished)
 FAILED = "failed"  # no results.json: the job failed, or is still running
+UNREADABLE = "unreadable"  # a results.json cut short (a full disk, an interrupted copy)
 # Every compared metric is a proportion (accuracy, F1, ECE, ...), shown in %: an interval is
 # cut to this range, where a t-interval over two or three seeds can reach beyond it.
 METRIC_RANGE = (0.0, 1.0)
@@ -90,8 +92,24 @@ def read_job(folder: Path, overrides: list[str], common: list[str]) -> Job:
     results = folder / "results.json"
     if not results.exists():
         return Job(folder, settings, None, FAILED, seed)
-    saved = json.loads(results.read_text())
+    try:
+        saved = json.loads(results.read_text())
+    except ValueError:
+        return Job(folder, settings, None, UNREADABLE, seed)
     return Job(folder, settings, saved.get("metrics"), saved.get("status", COMPLETE), seed)
+
+
+def check_metric(jobs: list[Job], metric: str) -> None:
+    """A ValueError if no job recorded `metric` (a typo would give a column of '-'), naming
+    the metrics there are."""
+    recorded = sorted({name for job in jobs for name in job.metrics or {}})
+    if not recorded or metric in recorded:
+        return
+    close = difflib.get_close_matches(metric, recorded, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    raise ValueError(
+        f"--metric {metric}: no job recorded it{hint}. The jobs recorded: {', '.join(recorded)}"
+    )
 
 
 def factors(settings: Iterable[dict[str, str]]) -> dict[str, list[str]]:

@@ -10,6 +10,7 @@ writes predictions.parquet, every example's scores, for paired comparisons (repo
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -187,4 +188,4 @@ def _main(cfg: DictConfig) -> dict[str, float]:
 def main() -> None:
     """`python evaluate.py ...` / `lstmlab-evaluate ...`."""
     resolvers.register()
-    _main()
+    run_folder.run_in_own_folder(_main, sys.argv[1:])  # a folder of its own, before Hydra

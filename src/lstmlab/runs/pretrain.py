@@ -3,6 +3,7 @@ best epoch's encoder written to `<run>/encoder.pt` for `model.pretrained_encoder
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -124,4 +125,4 @@ def _main(cfg: DictConfig) -> float | None:
 def main() -> None:
     """`python pretrain.py ...` / `lstmlab-pretrain ...`."""
     resolvers.register()
-    _main()
+    run_folder.run_in_own_folder(_main, sys.argv[1:])  # a folder of its own, before Hydra

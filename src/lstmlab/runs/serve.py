@@ -35,8 +35,8 @@ from litserve.loops import BatchedLoop
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from lstmlab.runs.checkpoints import CheckpointError
-from lstmlab.runs.export import run_metrics
+from lstmlab.runs.checkpoints import CheckpointError, read_checkpoint
+from lstmlab.runs.export import checkpoint_metrics
 from lstmlab.runs.onnx_predictor import OnnxPredictor, Prediction
 from lstmlab.runs.predict import Predictor, load_predictor
 
@@ -85,7 +85,8 @@ def describe(predictor: Predictor | OnnxPredictor, source: Path) -> dict[str, An
         hparams, metrics = info["model"], info["metrics"]
         extra = {"source_checkpoint": info["source_checkpoint"], "command": info["command"]}
     else:
-        hparams, metrics, extra = dict(predictor.model.hparams), run_metrics(source), {}
+        metrics = checkpoint_metrics(source, read_checkpoint(source))
+        hparams, extra = dict(predictor.model.hparams), {}
         hparams = {k: v for k, v in hparams.items() if k not in ("data", "optimizer", "scheduler")}
     return {
         "source": str(source.resolve()),

@@ -19,7 +19,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from lstmlab.callbacks.checkpointing import last_checkpoint_path, stop_signal
 from lstmlab.io.checkpoint_io import AtomicCheckpointIO
-from lstmlab.io.lock import FolderLocked
 from lstmlab.reporting.console import print_config_tree, print_summary
 from lstmlab.reporting.hparams import hyperparameters, log_hparams, metric_columns
 from lstmlab.reporting.run_log import run_logged
@@ -33,13 +32,7 @@ from lstmlab.runs.model_setup import build_datamodule, build_model
 from lstmlab.runs.multirun import own_ddp_ranks
 from lstmlab.runs.refusals import checking_input, without_traceback
 from lstmlab.runs.results import confusion_matrix, final_metrics, save_results
-from lstmlab.runs.resume import (
-    NothingToTrain,
-    ResumeError,
-    continue_in_place,
-    expand_resume,
-    run_folder_given,
-)
+from lstmlab.runs.resume import NothingToTrain, ResumeError, continue_in_place, expand_resume
 
 
 def train(cfg: DictConfig) -> float | None:
@@ -181,16 +174,14 @@ def _main(cfg: DictConfig) -> float | None:
 
 def main() -> None:
     """`python train.py ...` / `lstmlab-train ...`; `resume=<run folder>` is expanded first."""
+    given = sys.argv[1:]
     try:
-        sys.argv[1:] = expand_resume(sys.argv[1:])  # see runs/resume.py
+        sys.argv[1:] = expand_resume(given)  # see runs/resume.py
     except ResumeError as error:
         sys.exit(f"Error: {error}")
     except NothingToTrain as finished:
         print(finished)
         return
     resolvers.register()
-    try:
-        with run_folder.claimed(run_folder_given(sys.argv[1:])):  # before Hydra writes there
-            _main()
-    except FolderLocked as error:
-        sys.exit(f"Error: {error}")
+    resuming = sys.argv[1:] != given  # only resume= writes into a run's folder again
+    run_folder.run_in_own_folder(_main, sys.argv[1:], resuming)  # checked before Hydra writes
