@@ -32,7 +32,7 @@ from lstmlab.runs.instantiation import build_loggers, checkpoint_step, instantia
 from lstmlab.runs.model_setup import build_datamodule, build_model
 from lstmlab.runs.multirun import own_ddp_ranks
 from lstmlab.runs.refusals import without_traceback
-from lstmlab.runs.results import confusion_matrix, final_metrics, save_results
+from lstmlab.runs.results import confusion_matrix, final_metrics, pruned, save_results
 from lstmlab.runs.resume import NothingToTrain, ResumeError, expand_resume, run_folder_given
 
 
@@ -56,7 +56,7 @@ def train(cfg: DictConfig) -> float | None:
     fit(trainer, model, datamodule, cfg)
     metrics = final_metrics(trainer)
     best_ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else None
-    if cfg.get("test"):
+    if cfg.get("test") and not pruned(trainer):  # a pruned trial is not worth testing
         if not best_ckpt:
             rank_zero_info("No checkpoint was saved: testing the final weights instead.")
         trainer.test(model, datamodule=datamodule, ckpt_path=best_ckpt or None, verbose=False)
