@@ -122,3 +122,25 @@ def test_one_seed_says_no_interval_instead_of_zeros(sweep, tmp_path):
     assert main([str(sweep), "--out", str(tmp_path / "r")]) == 0
     markdown = (tmp_path / "r" / "compare.md").read_text()
     assert "No interval can be computed for model.pooling=last" in markdown
+
+
+def test_a_pruned_trial_is_listed_as_pruned_not_failed(tmp_path, capsys):
+    """An Optuna trial its pruner stopped (results.json `status: pruned`) is told apart from a
+    failure, and its early metrics stay out of the statistics."""
+    study = tmp_path / "study"
+    fake_job(study, 0, ["optimizer.lr=0.001", "search.trial=0"], 0.9)
+    fake_job(study, 1, ["optimizer.lr=1e-07", "search.trial=1"], 0.3)
+    fake_job(study, 2, ["optimizer.lr=0.1", "search.trial=2"], None)
+    results = study / "1_job" / "results.json"
+    results.write_text(json.dumps({**json.loads(results.read_text()), "status": "pruned"}))
+    rows = summarize(find_jobs(study)[0], ["val/acc_best"])
+    by_config = {row.config: row for row in rows}
+    assert set(by_config) == {"optimizer.lr=0.001", "optimizer.lr=1e-07", "optimizer.lr=0.1"}
+    assert (by_config["optimizer.lr=1e-07"].pruned, by_config["optimizer.lr=1e-07"].failed) == (1, 0)
+    assert "val/acc_best" not in by_config["optimizer.lr=1e-07"].stats
+    assert by_config["optimizer.lr=0.1"].failed == 1
+    assert main([str(study)]) == 0
+    table = (study / "compare.md").read_text()
+    pruned_line = next(line for line in table.splitlines() if "1e-07" in line)
+    assert "pruned" in pruned_line and "failed" not in pruned_line
+    assert "3 jobs, 1 failed, 1 pruned" in capsys.readouterr().out

@@ -13,7 +13,9 @@ A job is a folder holding `.hydra/overrides.yaml`; its configuration is its over
 `seed` (and without those every job shares, shown once in the title), so `seed=1,2,3` jobs of
 one configuration share a row. A job without `results.json`
 failed (or is still running): it is counted in its row and shown in the table and the plot,
-never dropped. Writes compare.csv, compare.md and compare.png next to the jobs (or in --out).
+never dropped. An Optuna trial stopped by its pruner (`status: pruned` in results.json) is
+counted as pruned, and left out of the statistics as a failed job is. Writes compare.csv,
+compare.md and compare.png next to the jobs (or in --out).
 Reading the jobs and computing the rows: `sweep.py`; this module renders them.
 """
 
@@ -70,19 +72,27 @@ def no_interval_note(rows: list[Row]) -> str:
 
 def cell(row: Row, metric: str) -> str:
     if metric not in row.stats:
-        return "failed" if row.failed == row.runs else "-"
+        return not_finished(row) or "-"
     mean, std = row.stats[metric]
     return f"{100 * mean:.2f}" + ("" if std is None else f" ± {100 * std:.2f}")
 
 
+def not_finished(row: Row) -> str:
+    """"failed" or "pruned" for a row none of whose runs finished, else ""."""
+    if row.failed == row.runs:
+        return "failed"
+    return "pruned" if row.failed + row.pruned == row.runs else ""
+
+
 def runs_cell(row: Row) -> str:
-    return f"{row.runs}" + (f" ({row.failed} failed)" if row.failed else "")
+    counts = [f"{n} {what}" for n, what in ((row.failed, "failed"), (row.pruned, "pruned")) if n]
+    return f"{row.runs}" + (f" ({', '.join(counts)})" if counts else "")
 
 
 def write_csv(rows: list[Row], metrics: list[str], path: Path) -> None:
     with atomic_open(path, "w", newline="") as file:
         writer = csv.writer(file)
-        header = ["config", "runs", "failed"]
+        header = ["config", "runs", "failed", "pruned"]
         extra = ["ci_low", "ci_high", "diff", "diff_ci_low", "diff_ci_high", "p_welch"]
         means = [f"{m}_{s}" for m in metrics for s in ("mean", "std")]
         writer.writerow(header + means + [f"{metrics[0]}_{e}" for e in extra])
@@ -96,7 +106,7 @@ def write_csv(rows: list[Row], metrics: list[str], path: Path) -> None:
             if diff:
                 d = diff.interval
                 values += [d.estimate, d.low, d.high, diff.p_value]
-            writer.writerow([row.config, row.runs, row.failed, *values])
+            writer.writerow([row.config, row.runs, row.failed, row.pruned, *values])
 
 
 def markdown(
@@ -148,7 +158,8 @@ def plot(rows: list[Row], metric: str, path: Path, title: str = "") -> None:
             ax.barh(y, 100 * mean, xerr=xerr, color="tab:blue")
             ax.text(100 * mean, y, f" {100 * mean:.2f}", va="center", fontsize=8)
         else:
-            ax.text(0, y, " failed", va="center", color="tab:red", fontsize=8)
+            label = f" {not_finished(row) or 'failed'}"
+            ax.text(0, y, label, va="center", color="tab:red", fontsize=8)
     ax.set_yticks(list(positions), [row.config for row in rows], fontsize=8)
     finished = [100 * r.stats[metric][0] for r in rows if metric in r.stats]
     if finished:  # room on the right for the value labels
@@ -204,8 +215,11 @@ def main(argv: list[str] | None = None) -> int:
     atomic.write_text(out / "compare.md", markdown(rows, metrics, title, baseline, effects))
     plot(rows, args.metric, out / "compare.png", title)
     print_table(rows, metrics, title, baseline)
-    failed = sum(row.failed for row in rows)
-    print(f"{len(jobs)} jobs, {failed} failed; wrote compare.csv, compare.md, compare.png in {out}")
+    failed, pruned = sum(row.failed for row in rows), sum(row.pruned for row in rows)
+    print(
+        f"{len(jobs)} jobs, {failed} failed, {pruned} pruned; wrote compare.csv, compare.md, "
+        f"compare.png in {out}"
+    )
     return 0
 
 

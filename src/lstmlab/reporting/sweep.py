@@ -14,14 +14,17 @@ import yaml
 
 from lstmlab.reporting.significance import Difference, Interval, mean_interval, welch
 
-IGNORED = ("seed",)  # overrides that do not make a configuration (hydra.* never appear)
+# overrides that do not make a configuration (hydra.* never appear): the seed, and the number
+# of an Optuna trial (sweep.py)
+IGNORED = ("seed", "search.trial")
 
 
 @dataclass
 class Job:
     folder: Path
     config: str  # the overrides that define the configuration, joined: "model.pooling=max ..."
-    metrics: dict[str, float] | None  # None: no results.json (failed or unfinished)
+    metrics: dict[str, float] | None  # None: failed, unfinished or pruned
+    status: str = "completed"  # or "pruned" (an Optuna pruner stopped it), "failed"
 
 
 @dataclass
@@ -33,6 +36,7 @@ class Row:
     values: dict[str, list[float]] = field(default_factory=dict)  # metric -> one per seed
     interval: Interval | None = None  # of the chosen metric's mean (None: under two seeds)
     difference: Difference | None = None  # of the chosen metric against the baseline
+    pruned: int = 0  # runs an Optuna pruner stopped early: not in the statistics
 
 
 def find_jobs(sweep: Path) -> tuple[list[Job], list[str]]:
@@ -54,9 +58,11 @@ def find_jobs(sweep: Path) -> tuple[list[Job], list[str]]:
     jobs = []
     for folder, kept in found:
         results = folder / "results.json"
-        metrics = json.loads(results.read_text())["metrics"] if results.exists() else None
+        saved = json.loads(results.read_text()) if results.exists() else None
+        status = saved.get("status", "completed") if saved else "failed"
+        metrics = saved["metrics"] if status == "completed" else None
         config = " ".join(o for o in kept if o not in common) or "(defaults)"
-        jobs.append(Job(folder, config, metrics))
+        jobs.append(Job(folder, config, metrics, status))
     return jobs, common
 
 
@@ -73,7 +79,9 @@ def summarize(jobs: list[Job], metrics: list[str]) -> list[Row]:
                 std = statistics.stdev(values) if len(values) > 1 else None
                 stats[metric] = (statistics.fmean(values), std)
                 per_metric[metric] = values
-        rows.append(Row(config, len(mine), len(mine) - len(done), stats, per_metric))
+        failed = sum(job.status == "failed" for job in mine)
+        pruned = sum(job.status == "pruned" for job in mine)
+        rows.append(Row(config, len(mine), failed, stats, per_metric, pruned=pruned))
     key = metrics[0]
     return sorted(rows, key=lambda r: (key not in r.stats, -r.stats.get(key, (0.0,))[0]))
 
@@ -107,7 +115,7 @@ def main_effects(jobs: list[Job], metric: str) -> list[Row]:
         if len(levels) < 2:
             continue
         pooled = [
-            Job(job.folder, f"{factor}={s[factor]}", job.metrics)
+            Job(job.folder, f"{factor}={s[factor]}", job.metrics, job.status)
             for job, s in zip(jobs, settings)
             if factor in s
         ]
