@@ -113,13 +113,26 @@ def read_search(args: list[str]) -> tuple[DictConfig, dict[str, BaseDistribution
     search = cfg.search
     fixed = {o.key_or_group.lstrip("+~") for o in OverridesParser.create().parse_overrides(args)}
     space = {
-        key: instantiate(node) for key, node in search.params.items() if key not in fixed
+        key: distribution(key, node) for key, node in search.params.items() if key not in fixed
     }
     try:  # every searched key at one of its values: a misspelt key fails here, not per trial
         compose_train([*args, *(as_override(key, first(d)) for key, d in space.items())])
     except HydraException as error:
         raise SearchError(f"search.params does not fit the config: {error}") from None
     return search, space
+
+
+def distribution(key: str, node: Any) -> BaseDistribution:
+    """The Optuna distribution `search.params.<key>` describes, or a SearchError saying how
+    to write one."""
+    built = instantiate(node) if OmegaConf.is_dict(node) and "_target_" in node else node
+    if not isinstance(built, BaseDistribution):
+        raise SearchError(
+            f"search.params[{key}]={node} is no Optuna distribution: give one as "
+            "{_target_: optuna.distributions.FloatDistribution, low: ..., high: ...} "
+            "(or IntDistribution, or CategoricalDistribution with choices: [...])."
+        )
+    return built
 
 
 def compose_train(args: list[str]) -> DictConfig:
@@ -273,9 +286,7 @@ class Worker:
     def ahead(self, number: int) -> int:
         """Trials counted toward n_trials that started before trial `number`."""
         return sum(
-            1
-            for t in self.study.get_trials(deepcopy=False, states=COUNTED)
-            if t.number < number
+            1 for t in self.study.get_trials(deepcopy=False, states=COUNTED) if t.number < number
         )
 
     def folder(self, number: int) -> Path:
@@ -324,7 +335,9 @@ class Worker:
 def run(command: list[str]) -> tuple[int, str]:
     """Runs a trial's `train.py`: its output shown as it comes, its error message returned. A
     worker stopped meanwhile stops the run (it writes last.ckpt) and waits for it."""
-    child = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, preexec_fn=_die_with_worker)
+    child = subprocess.Popen(
+        command, stderr=subprocess.PIPE, text=True, preexec_fn=_die_with_worker
+    )
     try:
         _, stderr = child.communicate()
     except KeyboardInterrupt:
@@ -332,7 +345,9 @@ def run(command: list[str]) -> tuple[int, str]:
         child.wait()
         raise
     sys.stderr.write(stderr)
-    lines = [line for line in stderr.splitlines() if line.strip() and "HYDRA_FULL_ERROR" not in line]
+    lines = [
+        line for line in stderr.splitlines() if line.strip() and "HYDRA_FULL_ERROR" not in line
+    ]
     return child.returncode, lines[-1].strip() if lines else "no error message"
 
 
