@@ -38,7 +38,7 @@ for _ in $(seq 60); do  # until the dashboard answers with the study
     fi
     sleep 1
 done
-study_id=$(curl -sf "$url/api/studies" | python -c "import json, sys; print(json.load(sys.stdin)['studies'][0]['study_id'])")
+study_id=$(curl -sf "$url/api/studies" | python -c "import json, sys; print(json.load(sys.stdin)['study_summaries'][0]['study_id'])")
 
 mkdir -p "$(dirname "$out")"
 "$browser" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \

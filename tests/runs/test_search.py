@@ -22,7 +22,7 @@ from optuna.trial import TrialState
 
 from lstmlab.io.study_storage import open_storage
 from lstmlab.reporting.compare import main as compare
-from lstmlab.runs.search import SearchError, as_override, read_search
+from lstmlab.runs.search import SearchError, as_override, open_study, read_search
 from lstmlab.runs.train import train
 
 SEARCH = ["hparams_search=optuna", *TINY, "test=false", "trainer.max_epochs=2"]
@@ -54,6 +54,12 @@ def test_a_key_given_on_the_command_line_is_left_out_of_the_search():
 def test_a_search_that_cannot_run_is_refused_before_any_trial(args, says):
     with pytest.raises(SearchError, match=says.replace("+", r"\+")):
         read_search(args)
+
+
+def test_a_storage_that_cannot_be_reached_is_refused_with_the_drivers_message():
+    search, _ = read_search([*SEARCH, "search.storage=postgresql+psycopg://me@127.0.0.1:9/x"])
+    with pytest.raises(SearchError, match="search.storage=postgresql"):
+        open_study(search)
 
 
 def test_a_hopeless_trial_is_pruned_and_its_run_folder_says_so(tmp_path):
