@@ -1,13 +1,14 @@
 """What pruning saves: the same Optuna study run twice by `sweep.py`, with the median pruner and
 without one, where half the configurations cannot learn (a learning rate of 1e-7).
 
-    python scripts/benchmark_sweep.py                  # 8 trials of 6 epochs, synthetic data
-    python scripts/benchmark_sweep.py --trials 12 --epochs 8
+    python scripts/benchmark_sweep.py                  # 6 trials of 5 epochs, synthetic data
+    python scripts/benchmark_sweep.py --trials 12 --epochs 8 --logs logs/benchmark_sweep
 
 The space is the learning rate alone, {1e-7, 3e-3}, drawn by a seeded random sampler, so both
 studies get the same configurations in the same order. Training time is the sum of the trials'
 own wall times (results.json: data, fit and validation; process start-up left out); the study
-time is the whole worker command's. The last line of output is one JSON object with every
+time is the whole worker command's. `--logs` keeps the studies (SQLite, run folders) for
+optuna-dashboard and compare.py. The last line of output is one JSON object with every
 figure (docs/speed.md records a run).
 """
 
@@ -87,13 +88,15 @@ def run_study(pruner: str, args: argparse.Namespace, logs: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--trials", type=int, default=8)
-    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--trials", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--samples", type=int, default=1024, help="synthetic training texts")
+    parser.add_argument("--logs", type=Path, help="keep the studies here (default: deleted)")
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     with tempfile.TemporaryDirectory() as work:
-        studies = [run_study(p, args, Path(work) / p) for p in PRUNERS]
+        logs = args.logs or Path(work)
+        studies = [run_study(p, args, logs / p) for p in PRUNERS]
     print(f"{args.trials} trials of up to {args.epochs} epochs, lr in {{1e-7, 3e-3}}")
     header = ("pruner", "pruned", "epochs", "training s", "study s")
     print(f"{header[0]:8} {header[1]:>6} {header[2]:>6} {header[3]:>11} {header[4]:>8} best acc")
@@ -108,7 +111,8 @@ def main() -> None:
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
     ).stdout.strip()
     machine = {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine()}
-    figures = {"commit": commit, "machine": machine, "args": vars(args), "studies": studies}
+    settings = {key: str(value) for key, value in vars(args).items()}
+    figures = {"commit": commit, "machine": machine, "args": settings, "studies": studies}
     print(json.dumps(figures))
 
 
