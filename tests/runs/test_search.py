@@ -58,7 +58,7 @@ def test_a_search_that_cannot_run_is_refused_before_any_trial(args, says):
 
 def test_a_storage_that_cannot_be_reached_is_refused_with_the_drivers_message():
     search, _ = read_search([*SEARCH, "search.storage=postgresql+psycopg://me@127.0.0.1:9/x"])
-    with pytest.raises(SearchError, match="search.storage=postgresql"):
+    with pytest.raises(SearchError, match=r"search\.storage=postgresql"):
         open_study(search)
 
 
@@ -186,6 +186,28 @@ def test_a_killed_workers_trial_is_run_again_from_its_last_checkpoint(tmp_path):
     overrides = yaml.safe_load((retried / ".hydra" / "overrides.yaml").read_text())
     assert f"ckpt_path='{first / 'checkpoints' / 'last.ckpt'}'" in overrides
     assert sum(t.state != TrialState.FAIL for t in study.get_trials()) == 2
+
+
+@pytest.mark.slow
+def test_workers_stopped_and_started_again_finish_the_study_without_losing_a_trial(tmp_path):
+    """SIGTERM (what a scheduler sends) stops the trial's run, which writes last.ckpt; the
+    trial is queued again at once and the next worker resumes it from there."""
+    storage = str(tmp_path / "optuna.journal")  # no heartbeat needed
+    args = [*study_args(tmp_path, storage, n_trials=2), "trainer.max_epochs=3"]
+    first = tmp_path / "logs" / "studies" / "lstmlab" / "trial-0000"
+    stopped = start_worker(*args, log=tmp_path / "stopped.log")
+    wait_for(lambda: (first / "checkpoints" / "last.ckpt").is_file(), stopped)
+    stopped.send_signal(signal.SIGTERM)
+    assert stopped.wait(timeout=600) == 143, (tmp_path / "stopped.log").read_text()[-3000:]
+    log = tmp_path / "worker.log"
+    finish([start_worker(*args, log=log)], [log])
+    study = optuna.load_study(study_name="lstmlab", storage=open_storage(storage))
+    states = [t.state for t in study.get_trials()]
+    assert states.count(TrialState.FAIL) == 1 and len(states) == 3  # one stopped, two done
+    retry = study.get_trials()[1]
+    assert retry.system_attrs["failed_trial"] == 0 and retry.params == study.trials[0].params
+    overrides = (first.parent / "trial-0001" / ".hydra" / "overrides.yaml").read_text()
+    assert str(first / "checkpoints" / "last.ckpt") in overrides
 
 
 @pytest.mark.slow

@@ -209,6 +209,7 @@ class Worker:
     ) -> None:
         self.study, self.search, self.space, self.args = study, search, space, args
         self.waits = bool(search.heartbeat_interval) and is_rdb(search.storage)  # trials can die
+        self.metric = compose_train(args).optimized_metric  # the value the study is told
         self.current: int | None = None  # the number of the trial this worker runs
 
     def work(self) -> None:
@@ -242,6 +243,8 @@ class Worker:
         except KeyboardInterrupt:
             self.queue_again()
             raise
+        finally:
+            self.current = None
 
     def objective(self, trial: optuna.Trial) -> float:
         values = {key: suggest(trial, key, d) for key, d in self.space.items()}
@@ -272,16 +275,12 @@ class Worker:
             saved = json.loads(results.read_text())
             if saved.get("status") == "pruned":
                 raise optuna.TrialPruned(f"pruned after epoch {saved.get('epochs')}")
-            metric = self.search_metric()
-            if metric in saved["metrics"]:
-                return saved["metrics"][metric]
-            error = f"{metric} is not among the run's metrics ({', '.join(saved['metrics'])})"
+            if self.metric in saved["metrics"]:
+                return saved["metrics"][self.metric]
+            error = f"{self.metric} is not among the run's metrics ({', '.join(saved['metrics'])})"
         message = f"train.py exited with {returncode}: {error} (see {folder / 'train.log'})"
         trial.set_user_attr("error", message)
         raise TrialFailed(message)
-
-    def search_metric(self) -> str:
-        return compose_train(self.args).optimized_metric
 
     def ahead(self, number: int) -> int:
         """Trials counted toward n_trials that started before trial `number`."""
@@ -306,7 +305,8 @@ class Worker:
         if self.current is None:
             return
         frozen = self.study.get_trials(deepcopy=False)[self.current]
-        if frozen.state == TrialState.FAIL and "not_run" not in frozen.user_attrs:
+        stopped = not {"not_run", "error"} & set(frozen.user_attrs)  # neither refused nor failed
+        if frozen.state == TrialState.FAIL and stopped:
             instantiate(self.search.retry)(self.study, frozen)
             print(f"Trial {frozen.number} stopped; queued to run again from its last.ckpt.")
 
