@@ -103,7 +103,7 @@ def start_worker(*args: str, log: Path) -> subprocess.Popen:
         )
 
 
-def finish(workers: list[subprocess.Popen], logs: list[Path], timeout: float = 900) -> None:
+def finish(workers: list[subprocess.Popen], logs: list[Path], timeout: float = 1800) -> None:
     for worker, log in zip(workers, logs):
         assert worker.wait(timeout=timeout) == 0, log.read_text()[-3000:]
 
@@ -137,7 +137,7 @@ def check_trials(study: optuna.Study, study_dir: Path, n_trials: int) -> None:
 
 
 def run_three_workers(tmp_path: Path, storage: str) -> optuna.Study:
-    args = study_args(tmp_path, storage, n_trials=12)
+    args = [*study_args(tmp_path, storage, n_trials=12), "trainer.max_epochs=1"]
     logs = [tmp_path / f"worker{i}.log" for i in range(3)]
     finish([start_worker(*args, log=log) for log in logs], logs)
     study = optuna.load_study(study_name="lstmlab", storage=open_storage(storage))
@@ -288,8 +288,5 @@ def postgresql_url(postgresql_server, request) -> Iterator[str]:
     server = postgresql_server
     name = f"optuna_{request.node.name[:40].lower()}".replace("-", "_")
     host, port = server.host, server.port
-    janitor = DatabaseJanitor(
-        user="postgres", host=host, port=port, dbname=name, version=server.version
-    )
-    with janitor:
+    with DatabaseJanitor(user="postgres", host=host, port=port, dbname=name):
         yield f"postgresql+psycopg://postgres@{host}:{port}/{name}"
