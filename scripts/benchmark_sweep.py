@@ -1,12 +1,13 @@
 """What pruning saves: the same Optuna study run twice by `sweep.py`, with the median pruner and
 without one, where half the configurations cannot learn (a learning rate of 1e-7).
 
-    python scripts/benchmark_sweep.py                  # 6 trials of 5 epochs, synthetic data
+    python scripts/benchmark_sweep.py                  # 6 trials of 4 epochs, synthetic data
     python scripts/benchmark_sweep.py --trials 12 --epochs 8 --logs logs/benchmark_sweep
 
 The space is the learning rate alone, {1e-7, 3e-3}, drawn by a seeded random sampler, so both
-studies get the same configurations in the same order. Training time is the sum of the trials'
-own wall times (results.json: data, fit and validation; process start-up left out); the study
+studies get the same configurations in the same order. The two studies run at once, each
+worker and its runs on one thread (a core each on a 2-core machine). Training time is the sum
+of the trials' own wall times (results.json: data, fit and validation; process start-up left out); the study
 time is the whole worker command's. `--logs` keeps the studies (SQLite, run folders) for
 optuna-dashboard and compare.py. The last line of output is one JSON object with every
 figure (docs/speed.md records a run).
@@ -32,9 +33,9 @@ SPACE = (
 PRUNERS = {"median": "search/pruner=median", "none": "search/pruner=none"}
 
 
-def run_study(pruner: str, args: argparse.Namespace, logs: Path) -> dict:
-    """One study through one worker; its trials' figures from their results.json."""
-    command = [
+def worker(pruner: str, args: argparse.Namespace, logs: Path) -> list[str]:
+    """The command of the study's one worker."""
+    return [
         sys.executable,
         str(ROOT / "sweep.py"),
         "hparams_search=optuna",
@@ -57,11 +58,10 @@ def run_study(pruner: str, args: argparse.Namespace, logs: Path) -> dict:
         f"search.study_name={pruner}",
         f"paths.log_dir={logs}",
     ]
-    started = time.perf_counter()
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-    study_s = time.perf_counter() - started
-    if done.returncode != 0:
-        sys.exit(f"the {pruner} study failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+
+
+def figures(pruner: str, logs: Path, study_s: float) -> dict:
+    """A study's figures from its trials' results.json."""
     trials = []
     for results in sorted((logs / "studies" / pruner).glob("trial-*/results.json")):
         saved = json.loads(results.read_text())
@@ -77,7 +77,7 @@ def run_study(pruner: str, args: argparse.Namespace, logs: Path) -> dict:
         )
     return {
         "pruner": pruner,
-        "study_s": round(study_s, 1),
+        "study_s": round(study_s, 1),  # the worker's command, start to end
         "training_s": round(sum(t["wall_time_s"] for t in trials), 1),
         "epochs": sum(t["epochs"] for t in trials),
         "pruned": sum(t["status"] == "pruned" for t in trials),
@@ -89,14 +89,30 @@ def run_study(pruner: str, args: argparse.Namespace, logs: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=6)
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--samples", type=int, default=1024, help="synthetic training texts")
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--samples", type=int, default=768, help="synthetic training texts")
     parser.add_argument("--logs", type=Path, help="keep the studies here (default: deleted)")
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     with tempfile.TemporaryDirectory() as work:
         logs = args.logs or Path(work)
-        studies = [run_study(p, args, logs / p) for p in PRUNERS]
+        started = time.perf_counter()
+        workers = {
+            p: subprocess.Popen(
+                worker(p, args, logs / p),
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for p in PRUNERS
+        }
+        studies = []
+        for pruner, process in workers.items():
+            _, stderr = process.communicate()
+            if process.returncode != 0:
+                sys.exit(f"the {pruner} study failed:\n{stderr[-3000:]}")
+            studies.append(figures(pruner, logs / pruner, time.perf_counter() - started))
     print(f"{args.trials} trials of up to {args.epochs} epochs, lr in {{1e-7, 3e-3}}")
     header = ("pruner", "pruned", "epochs", "training s", "study s")
     print(f"{header[0]:8} {header[1]:>6} {header[2]:>6} {header[3]:>11} {header[4]:>8} best acc")
@@ -112,8 +128,7 @@ def main() -> None:
     ).stdout.strip()
     machine = {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine()}
     settings = {key: str(value) for key, value in vars(args).items()}
-    figures = {"commit": commit, "machine": machine, "args": settings, "studies": studies}
-    print(json.dumps(figures))
+    print(json.dumps({"commit": commit, "machine": machine, "args": settings, "studies": studies}))
 
 
 if __name__ == "__main__":
