@@ -7,9 +7,9 @@ without one, where half the configurations cannot learn (a learning rate of 1e-7
 The space is the learning rate alone, {1e-7, 3e-3}, drawn by a seeded random sampler, so both
 studies get the same configurations in the same order. The two studies run at once, each
 worker and its runs on one thread (a core each on a 2-core machine). Training time is the sum
-of the trials' own wall times (results.json: data, fit and validation; process start-up left out); the study
-time is the whole worker command's. `--logs` keeps the studies (SQLite, run folders) for
-optuna-dashboard and compare.py. The last line of output is one JSON object with every
+of the trials' own wall times (results.json: data, fit and validation; process start-up left
+out); the study time is the whole worker command's. `--logs` keeps the studies (SQLite, run
+folders) for optuna-dashboard and compare.py. The last line of output is one JSON object with every
 figure (docs/speed.md records a run).
 """
 
