@@ -161,9 +161,8 @@ def test_three_workers_started_at_once_on_a_fresh_postgresql_database(tmp_path, 
 def test_a_killed_workers_trial_is_run_again_from_its_last_checkpoint(tmp_path):
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     args = [
-        *study_args(tmp_path, storage, n_trials=2),
-        "trainer.max_epochs=3",
-        "data.num_samples=1024",  # epochs long enough to be killed in
+        *study_args(tmp_path, storage, n_trials=1),
+        "data.num_samples=512",  # epochs long enough to be killed in
         "search.heartbeat_interval=1",
         "search.grace_period=3",
     ]
@@ -185,7 +184,7 @@ def test_a_killed_workers_trial_is_run_again_from_its_last_checkpoint(tmp_path):
     retried = Path(retry.user_attrs["run_folder"])
     overrides = yaml.safe_load((retried / ".hydra" / "overrides.yaml").read_text())
     assert f"ckpt_path='{first / 'checkpoints' / 'last.ckpt'}'" in overrides
-    assert sum(t.state != TrialState.FAIL for t in study.get_trials()) == 2
+    assert [t.state for t in study.get_trials()] == [TrialState.FAIL, retry.state]
 
 
 @pytest.mark.slow
@@ -193,7 +192,7 @@ def test_workers_stopped_and_started_again_finish_the_study_without_losing_a_tri
     """SIGTERM (what a scheduler sends) stops the trial's run, which writes last.ckpt; the
     trial is queued again at once and the next worker resumes it from there."""
     storage = str(tmp_path / "optuna.journal")  # no heartbeat needed
-    args = [*study_args(tmp_path, storage, n_trials=2), "trainer.max_epochs=3"]
+    args = [*study_args(tmp_path, storage, n_trials=1), "data.num_samples=512"]
     first = tmp_path / "logs" / "studies" / "lstmlab" / "trial-0000"
     stopped = start_worker(*args, log=tmp_path / "stopped.log")
     wait_for(lambda: (first / "checkpoints" / "last.ckpt").is_file(), stopped)
@@ -202,10 +201,9 @@ def test_workers_stopped_and_started_again_finish_the_study_without_losing_a_tri
     log = tmp_path / "worker.log"
     finish([start_worker(*args, log=log)], [log])
     study = optuna.load_study(study_name="lstmlab", storage=open_storage(storage))
-    states = [t.state for t in study.get_trials()]
-    assert states.count(TrialState.FAIL) == 1 and len(states) == 3  # one stopped, two done
-    retry = study.get_trials()[1]
-    assert retry.system_attrs["failed_trial"] == 0 and retry.params == study.trials[0].params
+    stopped, retry = study.get_trials()
+    assert stopped.state == TrialState.FAIL and retry.state != TrialState.FAIL
+    assert retry.system_attrs["failed_trial"] == 0 and retry.params == stopped.params
     overrides = (first.parent / "trial-0001" / ".hydra" / "overrides.yaml").read_text()
     assert str(first / "checkpoints" / "last.ckpt") in overrides
 
