@@ -18,11 +18,13 @@ import optuna
 import pytest
 import yaml
 from conftest import ROOT, TINY, compose_config
+from hydra.utils import instantiate
 from optuna.trial import TrialState
 
 from lstmlab.io.study_storage import open_storage
 from lstmlab.reporting.compare import main as compare
-from lstmlab.runs.search import SearchError, as_override, open_study, read_search
+from lstmlab.runs import search as search_module
+from lstmlab.runs.search import SearchError, Worker, as_override, open_study, read_search
 from lstmlab.runs.train import train
 
 SEARCH = ["hparams_search=optuna", *TINY, "test=false", "trainer.max_epochs=2"]
@@ -85,6 +87,49 @@ def test_a_hopeless_trial_is_pruned_and_its_run_folder_says_so(tmp_path):
     assert not any(name.startswith("test/") for name in results["metrics"])  # not tested
     reported = study.trials[trial.number].intermediate_values
     assert reported == {0: pytest.approx(results["metrics"]["val/acc_best"])}
+
+
+def test_a_worker_runs_a_queued_trial_from_its_last_checkpoint_and_stops_at_n_trials(
+    tmp_path, monkeypatch
+):
+    """The worker's loop with each trial's train.py replaced by a run that writes its
+    results.json: a trial queued again (as a dead worker's is) resumes from the last.ckpt of
+    its first try, though the study counts it among its n_trials already, and the study stops
+    at n_trials completed."""
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    search, space = read_search(
+        [*SEARCH, f"search.storage={storage}", "search.n_trials=2", f"paths.log_dir={tmp_path}"]
+    )
+    study = open_study(search)
+    study.tell(study.ask(space), 0.4)  # with the queued one, n_trials are counted
+    dead = study.ask(space)
+    study.tell(dead, state=TrialState.FAIL)  # as fail_stale_trials leaves a dead worker's
+    instantiate(search.retry)(study, study.trials[dead.number])
+    last = tmp_path / "studies" / "lstmlab" / "trial-0001" / "checkpoints" / "last.ckpt"
+    last.parent.mkdir(parents=True)
+    last.touch()
+    commands = []
+
+    def fake_run(command: list[str]) -> tuple[int, str]:
+        commands.append(command)
+        folder = Path(next(a for a in command if a.startswith("hydra.run.dir=")).split("=")[1])
+        folder = Path(str(folder).strip("'"))
+        folder.mkdir(parents=True)
+        results = {"status": "completed", "epochs": 2, "metrics": {"val/acc_best": 0.5}}
+        (folder / "results.json").write_text(json.dumps(results))
+        return 0, ""
+
+    def no_waiting(seconds: float) -> None:
+        raise AssertionError("the worker waited for others with a trial queued")
+
+    monkeypatch.setattr(search_module, "run", fake_run)
+    monkeypatch.setattr(search_module.time, "sleep", no_waiting)
+    Worker(study, search, space, SEARCH).work()
+    states = [t.state for t in study.get_trials()]
+    assert states == [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE]
+    assert study.trials[2].params == study.trials[1].params
+    assert [c for c in commands[0] if c.startswith("ckpt_path")] == [f"ckpt_path='{last}'"]
+    assert len(commands) == 1
 
 
 # ------------------------------------------------------------------------- worker processes

@@ -213,8 +213,9 @@ class Worker:
         self.current: int | None = None  # the number of the trial this worker runs
 
     def work(self) -> None:
-        """Trials until the study is done: run one while fewer than n_trials are counted,
-        wait while the last ones run elsewhere (if they can die and come back)."""
+        """Trials until the study is done: run one while one is queued (a trial run again) or
+        fewer than n_trials are counted, wait while the last ones run elsewhere (if they can
+        die and come back)."""
         while True:
             optuna.storages.fail_stale_trials(self.study)
             states = Counter(t.state for t in self.study.get_trials(deepcopy=False))
@@ -227,7 +228,8 @@ class Worker:
                     f"{failures} trials failed (search.max_failures={self.search.max_failures}"
                     f"): the set-up looks broken. Their errors: {self.errors()}"
                 )
-            if sum(states[s] for s in COUNTED) < self.search.n_trials:
+            queued = states[TrialState.WAITING] > 0  # counted already: someone must run it
+            if queued or sum(states[s] for s in COUNTED) < self.search.n_trials:
                 self.run_one()
             elif self.waits:
                 time.sleep(self.search.heartbeat_interval)
