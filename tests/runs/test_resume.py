@@ -4,15 +4,23 @@ its new place, a refused resume leaves the run as it was, and one process writes
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY, run_script
-from test_train import start_train_py, wait_for_checkpoint
+from conftest import ROOT, TINY, run_script
+from test_train import (
+    finished_as_uninterrupted,
+    start_train_py,
+    validated_steps,
+    wait_for_checkpoint,
+)
 
 from lstmlab.runs.train import main as train_main
 
@@ -79,3 +87,42 @@ def test_a_second_process_is_refused_while_the_run_trains_and_ctrl_c_stops_it(tm
     state = torch.load(last, weights_only=True)
     assert last.stat().st_mtime_ns > written and state["global_step"] > 0  # saved on Ctrl-C
     assert not (run / "run.lock").exists()  # released at exit
+
+
+@pytest.mark.slow
+def test_slurms_requeue_signal_ends_in_an_exact_resume_in_the_same_folder(tmp_path):
+    """SIGUSR1 in a SLURM batch job (Lightning's SLURMEnvironment on): the run stops after the
+    batch with a checkpoint and requeues the job; SLURM starting the job again (same command,
+    same environment) continues the run in its folder, as one TensorBoard run."""
+    stub = tmp_path / "bin" / "scontrol"  # records the requeue instead of asking SLURM
+    stub.parent.mkdir()
+    stub.write_text(f'#!/bin/sh\necho "$@" >> {tmp_path / "scontrol.log"}\n')
+    stub.chmod(0o755)
+    slurm = {"SLURM_JOB_ID": "4242", "SLURM_NTASKS": "1", "SLURM_JOB_NAME": "lstmlab"}
+    slurm |= {"SLURM_PROCID": "0", "SLURM_LOCALID": "0", "SLURM_NODEID": "0"}
+    env = {**os.environ, **slurm, "PATH": f"{stub.parent}:{os.environ['PATH']}"}
+    options = [*TINY, "~callbacks.early_stopping", "model.dropout=0.5", "data.num_samples=1024"]
+    command = [sys.executable, "train.py", *options, "trainer.max_epochs=3"]
+    command.append(f"paths.log_dir={tmp_path / 'logs'}")
+
+    job = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True,
+                           stderr=subprocess.STDOUT)  # fmt: skip
+    last = tmp_path / "logs" / "runs" / "*" / "checkpoints" / "last.ckpt"
+    while not list(tmp_path.glob(str(last.relative_to(tmp_path)))):
+        assert job.poll() is None, job.stdout.read()[-3000:]
+        time.sleep(0.05)
+    (last,) = tmp_path.glob(str(last.relative_to(tmp_path)))
+    wait_for_checkpoint(last)  # the first epoch's end
+    job.send_signal(signal.SIGUSR1)
+    output, _ = job.communicate(timeout=300)
+    assert job.returncode == 138, output[-3000:]
+    assert "Stopped by SLURM's requeue signal (SIGUSR1)" in output
+    assert (tmp_path / "scontrol.log").read_text() == "requeue 4242\n"
+    run = last.parent.parent
+    assert run.name.startswith("slurm-4242")
+
+    again = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert [p.name for p in run.parent.iterdir()] == [run.name]  # the same folder
+    finished_as_uninterrupted(run, 3, options, tmp_path)
+    assert validated_steps(run) == validated_steps(tmp_path / "once")  # one TensorBoard run

@@ -115,7 +115,7 @@ def test_a_worker_runs_a_queued_trial_from_its_last_checkpoint_and_stops_at_n_tr
         folder = Path(next(a for a in command if a.startswith("hydra.run.dir=")).split("=")[1])
         folder = Path(str(folder).strip("'"))
         folder.mkdir(parents=True)
-        results = {"status": "completed", "epochs": 2, "metrics": {"val/acc_best": 0.5}}
+        results = {"status": "complete", "epochs": 2, "metrics": {"val/acc_best": 0.5}}
         (folder / "results.json").write_text(json.dumps(results))
         return 0, ""
 
@@ -174,7 +174,7 @@ def check_trials(study: optuna.Study, study_dir: Path, n_trials: int) -> None:
     assert sorted(f.name for f in folders) == sorted(p.name for p in study_dir.iterdir())
     for trial, folder in zip(done, folders):
         results = json.loads((folder / "results.json").read_text())
-        assert results["status"] == ("pruned" if trial.state == TrialState.PRUNED else "completed")
+        assert results["status"] == ("pruned" if trial.state == TrialState.PRUNED else "complete")
         overrides = yaml.safe_load((folder / ".hydra" / "overrides.yaml").read_text())
         assert f"search.trial={trial.number}" in overrides
         events = list(folder.glob("events.out.tfevents.*"))  # ...tfevents.<time>.<host>.<pid>.<n>

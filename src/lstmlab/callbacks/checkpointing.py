@@ -1,20 +1,25 @@
-"""Checkpoints to continue from: one written when a cluster stops the run (SIGTERM) or the
-user presses Ctrl-C, and checkpoint state that follows its run folder when it is moved."""
+"""Checkpoints to continue from: one written when a cluster stops the run (SIGTERM), SLURM
+asks it to requeue (SIGUSR1) or the user presses Ctrl-C, and checkpoint state that follows its
+run folder when it is moved."""
 
 from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import threading
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import lightning as L
+from lightning.fabric.plugins.environments import SLURMEnvironment
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-EXIT_CODES = {"SIGTERM": 143, "Ctrl-C (SIGINT)": 130}  # 128 + signal number, the shell's way
+REQUEUE = "SLURM's requeue signal (SIGUSR1)"
+EXIT_CODES = {"SIGTERM": 143, "Ctrl-C (SIGINT)": 130, REQUEUE: 138}  # 128 + signal number
 
 
 class CheckpointOnSigterm(L.Callback):
@@ -23,7 +28,13 @@ class CheckpointOnSigterm(L.Callback):
     with `resume=<run folder>`. The first Ctrl-C during training is turned into a SIGTERM, so
     it stops the same way instead of dropping the epoch's work mid-batch; a second Ctrl-C stops
     at once. SIGKILL cannot be caught: then the last `last.ckpt` written (at an epoch's end, or
-    every N steps) is where to continue from."""
+    every N steps) is where to continue from.
+
+    In a SLURM job (Lightning's `SLURMEnvironment`), SLURM's requeue signal stops the run the
+    same way, then requeues the job with `scontrol requeue`, as Lightning's auto-requeue does;
+    the job, started again with the same command, continues the run in its folder
+    (`resume.continue_in_place`). Lightning's own handler would save a checkpoint from inside
+    the signal handler, in the middle of a step, and train on until SLURM ends the job."""
 
     def __init__(self) -> None:
         self.stopped_by = "SIGTERM"
@@ -32,11 +43,17 @@ class CheckpointOnSigterm(L.Callback):
     def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if threading.current_thread() is threading.main_thread():  # signals reach only it
             self._ctrl_c = signal.signal(signal.SIGINT, self._stop_after_this_batch)
+            if SLURMEnvironment.detect():  # Lightning restores its handler after fitting
+                signal.signal(signal.SIGUSR1, self._requeue_after_this_batch)
 
     def _stop_after_this_batch(self, signum: int, frame: FrameType | None) -> None:
         self.stopped_by = "Ctrl-C (SIGINT)"
         self._restore_ctrl_c()  # a second Ctrl-C interrupts at once
         os.kill(os.getpid(), signal.SIGTERM)  # Lightning's handler: stop after this batch
+
+    def _requeue_after_this_batch(self, signum: int, frame: FrameType | None) -> None:
+        self.stopped_by = REQUEUE
+        os.kill(os.getpid(), signal.SIGTERM)
 
     def _restore_ctrl_c(self) -> None:
         if self._ctrl_c is not None:
@@ -52,6 +69,26 @@ class CheckpointOnSigterm(L.Callback):
         self._restore_ctrl_c()
         if isinstance(error, SIGTERMException):
             trainer.save_checkpoint(last_checkpoint_path(trainer))
+            if self.stopped_by == REQUEUE and trainer.is_global_zero:
+                requeue_slurm_job()
+
+
+def requeue_slurm_job() -> None:
+    """`scontrol requeue` of this SLURM job (an array job's own task), as Lightning's
+    auto-requeue runs it."""
+    array = os.environ.get("SLURM_ARRAY_JOB_ID")
+    job = f"{array}_{os.environ['SLURM_ARRAY_TASK_ID']}" if array else os.environ["SLURM_JOB_ID"]
+    try:
+        done = subprocess.run(["scontrol", "requeue", job], capture_output=True, text=True)
+    except FileNotFoundError as error:
+        done = subprocess.CompletedProcess(error.filename, 127, "", str(error))
+    if done.returncode == 0:
+        rank_zero_info(f"Requeued SLURM job {job}: started again, it continues this run.")
+    else:
+        rank_zero_warn(
+            f"`scontrol requeue {job}` failed ({done.stderr.strip() or done.returncode}): "
+            "continue the run with the resume= command below."
+        )
 
 
 class RunCheckpoint(ModelCheckpoint):

@@ -9,6 +9,7 @@ not `model.pooling`) unless two would read alike, and values that are paths keep
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from hydra.types import RunMode
+from lightning.fabric.plugins.environments import SLURMEnvironment
 from omegaconf import DictConfig, OmegaConf
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]  # the checkout (pip install -e): logs/, data/
@@ -91,6 +93,26 @@ def run_suffix(*, _root_: DictConfig) -> str:
     return f"_{name}" if name else ""
 
 
+def run_stamp(time: str) -> str:
+    """What a single run's folder name starts with: its start `time`, or in a SLURM batch job
+    the job's id (`slurm-<id>`), so that the job, requeued by SLURM with the same command,
+    finds its run and continues it (`resume.continue_in_place`)."""
+    job = slurm_job()
+    return f"slurm-{job}" if job else time
+
+
+def slurm_job() -> str | None:
+    """The SLURM job's id where Lightning runs the job as a SLURM one (`SLURMEnvironment`,
+    which requeues it on SIGUSR1; not in an interactive `srun --pty bash` session)."""
+    return os.environ.get("SLURM_JOB_ID") if SLURMEnvironment.detect() else None
+
+
+def tracker_id(folder: str) -> str:
+    """A tracker's run id for the run folder `folder` (W&B's `id`): the same whenever the run
+    continues in that folder, so a resumed or requeued run logs into the same tracker run."""
+    return hashlib.sha256(str(Path(folder).resolve()).encode()).hexdigest()[:16]
+
+
 def job_folder(num: int, *, _root_: DictConfig) -> str:
     """A sweep job's folder: `<folder label>_<job number>` (the number keeps it unique when two
     jobs read alike, e.g. an Optuna trial that repeats one)."""
@@ -113,5 +135,7 @@ def register(root: Path | None = PROJECT_ROOT) -> None:
         os.environ.setdefault("LSTMLAB_ROOT", str(root))
     OmegaConf.register_new_resolver("run_suffix", run_suffix, replace=True)
     OmegaConf.register_new_resolver("job_folder", job_folder, replace=True)
+    OmegaConf.register_new_resolver("run_stamp", run_stamp, replace=True, use_cache=True)
+    OmegaConf.register_new_resolver("tracker_id", tracker_id, replace=True)
     # `${basename:${paths.output_dir}}`: the run folder's name, e.g. for a tracker's run name
     OmegaConf.register_new_resolver("basename", lambda path: Path(path).name, replace=True)

@@ -31,11 +31,11 @@ def save_results(
 ) -> None:
     """The run's outcome as `<run>/results.json` (final metrics, epochs, wall time since
     `started`, best checkpoint, epoch timing, and `extra`), for scripts that compare runs
-    without reading event files. `status`: `completed`, or `pruned` (stopped by an Optuna
+    without reading event files. `status`: `complete`, or `pruned` (stopped by an Optuna
     pruner); a run that failed writes no results.json."""
     path = Path(cfg.paths.output_dir) / "results.json"
     results = {
-        "status": "pruned" if pruned(trainer) else "completed",
+        "status": "pruned" if pruned(trainer) else "complete",
         "metrics": metrics,
         "epochs": trainer.current_epoch,
         "global_step": trainer.global_step,  # resume= compares it with last.ckpt's

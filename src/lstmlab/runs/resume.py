@@ -11,6 +11,11 @@ to train unless the overrides raise `trainer.max_epochs` or `trainer.max_steps`:
 left exactly as it is (a cluster that requeues finished jobs with `resume=` changes nothing).
 The run folder is found from the path given, never from paths stored inside it, so a copied
 or moved run continues in its new place.
+
+`resume=<sweep folder>` continues a grid sweep: it runs the sweep's own overrides again into
+its folder (`-m ... hydra.sweep.dir=<folder>`), which skips the finished jobs (grid_sweep.py).
+A run started again in its own folder without `resume=` continues the same way
+(`continue_in_place`): a sweep's job re-run into its sweep, a SLURM job requeued.
 """
 
 from __future__ import annotations
@@ -21,10 +26,16 @@ from pathlib import Path
 import torch
 import yaml
 from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from lightning.pytorch.utilities import rank_zero_info
+from omegaconf import DictConfig, OmegaConf, open_dict
 
-from lstmlab.runs.resolvers import CONFIG_DIR
+from lstmlab.runs.resolvers import CONFIG_DIR, slurm_job
 
 KEY = "resume="
+SWEEP_RECORD = "multirun.yaml"  # Hydra's record of a sweep, in the sweep's folder
+GRID_SWEEPER = "hydra_plugins.lstmlab_sweeper.GridSweeper"  # conf/hydra/sweeper/grid.yaml
 REPLACED = ("ckpt_path=", "hydra.run.dir=")  # set here, whatever the run was started with
 
 
@@ -41,9 +52,15 @@ def expand_resume(args: list[str]) -> list[str]:
     given = [arg for arg in args if arg.startswith(KEY)]
     if not given:
         return args
-    if len(given) > 1 or any(arg in ("-m", "--multirun") for arg in args):
-        raise ResumeError("resume= continues one run: give one run folder, without -m.")
     run = Path(given[0].removeprefix(KEY)).expanduser().resolve()
+    extra = [arg for arg in args if arg not in given and arg not in ("-m", "--multirun")]
+    if len(given) == 1 and (run / SWEEP_RECORD).is_file():
+        task = OmegaConf.load(run / SWEEP_RECORD).hydra.overrides.task
+        return ["-m", *task, f"hydra.sweep.dir='{run}'", *extra]
+    if len(given) > 1 or any(arg in ("-m", "--multirun") for arg in args):
+        raise ResumeError(
+            "resume= continues one run or one sweep: give one run or sweep folder, without -m."
+        )
     saved, last = run / ".hydra" / "overrides.yaml", run / "checkpoints" / "last.ckpt"
     if not saved.is_file():
         raise ResumeError(
@@ -56,10 +73,40 @@ def expand_resume(args: list[str]) -> list[str]:
             "Start it again with its overrides (in .hydra/overrides.yaml)."
         )
     overrides = [o for o in yaml.safe_load(saved.read_text()) or [] if not o.startswith(REPLACED)]
-    extra = [arg for arg in args if arg not in given]
     if finished(run, last):
         check_more_to_train(run, [*overrides, *extra])
     return [*overrides, f"hydra.run.dir='{run}'", f"ckpt_path='{last}'", *extra]
+
+
+def continue_in_place(cfg: DictConfig) -> None:
+    """Sets `cfg.ckpt_path` to the run folder's `last.ckpt` when the run was started again in
+    its own folder, as `resume=` would, or raises `NothingToTrain` when the run there finished:
+    a grid sweep's job re-run into its sweep (the sweeper checked that it is the same sweep,
+    grid_sweep.py), or a SLURM job requeued (its folder is named after the job,
+    `resolvers.run_stamp`)."""
+    run = Path(cfg.paths.output_dir)
+    last = run / "checkpoints" / "last.ckpt"
+    if cfg.get("ckpt_path") or not last.is_file() or not started_again(run):
+        return
+    if finished(run, last):
+        raise NothingToTrain(
+            f"{run}: the run finished (its results are in {run / 'results.json'}), so there "
+            "is nothing left to train and nothing was changed."
+        )
+    rank_zero_info(f"Continuing the run in {run} from {last}")
+    with open_dict(cfg):
+        cfg.ckpt_path = str(last)
+
+
+def started_again(run: Path) -> bool:
+    """True when the run's folder is its own from an earlier start of the same run."""
+    if not HydraConfig.initialized():
+        return False
+    hydra = HydraConfig.get()
+    if hydra.mode == RunMode.MULTIRUN:
+        return OmegaConf.select(hydra, "sweeper._target_") == GRID_SWEEPER
+    job = slurm_job()
+    return job is not None and run.name.startswith(f"slurm-{job}")
 
 
 def finished(run: Path, last: Path) -> bool:

@@ -33,7 +33,13 @@ from lstmlab.runs.model_setup import build_datamodule, build_model
 from lstmlab.runs.multirun import own_ddp_ranks
 from lstmlab.runs.refusals import without_traceback
 from lstmlab.runs.results import confusion_matrix, final_metrics, pruned, save_results
-from lstmlab.runs.resume import NothingToTrain, ResumeError, expand_resume, run_folder_given
+from lstmlab.runs.resume import (
+    NothingToTrain,
+    ResumeError,
+    continue_in_place,
+    expand_resume,
+    run_folder_given,
+)
 
 
 def train(cfg: DictConfig) -> float | None:
@@ -136,6 +142,11 @@ def _main(cfg: DictConfig) -> float | None:
         run_logged(),
         without_traceback(),
     ):
+        try:
+            continue_in_place(cfg)  # a sweep's job re-run into its folder, a requeued SLURM job
+        except NothingToTrain as finished:
+            rank_zero_info(str(finished))
+            return None
         return train(cfg)
 
 
