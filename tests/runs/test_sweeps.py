@@ -1,13 +1,11 @@
-"""Scaling a sweep out with Hydra's own plugins: joblib on one machine, submitit on SLURM, and
-Optuna's sweeper for a hyperparameter search; a grid sweep re-run into its folder continues it."""
+"""Scaling a sweep out with Hydra's own plugins: joblib on one machine, submitit on SLURM (Optuna
+searches: test_search.py); a grid sweep re-run into its folder continues it."""
 
 from __future__ import annotations
 
 import json
 
-import optuna
 import pytest
-import yaml
 from conftest import TINY, compose_config, run_script
 from hydra.utils import instantiate
 from test_resume import files_of
@@ -47,32 +45,6 @@ def test_the_slurm_launcher_composes_with_its_keys(tmp_path):
     launcher = instantiate(compose_config(overrides, tmp_path, with_hydra=True).hydra.launcher)
     assert type(launcher).__name__ == "SlurmLauncher"
     assert launcher.params["partition"] == "gpu" and launcher.params["timeout_min"] == 120
-
-
-@pytest.mark.slow
-def test_the_optuna_search_runs_its_trials_and_continues_a_stored_study(tmp_path):
-    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
-    for sweep in ("first", "second"):
-        process = run_script(
-            "train.py",
-            "hparams_search=optuna",
-            *TINY,
-            "hydra.sweeper.n_trials=2",
-            f"hydra.sweeper.storage={storage}",
-            f"hydra.sweep.dir={tmp_path / sweep}",
-        )
-        assert process.returncode == 0, process.stderr[-2000:]
-    trials = sorted(p for p in (tmp_path / "first").iterdir() if p.is_dir())
-    assert len(trials) == 2  # one run folder per trial, as in any multirun
-    scores = [
-        json.loads((t / "results.json").read_text())["metrics"]["val/acc_best"] for t in trials
-    ]
-    best = yaml.safe_load((tmp_path / "first" / "optimization_results.yaml").read_text())
-    assert best["best_value"] == max(scores)  # optimised on validation, as optimized_metric says
-    # the searched keys, less model.hidden_size: a command-line value (TINY's) fixes a key
-    assert set(best["best_params"]) == {"optimizer.lr", "model.dropout", "model.pooling"}
-    study = optuna.load_study(study_name="lstmlab", storage=storage)
-    assert len(study.trials) == 4  # the second search continued the stored study
 
 
 @pytest.mark.slow

@@ -18,8 +18,9 @@ import yaml
 from lstmlab.reporting.significance import Difference, Interval, mean_interval, welch
 
 # overrides that do not make a configuration: a configuration's seeds and cross-validation folds
-# are its repeats, pooled into its mean and interval (hydra.* never appear)
-IGNORED = ("seed", "data.fold")
+# are its repeats, pooled into its mean and interval, and an Optuna trial's number (sweep.py) is
+# no setting (hydra.* never appear)
+IGNORED = ("seed", "data.fold", "search.trial")
 COMPLETE = "complete"  # results.json's `status` when it has none (a run that finished)
 FAILED = "failed"  # no results.json: the job failed, or is still running
 UNREADABLE = "unreadable"  # a results.json cut short (a full disk, an interrupted copy)

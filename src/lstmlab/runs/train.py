@@ -31,7 +31,7 @@ from lstmlab.runs.instantiation import build_loggers, checkpoint_step, instantia
 from lstmlab.runs.model_setup import build_datamodule, build_model
 from lstmlab.runs.multirun import own_ddp_ranks
 from lstmlab.runs.refusals import checking_input, without_traceback
-from lstmlab.runs.results import confusion_matrix, final_metrics, save_results
+from lstmlab.runs.results import confusion_matrix, final_metrics, pruned, save_results
 from lstmlab.runs.resume import NothingToTrain, ResumeError, continue_in_place, expand_resume
 
 
@@ -56,7 +56,7 @@ def train(cfg: DictConfig) -> float | None:
     fit(trainer, model, datamodule, cfg)
     metrics = final_metrics(trainer)
     best_ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else None
-    if cfg.get("test"):
+    if cfg.get("test") and not pruned(trainer):  # a pruned trial is not worth testing
         test(trainer, model, datamodule, best_ckpt, cfg)
         metrics.update(final_metrics(trainer))
 
