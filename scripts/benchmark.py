@@ -48,7 +48,7 @@ from pathlib import Path
 from benchmark_memory import whole_reviews
 from benchmark_pipelines import ROOT, fast, lstmlab, notebook, plain
 
-DEFAULT_PATH = ROOT.parent / "shared" / "data" / "imdb"
+DEFAULT_PATH = ROOT / "data" / "imdb"  # where the README puts IMDB
 PIPELINES = ("notebook", "plain", "lstmlab")
 CHILDREN = {
     "notebook": notebook,
@@ -62,7 +62,12 @@ PRECISIONS = ("32-true", "bf16-mixed")  # the notebooks always train in 32-bit
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--path", type=Path, default=DEFAULT_PATH, help="IMDB parquet folder")
+    parser.add_argument(
+        "--path",
+        type=Path,
+        default=DEFAULT_PATH,
+        help="IMDB parquet folder (default: data/imdb; elsewhere: --path ../shared/data/imdb)",
+    )
     parser.add_argument("--device", default="cpu", help="cpu | cuda")
     parser.add_argument("--epochs", type=int, default=1, help="training epochs per pipeline")
     parser.add_argument("--val-size", type=int, default=5_000, help="held-out reviews")

@@ -1,7 +1,7 @@
 """How long IMDB preparation takes: cold (tokenise, build the vocabulary, encode train +
 validation + test into a fresh cache) and warm (a new datamodule reading that cache).
 
-    python scripts/benchmark_data.py --path ../shared/data/imdb
+    python scripts/benchmark_data.py                      # IMDB in data/imdb/
     python scripts/benchmark_data.py --path data/imdb --tokenizer wordpiece --max-size 16000
 
 Each figure is `prepare_data()` + `setup("fit")` of a new `IMDBDataModule`, timed in this
@@ -20,12 +20,18 @@ import tempfile
 import time
 from pathlib import Path
 
-DEFAULT_PATH = Path(__file__).resolve().parents[2] / "shared" / "data" / "imdb"
+DEFAULT_PATH = Path(__file__).resolve().parents[1] / "data" / "imdb"  # the README's place
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--path", type=Path, default=DEFAULT_PATH, help="IMDB data (data.path)")
+    parser.add_argument(
+        "--path",
+        type=Path,
+        default=DEFAULT_PATH,
+        help="IMDB data, as data.path takes it (default: data/imdb; elsewhere: "
+        "--path ../shared/data/imdb)",
+    )
     parser.add_argument("--tokenizer", default="word", help="word | wordpiece | bpe")
     parser.add_argument("--max-size", type=int, default=25_000, help="vocabulary cap")
     parser.add_argument("--min-freq", type=int, default=2, help="minimum token count")

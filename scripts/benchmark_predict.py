@@ -25,13 +25,18 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "imdb"
+DEFAULT_DATA = ROOT / "data" / "imdb"  # where the README puts IMDB
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", type=Path, help="default: train one step (see above)")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="IMDB parquet folder")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=DEFAULT_DATA,
+        help="IMDB parquet folder (default: data/imdb; elsewhere: --data ../shared/data/imdb)",
+    )
     parser.add_argument("--texts", type=int, default=2000, help="test reviews timed (0: all)")
     parser.add_argument("--batch-size", type=int, default=256, help="texts per forward pass")
     parser.add_argument("--threads", type=int, help="both runtimes (default: torch's count)")

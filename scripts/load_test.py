@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 
 from lstmlab.runs.server_process import running_server
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "imdb" / "test.parquet"
+DEFAULT_DATA = Path(__file__).resolve().parents[1] / "data" / "imdb" / "test.parquet"  # README
 LOOPBACK = ("127.0.0.1", "localhost")
 
 
@@ -40,7 +40,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--requests", type=int, default=500, help="requests per level")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32], help="levels")
     parser.add_argument("--texts", type=int, default=1, help="reviews per request")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="parquet with `text`")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=DEFAULT_DATA,
+        help="parquet with `text` (default: data/imdb/test.parquet, where the README puts IMDB; "
+        "elsewhere: --data ../shared/data/imdb/test.parquet)",
+    )
     parser.add_argument("--max-batch-size", default="32", help="serve.py's, when it starts one")
     parser.add_argument("--batch-timeout", default="0.01", help="serve.py's, when it starts one")
     args = parser.parse_args()

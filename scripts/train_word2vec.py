@@ -1,4 +1,4 @@
-"""Word vectors for IMDB, trained offline with gensim's word2vec, for `model.embedding.vectors`.
+"""Word vectors for IMDB, trained offline with gensim's word2vec, for `init.vectors`.
 
     python scripts/train_word2vec.py                      # data/vectors/imdb_word2vec_100d.txt
     python scripts/train_word2vec.py --dim 300 --binary   # data/vectors/imdb_word2vec_300d.bin
@@ -33,7 +33,7 @@ SPLITS = ("train", UNSUPERVISED)  # never "test": its reviews stay unseen
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=ROOT / "data" / "imdb", help="IMDB data")
-    parser.add_argument("--dim", type=int, default=100, help="vector width (model.embed_dim)")
+    parser.add_argument("--dim", type=int, default=100, help="vector width (embed_dim)")
     parser.add_argument("--window", type=int, default=5, help="context words on each side")
     parser.add_argument("--epochs", type=int, default=5, help="passes over the reviews")
     parser.add_argument("--min-count", type=int, default=5, help="ignore rarer words")

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import CONF_DIR
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from lstmlab.callbacks import figures
 from lstmlab.callbacks.figures import attention_figure, confusion_figure, reliability_figure
 from lstmlab.runs.train import train
 
@@ -56,13 +60,14 @@ def test_figures_and_scalars_share_one_x_axis_the_global_step(text_run):
     assert "epoch" not in steps
 
 
-def test_figures_draw_one_strip_per_text_and_label_every_class():
-    rows = [(["a", "b"], torch.tensor([0.3, 0.7]), "one"), (["c"] * 90, torch.ones(90) / 90, "two")]
-    figure = attention_figure(rows, label_limit=60)
-    strips = figure.axes
-    assert len(strips) == 2
-    assert [t.get_text() for t in strips[0].get_xticklabels()] == ["a", "b"]
-    assert len(strips[1].get_xticklabels()) == 60  # long texts: only the heaviest labelled
+def test_figures_draw_every_token_of_each_text_on_one_scale_and_label_every_class():
+    rows = [(["a", "b"], torch.tensor([0.3, 0.7]), "one"), (["c"] * 25, torch.ones(25) / 90, "two")]
+    figure = attention_figure(rows, per_line=10)
+    first, second, bar = figure.axes
+    assert [t.get_text() for t in first.texts] == ["a", "b"]
+    assert len(second.texts) == 25 and second.images[0].get_array().shape == (3, 10)
+    assert first.images[0].get_clim() == second.images[0].get_clim() == pytest.approx((0, 0.7))
+    assert bar.get_xlabel() == "attention weight"  # its colour bar
     matrix = confusion_figure(torch.tensor([[5, 1], [2, 7]]), ["neg", "pos"])
     texts = {t.get_text() for t in matrix.axes[0].texts}
     assert {"5", "1", "2", "7"} <= texts
@@ -81,7 +86,21 @@ def test_signed_strips_centre_zero_and_the_reliability_diagram_counts_every_exam
     image = attention_figure(rows, signed=True).axes[0].images[0]
     assert image.get_clim() == (-0.5, 0.5) and image.get_cmap().name == "RdBu_r"
     both = attention_figure([rows[0], rows[0]], signed=[False, True]).axes
-    assert [ax.images[0].get_cmap().name for ax in both] == ["Reds", "RdBu_r"]
+    assert [ax.images[0].get_cmap().name for ax in both[:2]] == ["Reds", "RdBu_r"]
+    assert len(both) == 4  # a colour bar per kind
     probabilities = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
     title = reliability_figure(probabilities, torch.tensor([0, 0, 0])).axes[0].get_title()
     assert "3 examples" in title and "ECE" in title
+
+
+def test_integrated_gradients_are_drawn_when_captum_is_there_and_asked_for_loudly_only(
+    monkeypatch, recwarn
+):
+    """The default config runs on the base install without a warning; asking for them
+    (`attributions=true`) without Captum warns."""
+    default = OmegaConf.load(CONF_DIR / "callbacks" / "figures.yaml").figures
+    monkeypatch.setattr(figures.importlib.util, "find_spec", lambda name: None)  # no Captum
+    assert not instantiate(default).attributions
+    assert not [w for w in recwarn if "Captum" in str(w.message)]
+    with pytest.warns(UserWarning, match="needs Captum"):
+        assert not figures.TensorBoardFigures(attributions=True).attributions

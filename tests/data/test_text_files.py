@@ -352,3 +352,52 @@ def test_a_run_from_a_checkpoint_maps_reordered_labels_and_names_the_settings_th
     with pytest.raises(CheckpointError, match=differ):
         train(compose_config([*start, "model.encoder.hidden_size=32"], tmp_path / "shapes"))
     assert not list((tmp_path / "shapes").rglob("*.ckpt"))
+
+
+def test_labels_are_read_as_they_look(tmp_path):
+    """Spaces around a label are not part of it; float labels that hold integers (parquet
+    from pandas) are those integers, matching integer labels in another file."""
+    rows = colour_rows(30)
+    for row in rows[::3]:
+        row["label"] = f" {row['label']} "  # ' red ' is red, not a fourth class
+    dm = files_datamodule(
+        tmp_path / "spaces",
+        train=str(write(tmp_path / "spaces.csv", rows)),
+        test=str(write(tmp_path / "test.csv", colour_rows(10, seed=1))),
+    )
+    assert dm.class_names == ["blue", "green", "red"]
+
+    numbers = [{"body": row["body"], "label": float(i % 2)} for i, row in enumerate(rows)]
+    ids = [{**row, "label": int(row["label"])} for row in numbers]
+    floats, ints = write(tmp_path / "floats.parquet", numbers), write(tmp_path / "ints.csv", ids)
+    dm = files_datamodule(tmp_path / "numbers", train=str(floats), test=str(ints))
+    assert dm.class_names == ["0", "1"]
+
+
+@pytest.mark.parametrize("empty", ["", "  ", None])
+def test_rows_without_a_label_are_refused_naming_them(tmp_path, empty):
+    """An empty cell of a text column reads as '' (pyarrow), of a number column as null, in
+    parquet as None or NaN: each is a row with no label, never a class named ''."""
+    rows = colour_rows(30)
+    for index in (2, 6):
+        rows[index]["label"] = empty
+    options = {"train": str(write(tmp_path / "train.csv", rows))}
+    options["test"] = str(write(tmp_path / "test.csv", colour_rows(10, seed=1)))
+    with pytest.raises(ValueError, match=r"2 rows have no label.*rows 3, 7"):
+        files_datamodule(tmp_path, **options)
+    numbers = [{"body": row["body"], "label": 1.0} for row in rows]
+    numbers[4]["label"] = float("nan")
+    options["train"] = str(write(tmp_path / "nan.parquet", numbers))
+    with pytest.raises(ValueError, match=r"1 rows have no label.*rows 5\b"):
+        files_datamodule(tmp_path, **options)
+
+
+def test_labels_that_differ_only_by_case_or_spacing_are_pointed_out(tmp_path):
+    rows = colour_rows(30)
+    rows[0]["label"], rows[1]["label"] = "Red", "light  blue"
+    rows[2]["label"] = "light blue"
+    train, test = write(tmp_path / "train.csv", rows), write(tmp_path / "test.csv", rows)
+    with pytest.warns(UserWarning) as warned:
+        files_datamodule(tmp_path, train=str(train), test=str(test))
+    message = " ".join(str(w.message) for w in warned)
+    assert "['Red', 'red']" in message and "['light  blue', 'light blue']" in message

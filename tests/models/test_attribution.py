@@ -8,7 +8,7 @@ import torch
 from conftest import POOLINGS, text_classifier
 
 from lstmlab.data.synthetic import FIRST_KEY_ID, PAD_ID, make_key_task
-from lstmlab.models.attribution import integrated_gradients
+from lstmlab.models.attribution import explain, integrated_gradients
 from lstmlab.models.network import TextClassifier
 
 TOKENS = torch.tensor([[5, 9, 3, 7, 8, 4], [6, 2, 11, 0, 0, 0], [0, 0, 0, 0, 0, 0]])
@@ -85,3 +85,37 @@ def test_the_planted_key_gets_most_of_the_attribution():
     key = (tokens >= FIRST_KEY_ID) & (tokens < FIRST_KEY_ID + 2)
     on_key = attributions.argmax(1) == key.float().argmax(1)
     assert on_key.float().mean() > 0.9
+
+
+class StepNet(torch.nn.Module):
+    """A logit that jumps from 0 to 3 along the path (as a max pooling switching positions
+    can): its gradient is zero wherever it exists, so integrated gradients explain nothing of
+    the logit difference, however many steps they take."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoder = torch.nn.Module()
+        self.encoder.embedding = torch.nn.Embedding(20, 4, padding_idx=PAD_ID)
+        torch.nn.init.constant_(self.encoder.embedding.weight, 1.0)
+        self.encoder.embedding.weight.data[PAD_ID] = 0
+
+    def forward(self, tokens, lengths):
+        signal = self.encoder.embedding(tokens).sum((1, 2))[:, None]
+        jump = 3.0 * (signal > 1.0) + 0.0 * signal  # on the graph, with a zero gradient
+        return torch.cat([torch.zeros_like(signal), jump], -1), None
+
+
+def test_an_explanation_reports_its_completeness_error_after_trying_finer_paths():
+    target = torch.tensor([1, 1])
+    explained = explain(StepNet(), TOKENS[:2], LENGTHS[:2], target, PAD_ID, steps=10, max_steps=40)
+    assert explained.error.tolist() == pytest.approx([1.0, 1.0])  # nothing explained
+    assert explained.above(0.05) == [0, 1]
+    assert explained.steps.tolist() == [40, 40]  # 10, 20, 40: as far as allowed
+
+
+def test_a_smooth_model_stays_within_the_tolerance_at_the_first_steps():
+    net = network("mean").eval()
+    explained = explain(net, TOKENS, LENGTHS, torch.tensor([1, 0, 1]), PAD_ID, tolerance=0.05)
+    assert explained.above(0.05) == []
+    assert explained.steps.tolist() == [50, 50, 50]
+    assert explained.error[2] == 0  # the empty text: equal to its baseline

@@ -17,13 +17,18 @@ from conftest import (
     write_reviews,
 )
 from tensorboard.backend.event_processing.data_provider import MultiplexerDataProvider
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.backend.event_processing.plugin_event_multiplexer import EventMultiplexer
 from tensorboard.context import RequestContext
+from tensorboard.data.provider import RunTagFilter
 from tensorboard.plugins.base_plugin import TBContext
+from tensorboard.plugins.hparams import api_pb2
 from tensorboard.plugins.hparams.hparams_plugin import HParamsPlugin
+from tensorboard.plugins.hparams.metrics import run_tag_from_session_and_metric
+from tensorboard.plugins.scalar import metadata as scalars_metadata
 from werkzeug.test import Client
 
-from lstmlab.reporting.hparams import HEADLINE_METRICS
+from lstmlab.reporting.hparams import EVENT_FILE, HEADLINE_HPARAMS, HEADLINE_METRICS
 from lstmlab.runs.train import train
 
 SHOWN_WITHOUT_A_CLICK = 5  # TensorBoard ticks the first 5 hyperparameters and 5 metrics
@@ -31,11 +36,11 @@ SHOWN_WITHOUT_A_CLICK = 5  # TensorBoard ticks the first 5 hyperparameters and 5
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 2-job sweep over model.pooling, as `python train.py -m` leaves it."""
+    """A 2-job sweep over model.pooling, as `python train.py -m` leaves it (2 epochs each:
+    learning curves)."""
     folder = tmp_path_factory.mktemp("sweep")
-    process = run_script(
-        "train.py", "-m", *TINY, "model/pooling=max,mean", f"hydra.sweep.dir={folder}"
-    )
+    options = [*TINY, "trainer.max_epochs=2", "model/pooling=max,mean"]
+    process = run_script("train.py", "-m", *options, f"hydra.sweep.dir={folder}")
     assert process.returncode == 0, process.stderr[-2000:]
     return folder
 
@@ -63,6 +68,20 @@ class TensorBoard:
         request = {"allowedStatuses": ["STATUS_SUCCESS"], "startIndex": 0, "sliceSize": 10}
         return self.post("/session_groups", request)["sessionGroups"]
 
+    def metric_evals(self, session: str, tag: str) -> list:
+        """The points "Show Metrics" charts for a session's metric column (its run and tag, as
+        hparams/metrics.py maps them; read as the scalars plugin reads them)."""
+        name = api_pb2.MetricName(tag=tag, group="")
+        run, tag = run_tag_from_session_and_metric(session, name)
+        scalars = self.provider.read_scalars(
+            RequestContext(),
+            experiment_id="",
+            plugin_name=scalars_metadata.PLUGIN_NAME,
+            downsample=1000,
+            run_tag_filter=RunTagFilter([run], [tag]),
+        )
+        return scalars.get(run, {}).get(tag, [])
+
     def runs(self) -> list[str]:
         return [run.run_name for run in self.provider.list_runs(RequestContext(), experiment_id="")]
 
@@ -71,13 +90,13 @@ class TensorBoard:
 def test_the_hparams_tab_shows_the_swept_key_against_the_headline_metrics(sweep):
     experiment = TensorBoard(sweep).post("/experiment", {})
     infos = experiment["hparamInfos"]
-    differing = [info for info in infos if info.get("differs")]
-    assert [info["name"] for info in differing] == ["model.pooling"]
-    assert sorted(differing[0]["domainDiscrete"]) == ["max", "mean"]
+    differing = [info["name"] for info in infos if info.get("differs")]
+    assert differing == ["model.pooling"]
     assert infos[0]["name"] == "model.pooling"  # listed first, so ticked without a click
+    shown = [info["name"] for info in infos[:SHOWN_WITHOUT_A_CLICK]]
+    assert set(shown) == {info["name"] for info in infos} <= {*differing, *HEADLINE_HPARAMS}
     metrics = [info["name"]["tag"] for info in experiment["metricInfos"]]
-    assert sorted(metrics) == sorted(HEADLINE_METRICS)
-    assert len(metrics) <= SHOWN_WITHOUT_A_CLICK
+    assert metrics[: len(HEADLINE_METRICS)] == list(HEADLINE_METRICS)
 
 
 @pytest.mark.slow
@@ -87,19 +106,41 @@ def test_each_trial_is_named_by_its_swept_value_and_has_real_metrics(sweep):
     assert [name.split(" ")[0] for name in names] == ["pooling=max", "pooling=mean"]
     for group in groups:
         values = {m["name"]["tag"]: m["value"] for m in group["metricValues"]}
-        assert set(values) == set(HEADLINE_METRICS)
-        assert all(0.0 <= value <= 1.0 for value in values.values())
+        assert set(HEADLINE_METRICS) <= set(values)
+        assert all(0.0 <= values[tag] <= 1.0 for tag in HEADLINE_METRICS)
 
 
 @pytest.mark.slow
-def test_run_names_lead_with_the_swept_values(sweep):
-    runs = sorted(TensorBoard(sweep).runs())
-    assert runs == [
-        "pooling-max_0",
-        "pooling-max_0/hparams",
-        "pooling-mean_1",
-        "pooling-mean_1/hparams",
-    ]
+def test_each_run_appears_once_as_its_own_session(sweep):
+    """No `<run>/hparams` twin: the run list is the jobs, each the session of one trial."""
+    tensorboard = TensorBoard(sweep)
+    runs = sorted(tensorboard.runs())
+    assert runs == ["pooling-max_0", "pooling-mean_1"]
+    sessions = [s["name"] for g in tensorboard.session_groups() for s in g["sessions"]]
+    assert sorted(sessions) == runs
+
+
+@pytest.mark.slow
+def test_show_metrics_draws_learning_curves(sweep):
+    """The HPARAMS table's "Show Metrics" charts a metric over the run's epochs, not a dot."""
+    tensorboard = TensorBoard(sweep)
+    epochs = json.loads((sweep / "pooling-max_0" / "results.json").read_text())["epochs"]
+    assert epochs > 1
+    for tag in ("val/acc_best", "val/acc"):
+        assert len(tensorboard.metric_evals("pooling-max_0", tag)) == epochs
+
+
+@pytest.mark.slow
+def test_the_full_config_is_a_text_summary_beside_the_columns(sweep):
+    yaml = config_text(sweep / "pooling-max_0")
+    assert "pooling: max" in yaml and "batch_size:" in yaml
+
+
+def config_text(run: Path) -> str:
+    """The composed config the run wrote as a text summary (TensorBoard's TEXT tab)."""
+    events = EventAccumulator(str(run / EVENT_FILE)).Reload()
+    (config,) = events.Tensors("config/text_summary")
+    return config.tensor_proto.string_val[0].decode()
 
 
 def test_the_word_vectors_coverage_is_a_hyperparameter(tmp_path, monkeypatch):
@@ -125,7 +166,8 @@ def test_a_run_continued_in_its_folder_has_one_session_with_its_final_values(tmp
 
     (group,) = TensorBoard(run).session_groups()
     (session,) = group["sessions"]
-    assert group["hparams"]["trainer.max_epochs"] == 3
+    assert "max_epochs: 3" in config_text(run)  # the continuation's config, not the first's
     values = {m["name"]["tag"]: m["value"] for m in session["metricValues"]}
+    values = {tag: values[tag] for tag in HEADLINE_METRICS}
     assert values == pytest.approx({tag: final[tag] for tag in HEADLINE_METRICS})
-    assert [name for name in TensorBoard(run).runs() if "hparams" in name] == ["hparams"]
+    assert len(TensorBoard(run).runs()) == 1

@@ -9,22 +9,32 @@ from pathlib import Path
 
 import pytest
 
+from lstmlab.reporting.trackers import CONFIG_FILE
 from lstmlab.runs.train import train
 
 HPARAMS_METRICS = ("val/acc_best", "test/acc", "test/f1")
 
 
 @pytest.mark.slow
-def test_an_mlflow_run_holds_the_hyperparameters_metrics_and_best_checkpoint(tiny_cfg, tmp_path):
+def test_an_mlflow_run_holds_the_hyperparameters_metrics_figures_and_files(
+    tiny_cfg, tmp_path, capsys
+):
     client_module = pytest.importorskip("mlflow.tracking")
-    cfg = tiny_cfg("logger=[tensorboard,mlflow]", "trainer.max_epochs=2", "model/pooling=max")
+    cfg = tiny_cfg(
+        "logger=[tensorboard,mlflow]",
+        "trainer.max_epochs=2",
+        "model/pooling=attn",
+        "callbacks.figures.num_texts=2",
+    )
     train(cfg)
+    browse = capsys.readouterr().out
+    assert f"mlflow ui --backend-store-uri sqlite:///{tmp_path}/mlflow.db" in browse
     results = json.loads((tmp_path / "results.json").read_text())
 
     client = client_module.MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
     (run,) = client.search_runs([client.get_experiment_by_name("lstmlab").experiment_id])
     assert run.info.run_name == tmp_path.name
-    assert run.data.params["model.pooling"] == "max" and run.data.params["seed"] == "42"
+    assert run.data.params["model.pooling"] == "attn" and run.data.params["seed"] == "42"
     assert not any("/" in key for key in run.data.params)  # ours only, not Lightning's too
     for name in HPARAMS_METRICS:
         assert run.data.metrics[name] == pytest.approx(results["metrics"][name])
@@ -32,11 +42,30 @@ def test_an_mlflow_run_holds_the_hyperparameters_metrics_and_best_checkpoint(tin
     (artifact,) = client.list_artifacts(run.info.run_id, "checkpoints")
     assert artifact.path == f"checkpoints/{results['best_checkpoint'].rsplit('/', 1)[-1]}"
 
+    files = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"results.json", CONFIG_FILE} <= files
+    config = client.download_artifacts(run.info.run_id, CONFIG_FILE, str(tmp_path / "back"))
+    assert "pooling: attn" in Path(config).read_text()
+    figures = {
+        Path(a.path).name.split("_step")[0]
+        for stage in ("val", "test")
+        for a in client.list_artifacts(run.info.run_id, f"figures/{stage}")
+    }
+    assert {"attention", "integrated_gradients", "confusion_matrix", "reliability"} <= figures
+    assert "pr_curves" in figures
 
-def test_a_wandb_offline_run_holds_the_config_and_the_final_metrics(tiny_cfg, tmp_path):
+
+def test_a_wandb_offline_run_holds_the_config_the_final_metrics_and_files(
+    tiny_cfg, tmp_path, capsys
+):
     pytest.importorskip("wandb")
     train(tiny_cfg("logger=wandb", "model/pooling=max"))
     results = json.loads((tmp_path / "results.json").read_text())
+    browse = capsys.readouterr().out
+    assert "wandb sync" in browse and "tensorboard --logdir" not in browse
+    (files,) = (tmp_path / "wandb").glob("offline-run-*/files")  # uploaded by `wandb sync`
+    assert {"results.json", CONFIG_FILE} <= {path.name for path in files.iterdir()}
+    assert list(files.glob("media/images/test/confusion_matrix*.png"))
 
     (run_file,) = (tmp_path / "wandb").glob("offline-run-*/run-*.wandb")  # what `wandb sync` sends
     config, summary = wandb_offline_run(run_file)

@@ -50,6 +50,8 @@ def test_an_unknown_top_level_key_is_refused_listing_the_known_ones(
         (["optimizer.weight_decay=-1"], ValueError, r"optimizer\.weight_decay=-1: "),
         (["optimizer=sgd", "optimizer.momentum=-1"], ValueError, r"optimizer\.momentum=-1: "),
         (["trainer.max_epochs=0"], ValueError, r"trainer\.max_epochs=0: the run would train"),
+        (["optimizer.lr=0"], ValueError, r"optimizer\.lr=0: the weights would never change"),
+        (["optimizer=sgd", "optimizer.lr=0.0"], ValueError, r"optimizer\.lr=0\.0: the weights"),
         (["+trainer.max_steps=0"], ValueError, r"trainer\.max_steps=0: the run would train"),
         (["+trainer.limit_train_batches=0.0"], ValueError, r"limit_train_batches=0\.0: the"),
         (

@@ -4,14 +4,17 @@ export folder predicts like the checkpoint without PyTorch."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
 from conftest import POOLINGS, run_script, text_classifier
+from test_run_folder import hashes
 
 from lstmlab.runs.export import (
     TOLERANCE,
@@ -92,9 +95,9 @@ def test_the_folder_holds_model_tokenizer_and_metadata(exported, text_run):
     info = json.loads((exported / "metadata.json").read_text())
     assert info["class_names"] == ["neg", "pos"] and info["max_len"] == 400
     assert info["lowercase"] is True and info["encode_special_tokens"] is True
-    metrics = text_run["results"]["metrics"]
+    metrics = text_run["results"]["metrics"]  # the run tested its best checkpoint
     assert info["metrics"]["test/acc"] == metrics["test/acc"]
-    assert info["metrics"]["val/acc"] == metrics["val/acc"]
+    assert info["metrics"]["val/acc"] == metrics["val/acc_best"]  # when it was saved
     assert info["source_checkpoint"] == str(text_run["results"]["best_checkpoint"])
     assert info["checked_max_abs_logit_difference"] <= TOLERANCE
 
@@ -152,9 +155,33 @@ def test_export_py_refuses_to_overwrite_and_unusable_checkpoints(
 ):
     checkpoint = str(text_run["results"]["best_checkpoint"])
     before = (exported / "model.onnx").read_bytes()
-    assert "not empty" in refused_by_export_py(capsys, checkpoint, "--out", str(exported))
+    assert "earlier export" in refused_by_export_py(capsys, checkpoint, "--out", str(exported))
     assert (exported / "model.onnx").read_bytes() == before  # nothing already written lost
     assert "No checkpoint at" in refused_by_export_py(capsys, str(tmp_path / "none.ckpt"))
     made = run_script("export.py", checkpoint, "--out", str(tmp_path / "new"))  # a real process
     assert made.returncode == 0, made.stderr
     assert (tmp_path / "new" / "model.onnx").is_file()
+
+
+def test_the_metadata_describes_the_exported_weights_not_the_runs_best(text_run, tmp_path):
+    last = text_run["dir"] / "checkpoints" / "last.ckpt"
+    info = json.loads((export(last, tmp_path / "last") / "metadata.json").read_text())
+    assert info["metrics"] == {}  # last.ckpt's weights were never scored as such
+    assert "unknown" in info["metrics_source"] and "evaluate.py" in info["metrics_source"]
+
+
+@pytest.mark.slow
+def test_force_replaces_an_earlier_export_only_never_a_run_or_its_checkpoints(
+    text_run, tmp_path, capsys
+):
+    run = Path(shutil.copytree(text_run["dir"], tmp_path / "run"))
+    checkpoint = str(next((run / "checkpoints").glob("epoch_*.ckpt")))
+    before = hashes(run)
+    for out in (run / "checkpoints", run):
+        refused = refused_by_export_py(capsys, checkpoint, "--out", str(out), "--force")
+        assert "not an export" in refused and "checkpoints" in refused
+        assert hashes(run) == before
+    earlier = export(checkpoint, tmp_path / "model")
+    (earlier / "model.onnx").write_bytes(b"an older export")
+    assert main([checkpoint, "--out", str(earlier), "--force"]) == 0
+    assert (earlier / "model.onnx").read_bytes() != b"an older export"

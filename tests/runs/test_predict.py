@@ -42,7 +42,8 @@ def test_predictions_are_valid_distributions_with_attention_over_real_tokens(pre
         assert prediction.label == max(prediction.probabilities, key=prediction.probabilities.get)
         assert len(prediction.attention) == prediction.num_tokens == len(text.split())
         assert sum(w for _, w in prediction.attention) == pytest.approx(1.0, abs=1e-4)
-        assert [token for token, _ in prediction.attention] == text.split()  # as written
+        shown = [token.removeprefix("⟨unk:").removesuffix("⟩") for token, _ in prediction.attention]
+        assert shown == text.split()  # as written (unknown words marked)
     great, boring, _ = predictor(texts)
     assert (great.label, boring.label) == ("pos", "neg")
     assert max(great.attention, key=lambda t: t[1])[0] in ("GREAT", "wonderful")
@@ -131,7 +132,7 @@ def test_bytes_that_are_not_utf8_are_replaced_and_flagged_and_the_rest_is_predic
         rows = [json.loads(line) for line in stdout.splitlines()]
         assert [row["invalid_utf8"] for row in rows] == [False, True]
         assert rows[0]["label"] == "pos"  # the other texts are read as ever
-        assert [token for token, _ in rows[1]["attention"]][3] == "\ufffd"
+        assert [token for token, _ in rows[1]["attention"]][3] == "⟨unk:\ufffd⟩"
 
 
 def test_a_batch_size_below_one_is_refused_by_predict_py(text_run, capsys):
@@ -171,3 +172,30 @@ def test_predict_py_explains_on_request_and_refuses_for_an_export(text_run, tmp_
     folder = export(checkpoint, tmp_path / "onnx")
     status, _, stderr = predict_here(capsys, str(folder), "text", "--explain", "ig")
     assert status == 2 and "give the checkpoint it was exported from" in stderr
+
+
+def test_an_explanation_above_the_tolerance_is_reported_with_its_error(text_run, capsys):
+    """A path of one or two points leaves a few % of the LSTM's logit difference unexplained
+    (its midpoint rule is coarse): above a 1 % tolerance the text is flagged, in the JSON row,
+    on stderr and on the terminal, after the finer path was tried."""
+    checkpoint = text_run["results"]["best_checkpoint"]
+    coarse = ("a superb story", "--explain", "ig", "--ig-steps", "1", "--ig-max-steps", "2")
+    strict = (*coarse, "--ig-tolerance", "0.01")
+    status, stdout, stderr = predict_here(capsys, checkpoint, *strict, "--json")
+    row = json.loads(stdout)
+    assert status == 0 and row["attribution_error"] > 0.01
+    assert row["attribution_steps"] in (1, 2)
+    assert "completeness error" in stderr and "above the tolerance" in stderr
+    _, console, _ = predict_here(capsys, checkpoint, *strict)
+    assert "above the tolerance" in console
+    _, _, quiet = predict_here(capsys, checkpoint, *coarse, "--ig-tolerance", "0.9", "--json")
+    assert "above the tolerance" not in quiet
+
+
+def test_unknown_words_show_as_unknown_in_explanations(text_run):
+    explaining = Predictor.from_checkpoint(text_run["results"]["best_checkpoint"], explain="ig")
+    (prediction,) = explaining(["a superb zzzz story"])
+    tokens = [token for token, _ in prediction.attributions]
+    assert tokens == ["a", "superb", "⟨unk:zzzz⟩", "story"]
+    assert [token for token, _ in prediction.attention] == tokens
+    assert prediction.attribution_error <= 0.05 and prediction.attribution_steps >= 50

@@ -38,3 +38,27 @@ def test_a_hub_dataset_offline_prints_only_the_message_and_how_to_use_a_local_co
     assert "Error: data.name=someone/never-downloaded:" in stderr
     assert "HF_HUB_OFFLINE is set" in stderr
     assert "To use a local copy, set data.name to a folder" in stderr
+
+
+def test_input_refused_before_training_prints_first_without_a_traceback(
+    tmp_path, monkeypatch, capsys
+):
+    """Errors in your own data or settings come before the config tree, as a sentence alone
+    (train.py's main(), Hydra included, in this process), and leave no run folder."""
+    from lstmlab.runs.train import main as train_main
+
+    csv = tmp_path / "bad.csv"
+    csv.write_text("text,lab\nhello,1\nbye,0\n")  # no `label` column
+    for overrides, message in [
+        (["data=text_files"], "Error: data.train is not set"),
+        ([f"data.train={csv}", f"data.test={csv}"], "has no column 'label'; its columns are"),
+    ]:
+        run = tmp_path / "run"
+        args = ["data=text_files", *overrides, f"hydra.run.dir={run}"]
+        monkeypatch.setattr("sys.argv", ["train.py", *args])
+        with pytest.raises(SystemExit):
+            train_main()
+        out, err = capsys.readouterr()
+        assert message in err and "Traceback" not in err
+        assert "optimized_metric" not in out  # the config tree was not printed first
+        assert not run.exists()

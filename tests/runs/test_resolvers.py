@@ -7,7 +7,14 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
-from lstmlab.runs.resolvers import MAX_NAME_CHARS, folder_label, job_folder, label, run_suffix
+from lstmlab.runs.resolvers import (
+    MAX_NAME_CHARS,
+    folder_label,
+    job_folder,
+    label,
+    run_suffix,
+    tracker_name,
+)
 
 EXCLUDED = ["ckpt_path", "data.path"]
 
@@ -81,3 +88,11 @@ def test_folder_names_have_no_characters_an_override_misreads():
 def test_long_names_are_cut_to_a_size_file_systems_take():
     hydra = hydra_node([f"data.setting_number_{i}=value_{i:03d}" for i in range(30)])
     assert len(folder_label(hydra)) == MAX_NAME_CHARS
+
+
+def test_tracker_run_names_lead_with_what_differs_then_the_start_time():
+    assert tracker_name("/logs/runs/2026-01-02_03-04-05-678901_pooling-max") == (
+        "pooling-max 2026-01-02 03:04:05"
+    )
+    assert tracker_name("/logs/runs/2026-01-02_03-04-05-678901") == "2026-01-02 03:04:05"
+    assert tracker_name("/logs/multiruns/x/pooling-max_1") == "pooling-max_1"  # already does

@@ -161,3 +161,14 @@ def test_lstm_impl_benchmark_times_each_implementation():
         assert figures[f"exact_{lengths}_s"] > 0 and figures[f"packed_{lengths}_s"] > 0
         assert figures[f"packed_over_exact_{lengths}"] > 0
     assert figures["threads"] == 1
+
+
+@pytest.mark.parametrize(
+    "script",
+    ["load_test.py", "benchmark.py", "benchmark_data.py", "benchmark_predict.py"],
+)
+def test_imdb_scripts_default_to_the_readmes_data_folder_and_say_how_to_change_it(script):
+    result = run_script(f"scripts/{script}", "--help")
+    assert result.returncode == 0, result.stderr
+    help_text = " ".join(result.stdout.split())  # argparse wraps lines
+    assert "default: data/imdb" in help_text and "elsewhere: --" in help_text

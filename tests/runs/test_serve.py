@@ -15,7 +15,7 @@ from conftest import run_script
 from lstmlab.runs.export import export
 from lstmlab.runs.onnx_predictor import OnnxPredictor
 from lstmlab.runs.predict import Predictor
-from lstmlab.runs.serve import MAX_TEXTS, main
+from lstmlab.runs.serve import MAX_TEXTS, describe, main
 from lstmlab.runs.server_process import free_port, running_server
 
 THREADS = 16
@@ -168,6 +168,13 @@ def test_an_export_folder_is_served_by_onnx_runtime(text_run, checkpoint, tmp_pa
     assert info["runtime"] == "onnxruntime" and info["source_checkpoint"] == str(checkpoint)
     assert response.status_code == 200, response.text
     assert_same(response.json()["predictions"], expected(OnnxPredictor.from_folder(folder), texts))
+
+
+def test_a_checkpoint_never_scored_is_served_with_no_metrics(text_run):
+    """/metadata's `describe`, in this process: last.ckpt's weights have no recorded metrics,
+    so the run's results (those of its best checkpoint) are not shown for them."""
+    last = text_run["dir"] / "checkpoints" / "last.ckpt"
+    assert describe(Predictor.from_checkpoint(last), last)["metrics"] == {}
 
 
 def test_serve_py_refuses_a_missing_checkpoint(tmp_path, capsys):

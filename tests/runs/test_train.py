@@ -130,10 +130,11 @@ def test_a_run_continued_from_an_end_of_epoch_checkpoint_ends_as_an_uninterrupte
 
 @pytest.mark.slow
 def test_last_ckpt_is_the_latest_epoch_even_when_it_is_not_the_best(tiny_cfg, tmp_path):
-    train(tiny_cfg("trainer.max_epochs=3", "~callbacks.early_stopping", "optimizer.lr=0"))
+    options = ["optimizer.lr=1e-12", "callbacks.model_checkpoint.monitor=val/acc"]
+    train(tiny_cfg("trainer.max_epochs=3", "~callbacks.early_stopping", *options))
     best = torch.load(next((tmp_path / "checkpoints").glob("epoch_*.ckpt")), weights_only=True)
     last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
-    assert best["epoch"] == 0  # nothing learned (lr 0): the first epoch stays the best
+    assert best["epoch"] == 0  # nothing learned (lr 1e-12): the first epoch stays the best
     assert last["epoch"] == 2 and last["global_step"] == 3 * 8
 
 
@@ -222,11 +223,24 @@ def test_a_diverging_loss_stops_the_run_naming_the_step_and_keeps_the_last_good_
         return value * float("nan") if self.training and self.current_epoch == 1 else value
 
     monkeypatch.setattr(ClassifierModule, "loss", nan_in_the_second_epoch)
-    with pytest.raises(FloatingPointError, match=r"train/loss became nan at step 8 \(epoch 1"):
+    with pytest.raises(FloatingPointError, match=r"became nan at step 8 \(epoch 1.*last.ckpt"):
         train(tiny_cfg("trainer.max_epochs=2"))
     last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     assert last["epoch"] == 0  # the good state after the first epoch
     assert all(torch.isfinite(w).all() for w in last["state_dict"].values())
+
+
+def test_a_loss_that_diverges_before_any_checkpoint_names_none(tiny_cfg, tmp_path, monkeypatch):
+    loss = ClassifierModule.loss
+
+    def nan_at_step_2(self, logits, labels):
+        value = loss(self, logits, labels)
+        return value * float("nan") if self.training and self.global_step == 2 else value
+
+    monkeypatch.setattr(ClassifierModule, "loss", nan_at_step_2)
+    with pytest.raises(FloatingPointError, match="at step 2") as diverged:
+        train(tiny_cfg())
+    assert "last.ckpt" not in str(diverged.value) and "no checkpoint" in str(diverged.value)
 
 
 def test_a_full_disk_while_checkpointing_stops_the_run_and_keeps_the_last_checkpoint(
@@ -339,12 +353,15 @@ def wait_for_checkpoint(path: Path, ready: Callable[[dict], bool] = lambda state
     raise TimeoutError(f"no checkpoint at {path} after 300 s")
 
 
-def finished_as_uninterrupted(run: Path, epochs: int, options: list[str], tmp_path: Path) -> None:
-    """The continued run in `run` has the final metrics of one trained `epochs` epochs at once."""
+def finished_as_uninterrupted(
+    run: Path, epochs: int, options: list[str], tmp_path: Path, trained: int | None = None
+) -> None:
+    """The continued run in `run` has the final metrics of one run at once with
+    `trainer.max_epochs=epochs`, both having trained `trained` epochs (default: all of them)."""
     uninterrupted = compose_config([*options, f"trainer.max_epochs={epochs}"], tmp_path / "once")
     train(uninterrupted)
     results = [json.loads((path / "results.json").read_text()) for path in (run, tmp_path / "once")]
-    assert results[0]["epochs"] == results[1]["epochs"] == epochs
+    assert results[0]["epochs"] == results[1]["epochs"] == (trained or epochs)
     assert results[0]["metrics"] == results[1]["metrics"]  # same batches, same dropout masks
 
 
@@ -590,3 +607,10 @@ def test_every_n_train_steps_adds_mid_epoch_saves_to_the_epoch_end_ones(
     assert saved == [5, 8, 10, 15, 16]  # every 5 steps, and each epoch's end
     state = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     assert state["global_step"] == 16
+
+
+def test_a_run_whose_loss_explodes_is_stopped_as_diverged(tiny_cfg, tmp_path):
+    """Adam at lr=1e6 keeps finite losses far above a uniform guess's: an error, not a run."""
+    with pytest.raises(FloatingPointError, match=r"val/loss reached .* training diverged"):
+        train(tiny_cfg("optimizer.lr=1e6", "trainer.max_epochs=3"))
+    assert not (tmp_path / "results.json").exists()

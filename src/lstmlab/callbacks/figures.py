@@ -1,9 +1,11 @@
-"""Figures in TensorBoard: what an attention model reads, and where a classifier goes wrong.
+"""Figures for every tracker: what an attention model reads, and where a classifier goes wrong.
 
-`TensorBoardFigures` (conf/callbacks/figures.yaml) draws, on the IMAGES and PR CURVES tabs:
+`TensorBoardFigures` (conf/callbacks/figures.yaml) draws, on TensorBoard's IMAGES and PR CURVES
+tabs, and as images under `figures/` in MLflow's and W&B's runs (PR curves as one figure):
 - after each validation epoch, heat-maps over the same few validation texts: the attention
   weights (attention models), so one can watch the model learn where to look, and the
-  integrated gradients of every token (any pooling; models/attribution.py), what decided;
+  integrated gradients of every token (any pooling; models/attribution.py), what decided,
+  each text titled with their completeness error (a warning where it exceeds `ig_tolerance`);
 - after testing (and after `evaluate.py split=val`), the confusion matrix, one
   precision-recall curve per class and the reliability diagram (is a 0.9 confidence right
   90 % of the time?).
@@ -12,36 +14,51 @@
 from __future__ import annotations
 
 import importlib.util
+import io
 from collections.abc import Sequence
 
 import lightning as L
 import torch
-from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger, WandbLogger
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_warn
 from matplotlib.figure import Figure
 from torch import Tensor
 from torchmetrics.classification import MulticlassConfusionMatrix
+from torchmetrics.functional.classification import multiclass_precision_recall_curve
 
 from lstmlab.data.batching import PadCollator
-from lstmlab.models.attribution import integrated_gradients
+from lstmlab.models.attribution import TOLERANCE, explain
 from lstmlab.models.calibration import BINS, expected_calibration_error, reliability
+
+FIGURE_LOGGERS = (TensorBoardLogger, MLFlowLogger, WandbLogger)  # the trackers that take figures
+TOKENS_PER_LINE = 10  # tokens on a line of a heat-map: each cell wide enough for a word
 
 
 class TensorBoardFigures(L.Callback):
     """Args:
     num_texts: validation texts whose attention weights and attributions are drawn each epoch.
-    max_tokens: texts at most this long are preferred, so every token gets a readable label
-        (longer ones are drawn in full but labelled only where the weights are largest).
+    max_tokens: texts at most this long are preferred, so a heat-map stays a few lines high
+        (longer ones are drawn in full, on more lines).
 
-    attributions: integrated gradients of the same texts (needs Captum, the `explain` extra;
-        skipped with a warning without it).
+    attributions: integrated gradients of the same texts (Captum, the `explain` extra): None
+        draws them where Captum is installed, so the base install runs silently; True asks
+        for them (a warning without Captum); False never.
+    ig_tolerance: largest completeness error (share of the logit difference) before more
+        steps are tried, then a warning.
     """
 
-    def __init__(self, num_texts: int = 4, max_tokens: int = 60, attributions: bool = True) -> None:
+    def __init__(
+        self,
+        num_texts: int = 4,
+        max_tokens: int = 60,
+        attributions: bool | None = None,
+        ig_tolerance: float = TOLERANCE,
+    ) -> None:
         self.num_texts = num_texts
         self.max_tokens = max_tokens
-        self.attributions = attributions and _captum_installed()
+        self.attributions = attributions is not False and _captum_installed(warn=bool(attributions))
+        self.ig_tolerance = ig_tolerance
         self._examples: list[tuple[Tensor, Tensor]] | None = None
 
     def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
@@ -57,9 +74,8 @@ class TensorBoardFigures(L.Callback):
 
     def _log_texts(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         """The chosen validation texts' attention weights and integrated gradients."""
-        writer = _tensorboard(trainer)
-        if writer is None:
-            return
+        if not any(isinstance(logger, FIGURE_LOGGERS) for logger in trainer.loggers):
+            return  # e.g. logger=csv: no tracker would show them
         if self._examples is None:
             self._examples = self._pick_examples(trainer.val_dataloaders.dataset)
         batch = PadCollator(module.pad_id)(self._examples)
@@ -83,17 +99,29 @@ class TensorBoardFigures(L.Callback):
                 (t, weights[i, :n].cpu(), title)
                 for i, (t, n, title) in enumerate(zip(texts, sizes, titles))
             ]
-            writer.add_figure("val/attention", attention_figure(rows), trainer.global_step)
+            log_figure(trainer, "val/attention", attention_figure(rows))
         if self.attributions:
-            ig, _ = integrated_gradients(
-                module.net, tokens, lengths, predicted.to(module.device), module.pad_id
+            explained = explain(
+                module.net,
+                tokens,
+                lengths,
+                predicted.to(module.device),
+                module.pad_id,
+                tolerance=self.ig_tolerance,
             )
+            errors = explained.error.cpu()
             rows = [
-                (t, ig[i, :n].cpu(), title)
+                (t, explained.attributions[i, :n].cpu(), f"{title}; IG error {errors[i]:.1%}")
                 for i, (t, n, title) in enumerate(zip(texts, sizes, titles))
             ]
-            figure = attention_figure(rows, signed=True)
-            writer.add_figure("val/integrated_gradients", figure, trainer.global_step)
+            log_figure(trainer, "val/integrated_gradients", attention_figure(rows, signed=True))
+            if explained.above(self.ig_tolerance):
+                rank_zero_warn(
+                    f"Integrated gradients of {len(explained.above(self.ig_tolerance))} of "
+                    f"{len(rows)} drawn texts leave more than {self.ig_tolerance:.0%} of the "
+                    f"logit difference unexplained (largest {float(errors.max()):.0%}, at "
+                    f"{int(explained.steps.max())} steps): read their heat-maps with care."
+                )
 
     def _pick_examples(self, dataset: Sequence) -> list[tuple[Tensor, Tensor]]:
         """The first `num_texts` validation texts no longer than `max_tokens` (fixed across
@@ -108,55 +136,130 @@ class TensorBoardFigures(L.Callback):
         return short or [dataset[i] for i in range(min(self.num_texts, len(dataset)))]
 
     def _log_evaluation(self, trainer: L.Trainer, module: L.LightningModule, stage: str) -> None:
-        writer = _tensorboard(trainer)
         result = module.last_evaluation(stage)
-        if writer is None or result is None:
+        if result is None:
             return
-        step = trainer.global_step
         names = module.class_names
-        writer.add_figure(
-            f"{stage}/confusion_matrix", confusion_figure(result.confusion, names), step
-        )
-        writer.add_figure(
-            f"{stage}/reliability",
-            reliability_figure(result.probabilities, result.labels),
-            step,
-        )
+        log_figure(trainer, f"{stage}/confusion_matrix", confusion_figure(result.confusion, names))
+        reliability = reliability_figure(result.probabilities, result.labels)
+        log_figure(trainer, f"{stage}/reliability", reliability)
+        writer = _tensorboard(trainer)
         for c, name in enumerate(names):
-            writer.add_pr_curve(
-                f"{stage}/pr_curve/{name}",
-                result.labels == c,
-                result.probabilities[:, c],
-                step,
-            )
+            if writer is not None:  # TensorBoard's own PR CURVES tab
+                labels, scores = result.labels == c, result.probabilities[:, c]
+                writer.add_pr_curve(f"{stage}/pr_curve/{name}", labels, scores, trainer.global_step)
+        if any(not isinstance(logger, TensorBoardLogger) for logger in trainer.loggers):
+            pr = pr_figure(result.probabilities, result.labels, names)
+            log_figure(trainer, f"{stage}/pr_curves", pr, tensorboard=False)
+
+
+def log_figure(trainer: L.Trainer, tag: str, figure: Figure, tensorboard: bool = True) -> None:
+    """`figure` at the trainer's step to each tracker: TensorBoard's IMAGES tab (`tag`), an
+    MLflow artifact `figures/<tag>_step<N>.png`, a W&B image under `tag`."""
+    step = trainer.global_step
+    for logger in trainer.loggers:
+        if isinstance(logger, MLFlowLogger):
+            path = f"figures/{tag}_step{step:06d}.png"
+            logger.experiment.log_figure(logger.run_id, figure, path)
+        elif isinstance(logger, WandbLogger):
+            logger.log_image(tag, [_image(figure)], step=step)
+    tensorboard_writer = _tensorboard(trainer) if tensorboard else None
+    if tensorboard_writer is not None:
+        tensorboard_writer.add_figure(tag, figure, step)  # last: it closes the figure
+
+
+def _image(figure: Figure):  # -> PIL.Image.Image
+    """The figure as a picture, as TensorBoard renders it (for trackers that take pictures)."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    buffer.seek(0)
+    return Image.open(buffer)
+
+
+def pr_figure(probabilities: Tensor, labels: Tensor, class_names: list[str]) -> Figure:
+    """Precision against recall per class (one against the rest), in one figure: for trackers
+    without TensorBoard's PR CURVES tab."""
+    precision, recall, _ = multiclass_precision_recall_curve(
+        probabilities, labels, num_classes=len(class_names)
+    )
+    figure = Figure(figsize=(4.5, 4.5))
+    ax = figure.add_subplot()
+    for name, p, r in zip(class_names, precision, recall):
+        ax.plot(r.numpy(), p.numpy(), label=name)
+    ax.set(xlim=(0, 1), ylim=(0, 1.05), xlabel="recall", ylabel="precision", title="PR curves")
+    ax.legend(loc="lower left", fontsize=7)
+    figure.tight_layout()
+    return figure
 
 
 def attention_figure(
     rows: list[tuple[list[str], Tensor, str]],
-    label_limit: int = 60,
     signed: bool | list[bool] = False,
+    per_line: int = TOKENS_PER_LINE,
 ) -> Figure:
-    """One heat-map strip per text: its tokens left to right, coloured by weight (attention:
-    white to red; `signed` attributions: blue below zero, red above, white at zero). `signed`
-    may be given per row, e.g. attention above integrated gradients for one text."""
-    longest = max((len(tokens) for tokens, _, _ in rows), default=1)
-    figure = Figure(figsize=(max(6.0, 0.2 * min(longest, label_limit) + 2), 1.6 * len(rows)))
-    axes = figure.subplots(len(rows), 1, squeeze=False)[:, 0]
-    per_row = signed if isinstance(signed, list) else [signed] * len(rows)
-    for ax, (tokens, weights, title), row_signed in zip(axes, rows, per_row):
-        limit = float(weights.abs().max()) or 1.0
-        colours = (
-            {"cmap": "RdBu_r", "vmin": -limit, "vmax": limit} if row_signed else {"cmap": "Reds"}
-        )
-        ax.imshow(weights[None, :].numpy(), aspect="auto", **({"vmin": 0} | colours))
-        shown = range(len(tokens))
-        if len(tokens) > label_limit:  # label the heaviest tokens only
-            shown = sorted(weights.abs().topk(label_limit).indices.tolist())
-        ax.set_xticks(list(shown), [tokens[i] for i in shown], rotation=90, fontsize=7)
+    """Each text as a grid of its tokens, `per_line` to a line, each on its weight's colour
+    (attention: white to red; `signed` attributions: blue below zero, red above, white at
+    zero), so that it reads at TensorBoard's card size (600 px wide, 11-pt text). One colour
+    scale per kind in the figure, with its colour bar: strips can be compared. `signed` may be
+    given per row, e.g. attention above integrated gradients for one text."""
+    kinds = signed if isinstance(signed, list) else [signed] * len(rows)
+    lines = [max(1, -(-len(tokens) // per_line)) for tokens, _, _ in rows]
+    figure = Figure(figsize=(6.0, sum(0.32 * n + 0.45 for n in lines) + 0.7 * len(set(kinds))))
+    grid = figure.add_gridspec(
+        len(rows) + len(set(kinds)), 1, height_ratios=[*lines, *[0.6] * len(set(kinds))]
+    )
+    scales = {
+        kind: _colour_scale([w for (_, w, _), k in zip(rows, kinds) if k == kind], kind)
+        for kind in set(kinds)
+    }
+    images = {}
+    for place, ((tokens, weights, title), kind, n) in enumerate(zip(rows, kinds, lines)):
+        ax = figure.add_subplot(grid[place])
+        cells = torch.full((n * per_line,), float("nan"))
+        cells[: len(tokens)] = weights.float()
+        image = ax.imshow(cells.view(n, per_line).numpy(), aspect="auto", **scales[kind])
+        for i, token in enumerate(tokens):
+            shade = abs(float(weights[i])) / (scales[kind]["vmax"] or 1.0)
+            ax.text(
+                i % per_line,
+                i // per_line,
+                _short(token),
+                ha="center",
+                va="center",
+                fontsize=9,
+                color="white" if shade > 0.6 else "black",
+            )
+        ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_title(title, fontsize=8, loc="left")
-    figure.tight_layout()
+        ax.set_title(title, fontsize=10, loc="left")
+        images[kind] = image
+    for place, kind in enumerate(sorted(set(kinds)), start=len(rows)):
+        bar = figure.colorbar(
+            images[kind],
+            cax=figure.add_subplot(grid[place]),
+            orientation="horizontal",
+        )
+        bar.set_label(
+            "integrated gradient (towards the predicted class)" if kind else "attention weight",
+            fontsize=9,
+        )
+    figure.set_layout_engine("constrained")
     return figure
+
+
+def _colour_scale(weights: list[Tensor], signed: bool) -> dict:
+    """One colour scale for every strip of a kind: the largest |weight| among them."""
+    limit = max((float(w.abs().max()) for w in weights if w.numel()), default=0.0) or 1.0
+    if signed:
+        return {"cmap": "RdBu_r", "vmin": -limit, "vmax": limit}
+    return {"cmap": "Reds", "vmin": 0.0, "vmax": limit}
+
+
+def _short(token: str, width: int = 9) -> str:
+    """A token cut to fit its cell (`width` characters), so neighbours never overlap."""
+    return token if len(token) <= width else token[: width - 1] + "…"
 
 
 def confusion_figure(matrix: Tensor, class_names: list[str]) -> Figure:
@@ -215,13 +318,14 @@ def _token_names(datamodule: L.LightningDataModule | None, ids: Tensor) -> list[
     return [tokenizer.id_to_token(i) or "?" for i in ids.tolist()]
 
 
-def _captum_installed() -> bool:
+def _captum_installed(warn: bool) -> bool:
     if importlib.util.find_spec("captum") is not None:
         return True
-    rank_zero_warn(
-        "callbacks.figures.attributions=true needs Captum for integrated gradients: "
-        "pip install -e '.[explain]' (or set it to false). Drawing attention only."
-    )
+    if warn:
+        rank_zero_warn(
+            "callbacks.figures.attributions=true needs Captum for integrated gradients: "
+            "pip install -e '.[explain]' (or set it to null or false). Drawing attention only."
+        )
     return False
 
 

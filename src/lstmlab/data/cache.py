@@ -1,7 +1,7 @@
 """The encoded-text cache: one folder per recipe, built once, memory-mapped after.
 
-`build_cache` splits the labelled text (a stratified validation split unless the source has
-one), trains the tokenizer on the training split only, encodes every split with
+`build_cache` splits the labelled text (a stratified validation split, or one fold of k, unless
+the source has one), trains the tokenizer on the training split only, encodes every split with
 `datasets.map` and publishes the folder in one rename (`io.atomic.atomic_folder`), so an
 interrupted preparation is never mistaken for a finished one. `load_encoded` reads a split
 back as one flat tensor of ids plus offsets (`RaggedSequences`), not 50 000 tensors: a few
@@ -28,6 +28,7 @@ from tokenizers import Tokenizer
 
 from lstmlab.data import chunks, tokenization
 from lstmlab.data.batching import EncodedDataset
+from lstmlab.data.folds import no_validation_file, stratified_fold
 from lstmlab.data.overlap import phrases_in_train
 from lstmlab.data.sequences import RaggedSequences
 from lstmlab.io import atomic
@@ -64,10 +65,10 @@ def build_cache(
     )
     val_in_train = None  # a validation split of its own is the user's to judge
     if "val" in raw:
+        no_validation_file(recipe.get("folds"), source)
         parts = {"train": raw["train"], "val": raw["val"], "test": raw["test"]}
     else:
-        size = holdout_size(recipe["val_size"], len(labels))
-        train_idx, val_idx = stratified_split(labels, size, recipe["seed"])
+        train_idx, val_idx = held_out(labels, recipe)
         parts = {"train": raw["train"].select(train_idx), "val": raw["train"].select(val_idx)}
         parts["test"] = raw["test"]
         val_texts = train_texts.take(pa.array(val_idx))  # `.data` ignores select()
@@ -144,6 +145,14 @@ def describe_classes(names: list[str], counts: list[int]) -> str:
     listed = ", ".join(f"{n} {c}" for n, c in zip(names, counts))
     ratio = max(counts) / max(min(counts), 1)
     return f"{len(names)} classes in train ({listed}; largest/smallest {ratio:.1f})"
+
+
+def held_out(labels: np.ndarray, recipe: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(train, validation) rows of the training split: fold `fold` of `folds` (k-fold
+    cross-validation, folds.py), else `val_size` rows, both stratified and seeded."""
+    if recipe.get("folds"):
+        return stratified_fold(labels, recipe["folds"], recipe["fold"], recipe["seed"])
+    return stratified_split(labels, holdout_size(recipe["val_size"], len(labels)), recipe["seed"])
 
 
 def holdout_size(val_size: float, rows: int) -> int:

@@ -26,6 +26,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from lstmlab.data.batching import EncodedDataset, batch_loader
+from lstmlab.data.folds import check_fold, stratified_fold
 from lstmlab.data.unlabelled import check_ratio, merge_batches, unlabelled_pool, with_unlabelled
 
 PAD_ID, UNK_ID, FIRST_KEY_ID = 0, 1, 2
@@ -59,11 +60,12 @@ def make_key_task(
 class SyntheticDataModule(L.LightningDataModule):
     """Train / validation / test splits of the key-token task, generated in memory.
 
-    The three splits come from independent streams of one seed, so they never share samples
-    by construction and change together when `seed` changes. `hidden_labels` of the training
-    split lose their labels: they are only in `unlabelled_pool` (with the labelled rest), which
-    feeds unlabelled batches with `unlabelled_ratio > 0` (unlabelled.py), as IMDB's
-    unsupervised reviews do.
+    The three splits come from independent streams of one seed, so they never share samples by
+    construction and change together when `seed` changes. With `folds`, fold `fold` of the
+    training split validates instead (k-fold cross-validation, folds.py). `hidden_labels` of
+    the training split lose their labels: they are only in `unlabelled_pool` (with the
+    labelled rest), which feeds unlabelled batches with `unlabelled_ratio > 0`
+    (unlabelled.py), as IMDB's unsupervised reviews do.
     """
 
     pad_id = PAD_ID
@@ -84,10 +86,13 @@ class SyntheticDataModule(L.LightningDataModule):
         pin_memory: bool = False,
         hidden_labels: float = 0.0,
         unlabelled_ratio: float = 0.0,
+        folds: int | None = None,
+        fold: int = 0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(logger=False)  # trackers get train.py's flat hyperparameters
         _check_args(self.hparams)
+        check_fold(folds, fold)
         check_ratio(unlabelled_ratio)
         self.vocab_size = vocab_size
         self.num_classes = num_classes
@@ -103,6 +108,10 @@ class SyntheticDataModule(L.LightningDataModule):
         sizes = {"train": h.num_samples, "val": h.val_samples, "test": h.test_samples}
         for (name, size), split_seed in zip(sizes.items(), seeds):
             self.splits[name] = make_key_task(size, seed=split_seed, **rule)
+        if h.folds:  # the validation split is a fold of the training split
+            train = self.splits["train"]
+            parts = stratified_fold(train.labels.numpy(), h.folds, h.fold, h.seed)
+            self.splits["train"], self.splits["val"] = (subset(train, rows) for rows in parts)
         train = self.splits["train"]
         hidden = round(h.hidden_labels * len(train))  # the first ones: the draw is random
         self.unlabelled_pool = unlabelled_pool([train])
@@ -136,6 +145,10 @@ class SyntheticDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader(self.splits["test"])
+
+
+def subset(data: EncodedDataset, rows: np.ndarray) -> EncodedDataset:
+    return EncodedDataset([data.sequences[i] for i in rows], data.labels[torch.from_numpy(rows)])
 
 
 def _check_args(h: Mapping[str, float]) -> None:

@@ -2,13 +2,13 @@
 
 `TextDataModule` is the base of `IMDBDataModule` (imdb.py) and `TextFilesDataModule`
 (text_files.py); a subclass only says where its text comes from (`find_source`, returning a
-`TextSource`). Flow: `prepare_data` finds the data, holds out a stratified validation split
-from train unless the source has one, trains the tokenizer on what remains (never on
-validation or test), encodes train / validation / test with `datasets.map` and writes all of
-it to one cache folder, named after everything that decides its content. `setup` memory-maps
-that folder. A second run with the same data and settings finds the folder and
-tokenises nothing; a cache folder appears in one rename once complete, so an interrupted
-preparation is never mistaken for a finished one.
+`TextSource`). Flow: `prepare_data` finds the data, holds out a stratified validation split from
+train (or fold `fold` of `folds`, folds.py) unless the source has one, trains the tokenizer on
+what remains (never on validation or test), encodes train / validation / test with
+`datasets.map` and writes all of it to one cache folder, named after everything that decides its
+content. `setup` memory-maps that folder. A second run with the same data and settings finds the
+folder and tokenises nothing; a cache folder appears in one rename once complete, so an
+interrupted preparation is never mistaken for a finished one.
 
 The cache itself (building, encoding, loading, the stratified validation split) lives in
 cache.py, the flat storage of encoded texts in sequences.py, the argument checks in
@@ -42,6 +42,8 @@ from lstmlab.data.cache import (
     file_digest,
     load_encoded,
 )
+from lstmlab.data.folds import check_fold
+from lstmlab.data.labels import lookalike_warning
 from lstmlab.data.options import check_options
 from lstmlab.data.overlap import overlap_warning
 
@@ -69,6 +71,8 @@ class TextDataModule(L.LightningDataModule):
         max_size: int | None = 25_000,
         max_len: int | None = 400,
         val_size: float = 5_000,
+        folds: int | None = None,
+        fold: int = 0,
         seed: int = 1234,
         shuffle_seed: int = 0,
         class_weights: bool = False,
@@ -81,6 +85,7 @@ class TextDataModule(L.LightningDataModule):
         check_options(
             tokenizer, pretrained, min_freq, max_size, max_len, val_size, batch_size, num_workers
         )
+        check_fold(folds, fold)
         # these keys and the subclass's own (Lightning walks up); logger=False: trackers get
         # the run's flat hyperparameters from train.py instead
         self.save_hyperparameters(logger=False)
@@ -135,6 +140,7 @@ class TextDataModule(L.LightningDataModule):
         if self._restored is None:  # training: what the user can still fix in the data settings
             for warning in (
                 numbers_warning(self.class_names),
+                lookalike_warning(self.class_names),
                 overlap_warning(meta.get("val_in_train")),
             ):
                 if warning is not None:
@@ -174,6 +180,7 @@ class TextDataModule(L.LightningDataModule):
             "tokenizer": rules,
             "val_size": h.val_size,
             "seed": h.seed,
+            **({"folds": h.folds, "fold": h.fold} if h.folds else {}),  # a cache per fold
         }
 
     # ------------------------------------------------------------------ checkpoints

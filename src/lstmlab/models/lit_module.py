@@ -9,6 +9,7 @@ weights come from their own config groups.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -223,11 +224,18 @@ class ClassifierModule(L.LightningModule):
     def _check_finite(self, name: str, loss: Tensor, batch_idx: int) -> None:
         """Stops a diverged run before the optimiser spreads the NaN/inf into the weights."""
         if not torch.isfinite(loss):
+            saved = [c.best_model_path for c in self.trainer.checkpoint_callbacks]
+            kept = ", ".join(sorted({Path(p).name for p in saved if p and Path(p).is_file()}))
             raise FloatingPointError(
                 f"{name} became {loss.item()} at step {self.global_step} (epoch "
-                f"{self.current_epoch}, batch {batch_idx}): training diverged. Checkpoints "
-                "written so far are kept (checkpoints/last.ckpt is the last good state). Try "
-                "a lower optimizer.lr, trainer.gradient_clip_val=1.0, or trainer.precision=32-true."
+                f"{self.current_epoch}, batch {batch_idx}): training diverged. "
+                + (
+                    f"The checkpoints so far are kept ({kept}). "
+                    if kept
+                    else "There is no checkpoint yet. "
+                )
+                + "Try a lower optimizer.lr, trainer.gradient_clip_val=1.0, or "
+                "trainer.precision=32-true."
             )
 
     def adversarial_loss(self, batch: Batch, loss: Tensor, probe: Tensor) -> Tensor:

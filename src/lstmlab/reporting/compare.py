@@ -3,18 +3,20 @@
     python scripts/compare.py logs/multiruns/<time>                   # sorted by val/acc_best
     python scripts/compare.py logs/multiruns/<time> --metric test/f1 --out reports/
     python scripts/compare.py logs/multiruns/<time> --baseline model.pooling=last
+    python scripts/compare.py logs/multiruns/<time> --report          # + one HTML page
 
 For the chosen metric each row also gets its 95 % t-interval over seeds and its difference
 from a baseline configuration (default: the best) with the 95 % interval and p-value of
-Welch's t-test; each swept factor (an override key with several values) gets its main effect:
-each level over every job at that level, against the best level (docs/analysis.md).
+Welch's t-test; the swept factors get a linear model's ANOVA and level effects
+(`effects.py`; how and why: docs/research.md, "Over seeds").
 
 A job is a folder holding `.hydra/overrides.yaml`; its configuration is its overrides without
 `seed` (and without those every job shares, shown once in the title), so `seed=1,2,3` jobs of
-one configuration share a row. A job without `results.json`
-failed (or is still running): it is counted in its row and shown in the table and the plot,
-never dropped. Writes compare.csv, compare.md and compare.png next to the jobs (or in --out).
-Reading the jobs and computing the rows: `sweep.py`; this module renders them.
+one configuration share a row, shown by its swept values. A job without `results.json` failed
+(or is still running), one whose results.json has a `status` other than complete (pruned)
+stopped early: both are counted in their row and listed, never dropped. Writes compare.csv,
+compare.md and the figure compare.{png,pdf,svg} next to the jobs (or in --out), and with
+--report report.html (`report.py`). Reading the jobs and computing the rows: `sweep.py`.
 """
 
 from __future__ import annotations
@@ -24,157 +26,84 @@ import csv
 import sys
 from pathlib import Path
 
-import rich
-from matplotlib.figure import Figure
+from rich.console import Console
 from rich.table import Table
 
 from lstmlab.io import atomic
 from lstmlab.io.atomic import atomic_open
+from lstmlab.reporting.effects import Effects, factor_effects
 from lstmlab.reporting.hparams import HEADLINE_METRICS as METRICS  # besides the chosen one
-from lstmlab.reporting.sweep import Row, compare_to, find_jobs, main_effects, summarize
-
-
-def interval_cell(row: Row) -> str:
-    if not row.values:
-        return "-"
-    if row.interval is None:
-        return "n/a (1 seed)"
-    return f"[{100 * row.interval.low:.2f}, {100 * row.interval.high:.2f}]"
-
-
-def difference_cells(row: Row, baseline: str) -> list[str]:
-    """The difference against the baseline with its interval (percentage points), and p."""
-    if row.config == baseline:
-        return ["baseline", ""]
-    if row.difference is None:
-        return ["n/a (1 seed)" if row.values else "-", "-"]
-    d = row.difference.interval
-    estimate = f"{100 * d.estimate:+.2f} [{100 * d.low:+.2f}, {100 * d.high:+.2f}]"
-    return [estimate, f"{row.difference.p_value:.3g}"]
-
-
-def significance_columns(metric: str, baseline: str) -> list[str]:
-    return [f"{metric} 95% CI", f"Δ vs {baseline} (pp, 95% CI)", "p (Welch t)"]
-
-
-def no_interval_note(rows: list[Row]) -> str:
-    """Said aloud rather than printing zeros: one seed has no spread to build an interval on."""
-    single = [row.config for row in rows if row.values and row.interval is None]
-    if not single:
-        return ""
-    return (
-        f"No interval can be computed for {', '.join(single)}: one finished seed each. "
-        "Run each configuration with several seeds (seed=1,2,3) for intervals and p-values."
-    )
-
-
-def cell(row: Row, metric: str) -> str:
-    if metric not in row.stats:
-        return "failed" if row.failed == row.runs else "-"
-    mean, std = row.stats[metric]
-    return f"{100 * mean:.2f}" + ("" if std is None else f" ± {100 * std:.2f}")
-
-
-def runs_cell(row: Row) -> str:
-    return f"{row.runs}" + (f" ({row.failed} failed)" if row.failed else "")
+from lstmlab.reporting.report import Study, write_report
+from lstmlab.reporting.sweep import (
+    UNREADABLE,
+    Row,
+    check_metric,
+    compare_to,
+    factors,
+    find_jobs,
+    summarize,
+)
+from lstmlab.reporting.sweep_figures import save, seeds_figure
+from lstmlab.reporting.tables import effect_tables, markdown_table, notes, table_rows
 
 
 def write_csv(rows: list[Row], metrics: list[str], path: Path) -> None:
+    """One line per configuration, every line with every field of the header (empty where a
+    value does not exist): the swept values, then the statistics."""
+    keys = list(factors(row.settings for row in rows))
+    extra = ["ci_low", "ci_high", "diff", "diff_ci_low", "diff_ci_high", "p_welch"]
+    header = ["config", *keys, "runs", "failed"]
+    header += [f"{m}_{s}" for m in metrics for s in ("mean", "std")]
+    header += [f"{metrics[0]}_{e}" for e in extra]
     with atomic_open(path, "w", newline="") as file:
         writer = csv.writer(file)
-        header = ["config", "runs", "failed"]
-        extra = ["ci_low", "ci_high", "diff", "diff_ci_low", "diff_ci_high", "p_welch"]
-        means = [f"{m}_{s}" for m in metrics for s in ("mean", "std")]
-        writer.writerow(header + means + [f"{metrics[0]}_{e}" for e in extra])
+        writer.writerow(header)
         for row in rows:
-            values = []
-            for metric in metrics:
-                mean, std = row.stats.get(metric, (None, None))
-                values += [mean, std]
+            values = [row.config, *(row.settings.get(k, "") for k in keys), row.runs, row.failed]
+            values += [v for m in metrics for v in row.stats.get(m, (None, None))]
             ci, diff = row.interval, row.difference
             values += [ci.low, ci.high] if ci else [None, None]
-            if diff:
-                d = diff.interval
-                values += [d.estimate, d.low, d.high, diff.p_value]
-            writer.writerow([row.config, row.runs, row.failed, *values])
+            d = diff.interval if diff else None
+            values += [d.estimate, d.low, d.high, diff.p_value] if d else [None] * 4
+            writer.writerow(values)
 
 
 def markdown(
-    rows: list[Row],
-    metrics: list[str],
-    title: str = "",
-    baseline: str = "-",
-    effects: list[Row] | None = None,
+    rows: list[Row], metrics: list[str], title: str, baseline: str, effects: Effects | None
 ) -> str:
-    columns = [f"{m} (%)" for m in metrics] + significance_columns(metrics[0], baseline)
-    lines = [
-        f"{title}\n" if title else "",
-        "| configuration | runs | " + " | ".join(columns) + " |",
-        "|---|---|" + "---|" * len(columns),
-    ]
-    for row in rows:
-        cells = [cell(row, m) for m in metrics] + [interval_cell(row)]
-        cells += difference_cells(row, baseline)
-        lines.append(f"| {row.config} | {runs_cell(row)} | {' | '.join(cells)} |")
-    note = no_interval_note(rows)
-    lines += ["", note] if note else []
-    if effects:
-        lines += ["", f"Main effects on {metrics[0]} (each level over all its jobs):", ""]
-        lines += [
-            "| level | runs | mean (%) | 95% CI | Δ vs the factor's best (pp) | p (Welch t) |"
-        ]
-        lines += ["|---|---|---|---|---|---|"]
-        best = {}
-        for row in effects:
-            factor = row.config.split("=", 1)[0]
-            best.setdefault(factor, row.config)
-            cells = [cell(row, metrics[0]), interval_cell(row)]
-            cells += difference_cells(row, best[factor])
-            lines.append(f"| {row.config} | {runs_cell(row)} | {' | '.join(cells)} |")
-    return "\n".join(lines) + "\n"
+    lines = [f"{title}\n" if title else "", *markdown_table(*table_rows(rows, metrics, baseline))]
+    for caption, header, cells in effect_tables(effects) if effects else []:
+        lines += ["", f"{caption} on {metrics[0]}:", "", *markdown_table(header, cells)]
+    return "\n".join([*lines, "", *notes(rows, effects)]) + "\n"
 
 
-def plot(rows: list[Row], metric: str, path: Path, title: str = "") -> None:
-    """Horizontal bars of `metric` (mean, 95 % CI as error bars), best on top; failed rows
-    marked."""
-    figure = Figure(figsize=(8, 0.45 * len(rows) + 1.2))
-    ax = figure.add_subplot()
-    positions = range(len(rows))[::-1]
-    for y, row in zip(positions, rows):
-        if metric in row.stats:
-            mean, _ = row.stats[metric]
-            ci = row.interval
-            xerr = None if ci is None else [[100 * (mean - ci.low)], [100 * (ci.high - mean)]]
-            ax.barh(y, 100 * mean, xerr=xerr, color="tab:blue")
-            ax.text(100 * mean, y, f" {100 * mean:.2f}", va="center", fontsize=8)
-        else:
-            ax.text(0, y, " failed", va="center", color="tab:red", fontsize=8)
-    ax.set_yticks(list(positions), [row.config for row in rows], fontsize=8)
-    finished = [100 * r.stats[metric][0] for r in rows if metric in r.stats]
-    if finished:  # room on the right for the value labels
-        ax.set_xlim(max(0.0, min(finished) - 5), max(finished) + 3)
-    ax.set_xlabel(f"{metric} (%), mean and 95 % t-interval over seeds")
-    ax.set_title(title, fontsize=8, loc="left")
-    figure.tight_layout()
-    with atomic_open(path) as file:  # whole or not at all, as the CSV and Markdown
-        figure.savefig(file, format="png", dpi=120)
-
-
-def print_table(rows: list[Row], metrics: list[str], title: str, baseline: str = "-") -> None:
-    table = Table(title=title, header_style="bold")
-    table.add_column("configuration")
-    table.add_column("runs", justify="right")
-    for column in [f"{m} (%)" for m in metrics] + significance_columns(metrics[0], baseline):
-        table.add_column(column, justify="right")
-    for row in rows:
-        style = "red" if row.failed else None
-        cells = [cell(row, m) for m in metrics] + [interval_cell(row)]
-        cells += difference_cells(row, baseline)
-        table.add_row(row.config, runs_cell(row), *cells, style=style)
-    rich.print(table)
-    note = no_interval_note(rows)
-    if note:
-        print(note)
+def print_tables(
+    rows: list[Row], metrics: list[str], title: str, baseline: str, effects: Effects | None
+) -> None:
+    """The tables in the terminal, a rule between rows: names folded at their dots and never
+    narrower than their values, so every row keeps its swept values in a 120-column terminal
+    (numbers wrap where a terminal is narrower still)."""
+    console = Console()
+    header, cells = table_rows(rows, metrics, baseline, narrow=True)
+    factor_columns = len(factors(row.settings for row in rows)) or 1  # or `configuration`
+    tables = [(title, header, cells, factor_columns, [row.failed > 0 for row in rows])]
+    for caption, header, cells in effect_tables(effects) if effects else []:
+        tables.append((f"{caption} on {metrics[0]}", header, cells, 2, [False] * len(cells)))
+    for caption, header, cells, names, failed in tables:
+        table = Table(title=caption, header_style="bold", show_lines=True)
+        for i, column in enumerate(header):
+            if i < names:  # a name: folded at its dots, never narrower than its longest value
+                widest = max([len(str(line[i])) for line in cells] + [len(column) // 3])
+                table.add_column(
+                    column.replace(".", ".\n"), min_width=min(widest, 24), overflow="fold"
+                )
+            else:
+                table.add_column(column.replace(" (", "\n("), justify="right", overflow="fold")
+        for line, bad in zip(cells, failed):
+            table.add_row(*map(str, line), style="red" if bad else None)
+        console.print(table)
+    for note in notes(rows, effects):
+        console.print(note, highlight=False)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -183,7 +112,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metric", default="val/acc_best", help="sort and plot by this metric")
     parser.add_argument("--out", type=Path, help="where to write compare.* (default: the sweep)")
     parser.add_argument(
-        "--baseline", help="the configuration (as the table names it) others are compared with"
+        "--baseline",
+        help="the configuration others are compared with, as overrides "
+        "(e.g. model.pooling=last; default: the best)",
+    )
+    parser.add_argument(
+        "--report", action="store_true", help="also write report.html, the study on one page"
     )
     args = parser.parse_args(argv)
     try:
@@ -193,19 +127,29 @@ def main(argv: list[str] | None = None) -> int:
     metrics = list(dict.fromkeys([args.metric, *METRICS]))
     rows = summarize(jobs, metrics)
     try:
+        check_metric(jobs, args.metric)  # before anything is written
         baseline = compare_to(rows, args.metric, args.baseline)
     except ValueError as err:
         parser.exit(2, f"error: {err}\n")
-    effects = main_effects(jobs, args.metric)
-    title = f"{args.sweep}" + (f" (every job: {' '.join(common)})" if common else "")
+    for job in jobs:
+        if job.status == UNREADABLE:
+            print(f"warning: {job.folder / 'results.json'} is unreadable (cut short?)")
+    effects = factor_effects(jobs, args.metric)
+    title = f"{args.sweep.name}" + (f" (every job: {' '.join(common)})" if common else "")
     out = args.out or args.sweep
     out.mkdir(parents=True, exist_ok=True)
     write_csv(rows, metrics, out / "compare.csv")
     atomic.write_text(out / "compare.md", markdown(rows, metrics, title, baseline, effects))
-    plot(rows, args.metric, out / "compare.png", title)
-    print_table(rows, metrics, title, baseline)
+    caption = f"{args.metric}: each seed, mean and 95 % interval"
+    figure = seeds_figure(rows, args.metric, caption, factors(job.settings for job in jobs))
+    written = ["compare.csv", "compare.md", *(p.name for p in save(figure, out / "compare"))]
+    if args.report:
+        study = Study(args.sweep, jobs, common, rows, metrics, baseline, effects)
+        write_report(out / "report.html", study, figure)
+        written.append("report.html")
+    print_tables(rows, metrics, title, baseline, effects)
     failed = sum(row.failed for row in rows)
-    print(f"{len(jobs)} jobs, {failed} failed; wrote compare.csv, compare.md, compare.png in {out}")
+    print(f"{len(jobs)} jobs, {failed} not complete; wrote {', '.join(written)} in {out}")
     return 0
 
 

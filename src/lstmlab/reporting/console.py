@@ -4,7 +4,7 @@ also copied into the run's log file (see run_log.py)."""
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import rich
 from lightning.pytorch.utilities import rank_zero_only
@@ -51,22 +51,25 @@ def print_config_tree(cfg: DictConfig) -> None:
 
 @rank_zero_only
 def print_summary(
-    metrics: Mapping[str, float], output_dir: str, best_ckpt: str | None, log_dir: str
+    metrics: Mapping[str, float], output_dir: str, best_ckpt: str | None, browse: Sequence[str]
 ) -> None:
-    """Final metrics as a table, then where the run's files are (unwrapped, to copy-paste)."""
+    """Final metrics as a table, then where the run's files are and the `browse` commands
+    that open it in its trackers (unwrapped, to copy-paste)."""
     table = Table(title="results", show_header=True, header_style="bold")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for name in sorted(metrics):
         table.add_row(name, f"{metrics[name]:.4f}")
     show(table)
-    places = (
+    best = f"best checkpoint: {best_ckpt}" if best_ckpt else None  # none: evaluate.py
+    places = [
         f"run folder:      {output_dir}",
-        f"best checkpoint: {best_ckpt or '(none saved)'}",
-        f"compare runs:    tensorboard --logdir {log_dir}",
-    )
-    console().print("\n".join(places), soft_wrap=True)
-    RECORD.info(places[1])
+        best,
+        *(f"compare runs:    {command}" for command in browse),
+    ]
+    console().print("\n".join(p for p in places if p), soft_wrap=True)
+    if best:
+        RECORD.info(best)
 
 
 def show(renderable: RenderableType) -> None:

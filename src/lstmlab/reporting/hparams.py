@@ -1,30 +1,36 @@
-"""The HPARAMS tab: every hyperparameter of a run next to its headline final metrics.
+"""The HPARAMS tab: the hyperparameters that tell a run apart, next to its headline metrics.
 
-TensorBoard (2.21, plugins/hparams/backend_context.py) builds the tab in one of two ways. If any
-run holds an hparams *experiment* summary (what `torch.utils.tensorboard.summary.hparams` and
-Lightning's `log_hyperparams` write), it shows that one run's copy as it is: nothing is marked as
-differing and no values are listed. Only when no run holds one does it build the experiment from
-every run's *session* records, marking each hyperparameter whose values differ (`differs`), and
-the table shows those first. Its metric columns are then every scalar tag logged in a session's
-run or below it, sorted, of which the first five are shown.
+TensorBoard (2.21, plugins/hparams/backend_context.py) builds the tab from an hparams
+*experiment* summary if a run holds one, else from every run's *session* records; its table
+ticks the first five hyperparameters (those marked `differs` first, then by name) and the
+first five metrics without a click. A computed experiment lists every scalar tag as a metric,
+sorted (`test/acc`, `test/ece`, ... `val/acc_best` far down), so each run writes all three
+records itself: the experiment (which hyperparameters and metrics are columns, in our order),
+the session start (the values) and the session end.
 
-So each run writes session records only, into a sub-run `<run>/hparams` that holds copies of the
-headline metrics and nothing else: the table shows the swept keys against val/acc_best, test/acc
-and test/f1 without a click, and per-class metrics do not crowd them out. A run continued in its
-own folder (`ckpt_path`, `resume=`) replaces that sub-run whole: with two session starts in one
-run, TensorBoard shows the first, the hyperparameters from before the continuation.
+They go into the run's own folder, as one event file with a fixed name (`EVENT_FILE`), so each
+run appears once in TensorBoard (no `<run>/hparams` twin) and "Show Metrics" draws the metrics'
+learning curves from the run's own scalars. A run continued in its folder (`ckpt_path`,
+`resume=`) replaces that file whole: one session, its final values.
+
+Columns: the swept keys (or a single run's overridden ones, marked `differs`) and a few
+headline keys (`HEADLINE_HPARAMS`); every other setting would crowd them out of a 1366-px
+screen, so the whole composed config goes beside them as a text summary (TEXT tab, `config`).
+TensorBoard takes the columns of one run's experiment: open one sweep at a time
+(`--logdir logs/multiruns/<time>`) to see that sweep's keys.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
+from tensorboard.compat.proto.event_pb2 import Event
 from tensorboard.compat.proto.summary_pb2 import Summary
 from tensorboard.plugins.hparams import api_pb2, metadata
 from tensorboard.plugins.hparams.plugin_data_pb2 import (
@@ -32,13 +38,18 @@ from tensorboard.plugins.hparams.plugin_data_pb2 import (
     SessionEndInfo,
     SessionStartInfo,
 )
-from torch.utils.tensorboard import SummaryWriter
+from tensorboard.summary.writer.record_writer import RecordWriter
+from torch.utils.tensorboard.summary import text
 
-from lstmlab.io.atomic import atomic_folder
+from lstmlab.io.atomic import atomic_open
 
-# The metric columns every run shows (at most five are shown without a click).
+# Metric columns, in this order (TensorBoard shows the first five without a click): the final
+# values, then the learning curves "Show Metrics" draws for a row.
 HEADLINE_METRICS = ("val/acc_best", "test/acc", "test/f1")
-SUB_RUN = "hparams"  # <run>/hparams: the session records and the headline metrics
+CURVES = ("val/acc", "val/loss")
+# Hyperparameter columns every run shows beside its swept keys (when its config has them).
+HEADLINE_HPARAMS = ("model.pooling", "model.bidirectional", "optimizer.lr", "seed")
+EVENT_FILE = "events.out.tfevents.hparams"  # sorts after the timestamped files: read last
 HPARAM_SECTIONS = ("data", "model", "optimizer", "scheduler", "trainer")
 NOT_SETTINGS = {"trainer.default_root_dir"}  # the run's own folder: would "differ" in every run
 
@@ -83,25 +94,58 @@ def _displayable(value: Any) -> Any:
 def log_hparams(
     loggers: Iterable[Logger],
     params: Mapping[str, Any],
-    metrics: Mapping[str, float],
+    metrics: Sequence[str],
     name: str,
-    step: int,
-    optimized: str | None = None,
+    differing: Sequence[str] = (),
+    config: str = "",
 ) -> None:
-    """Writes (or replaces) the `hparams` sub-run next to every TensorBoard logger's events: the
-    session records (`params`; `name` is what the table's Trial ID column shows) and, at `step`, the
-    final value of each headline metric in `metrics` and of `optimized` (the one a sweeper
-    optimises)."""
-    headline = [tag for tag in dict.fromkeys([*HEADLINE_METRICS, optimized]) if tag in metrics]
+    """Writes (or replaces) `EVENT_FILE` in every TensorBoard logger's run folder: the columns
+    (`differing` keys first, then `HEADLINE_HPARAMS`; `metrics`: the tags that are columns),
+    the session's values from `params` (`name` is what the table's Trial ID column shows) and
+    `config` (the composed YAML) as a text summary."""
+    shown = [key for key in dict.fromkeys([*differing, *HEADLINE_HPARAMS]) if key in params]
+    summaries = [
+        experiment_summary({key: params[key] for key in shown}, set(differing), metrics),
+        *session_summaries({key: params[key] for key in shown}, name),
+    ]
+    if config:
+        summaries.append(text("config", f"```yaml\n{config}\n```"))
     for logger in loggers:
-        if not isinstance(logger, TensorBoardLogger):
-            continue
-        sub_run = atomic_folder(Path(logger.log_dir) / SUB_RUN, replace=True)
-        with sub_run as folder, SummaryWriter(str(folder)) as writer:
-            for tag in headline:
-                writer.add_scalar(tag, metrics[tag], step)
-            for summary in session_summaries(params, name):
-                writer.file_writer.add_summary(summary)
+        if isinstance(logger, TensorBoardLogger):
+            write_events(Path(logger.log_dir) / EVENT_FILE, summaries)
+
+
+def metric_columns(optimized: str | None) -> list[str]:
+    """The headline metrics, the one a sweeper optimises, then the learning curves."""
+    return list(dict.fromkeys([*HEADLINE_METRICS, *([optimized] if optimized else []), *CURVES]))
+
+
+def write_events(path: Path, summaries: Iterable[Summary]) -> None:
+    """An event file holding `summaries` at step 0, written whole or not at all."""
+    now = time.time()
+    with atomic_open(path) as file:
+        records = RecordWriter(file)
+        records.write(Event(wall_time=now, file_version="brain.Event:2").SerializeToString())
+        for summary in summaries:
+            records.write(Event(wall_time=now, step=0, summary=summary).SerializeToString())
+
+
+def experiment_summary(
+    params: Mapping[str, Any], differing: set[str], metrics: Sequence[str]
+) -> Summary:
+    """The HPARAMS table's columns: `params`' keys (those in `differing` marked so, which
+    TensorBoard lists first) and `metrics`, in order."""
+    infos = [
+        api_pb2.HParamInfo(
+            name=key,
+            type=api_pb2.DATA_TYPE_STRING if isinstance(value, str) else api_pb2.DATA_TYPE_FLOAT64,
+            differs=key in differing,
+        )
+        for key, value in params.items()
+    ]
+    columns = [api_pb2.MetricInfo(name=api_pb2.MetricName(tag=tag)) for tag in metrics]
+    experiment = api_pb2.Experiment(hparam_infos=infos, metric_infos=columns)
+    return _summary(metadata.EXPERIMENT_TAG, HParamsPluginData(experiment=experiment))
 
 
 def session_summaries(params: Mapping[str, Any], name: str) -> list[Summary]:

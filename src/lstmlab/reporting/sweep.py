@@ -1,12 +1,15 @@
-"""A sweep's jobs and their rows: each job folder's configuration and metrics, one row per
-configuration with its seeds' mean and spread, intervals and differences against a baseline,
-and main effects of each swept factor (`compare.py` renders them).
+"""A sweep's jobs and their rows: each job folder's configuration, status and metrics, one row
+per configuration with its seeds' (and folds') mean and spread, intervals and differences against a
+baseline (`compare.py` renders them; `effects.py` fits the factors).
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import statistics
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,25 +17,51 @@ import yaml
 
 from lstmlab.reporting.significance import Difference, Interval, mean_interval, welch
 
-IGNORED = ("seed",)  # overrides that do not make a configuration (hydra.* never appear)
+# overrides that do not make a configuration: a configuration's seeds and cross-validation folds
+# are its repeats, pooled into its mean and interval, and an Optuna trial's number (sweep.py) is
+# no setting (hydra.* never appear)
+IGNORED = ("seed", "data.fold", "search.trial")
+COMPLETE = "complete"  # results.json's `status` when it has none (a run that finished)
+FAILED = "failed"  # no results.json: the job failed, or is still running
+UNREADABLE = "unreadable"  # a results.json cut short (a full disk, an interrupted copy)
+# Every compared metric is a proportion (accuracy, F1, ECE, ...), shown in %: an interval is
+# cut to this range, where a t-interval over two or three seeds can reach beyond it.
+METRIC_RANGE = (0.0, 1.0)
 
 
 @dataclass
 class Job:
     folder: Path
-    config: str  # the overrides that define the configuration, joined: "model.pooling=max ..."
+    settings: dict[str, str]  # the overrides that make its configuration: {"model.pooling": "max"}
     metrics: dict[str, float] | None  # None: no results.json (failed or unfinished)
+    status: str = COMPLETE  # results.json's `status` (e.g. pruned), or FAILED without it
+    seed: str | None = None  # the job's `seed=` override
+
+    @property
+    def config(self) -> str:
+        """The configuration as overrides, e.g. "model.pooling=max optimizer.lr=0.01"."""
+        return " ".join(f"{k}={v}" for k, v in self.settings.items()) or "(defaults)"
 
 
 @dataclass
 class Row:
     config: str
+    settings: dict[str, str]
     runs: int
-    failed: int
+    incomplete: dict[str, int]  # status -> jobs without a complete result (failed, pruned)
     stats: dict[str, tuple[float, float | None]]  # metric -> (mean, std over seeds or None)
     values: dict[str, list[float]] = field(default_factory=dict)  # metric -> one per seed
     interval: Interval | None = None  # of the chosen metric's mean (None: under two seeds)
     difference: Difference | None = None  # of the chosen metric against the baseline
+
+    @property
+    def failed(self) -> int:
+        return sum(self.incomplete.values())
+
+
+def split_override(override: str) -> tuple[str, str]:
+    key, _, value = override.partition("=")
+    return key.lstrip("+~"), value
 
 
 def find_jobs(sweep: Path) -> tuple[list[Job], list[str]]:
@@ -41,31 +70,79 @@ def find_jobs(sweep: Path) -> tuple[list[Job], list[str]]:
     found = []
     for overrides_file in sorted(sweep.glob("**/.hydra/overrides.yaml")):
         overrides = yaml.safe_load(overrides_file.read_text()) or []
-        kept = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") not in IGNORED]
-        found.append((overrides_file.parent.parent, kept))
+        found.append((overrides_file.parent.parent, overrides))
     if not found:
         raise FileNotFoundError(
             f"{sweep} holds no job folders (with .hydra/overrides.yaml): give a sweep folder "
             "such as logs/multiruns/<time>, written by `python train.py -m ...`."
         )
     common = (
-        [o for o in found[0][1] if all(o in kept for _, kept in found)] if len(found) > 1 else []
+        [o for o in found[0][1] if all(o in overrides for _, overrides in found)]
+        if len(found) > 1
+        else []
     )
-    jobs = []
-    for folder, kept in found:
-        results = folder / "results.json"
-        metrics = json.loads(results.read_text())["metrics"] if results.exists() else None
-        config = " ".join(o for o in kept if o not in common) or "(defaults)"
-        jobs.append(Job(folder, config, metrics))
-    return jobs, common
+    return [read_job(folder, overrides, common) for folder, overrides in found], [
+        o for o in common if split_override(o)[0] not in IGNORED
+    ]
+
+
+def read_job(folder: Path, overrides: list[str], common: list[str]) -> Job:
+    pairs = [split_override(o) for o in overrides if o not in common]
+    settings = {key: value for key, value in pairs if key not in IGNORED}
+    seed = dict(split_override(o) for o in overrides).get("seed")
+    results = folder / "results.json"
+    if not results.exists():
+        return Job(folder, settings, None, FAILED, seed)
+    try:
+        saved = json.loads(results.read_text())
+    except ValueError:
+        return Job(folder, settings, None, UNREADABLE, seed)
+    return Job(folder, settings, saved.get("metrics"), saved.get("status", COMPLETE), seed)
+
+
+def check_metric(jobs: list[Job], metric: str) -> None:
+    """A ValueError if no job recorded `metric` (a typo would give a column of '-'), naming
+    the metrics there are."""
+    recorded = sorted({name for job in jobs for name in job.metrics or {}})
+    if not recorded or metric in recorded:
+        return
+    close = difflib.get_close_matches(metric, recorded, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    raise ValueError(
+        f"--metric {metric}: no job recorded it{hint}. The jobs recorded: {', '.join(recorded)}"
+    )
+
+
+def factors(settings: Iterable[dict[str, str]]) -> dict[str, list[str]]:
+    """Each swept factor (a key with several values among `settings`, e.g. the jobs') and its
+    levels: in numeric order where every level is a number, else in the order first seen."""
+    levels: dict[str, dict[str, None]] = {}
+    for one in settings:
+        for key, value in one.items():
+            levels.setdefault(key, {})[value] = None
+    return {key: in_order(list(values)) for key, values in levels.items() if len(values) > 1}
+
+
+def in_order(levels: list[str]) -> list[str]:
+    try:
+        return sorted(levels, key=float)
+    except ValueError:
+        return levels
+
+
+def label(settings: dict[str, str], keys: Iterable[str] | None = None) -> str:
+    """A configuration by its swept values, e.g. "max · true" (no keys: the table's and the
+    figure's headers name them)."""
+    return " · ".join(settings.get(key, "-") for key in keys or settings) or "(defaults)"
 
 
 def summarize(jobs: list[Job], metrics: list[str]) -> list[Row]:
-    """One row per configuration, best first by `metrics[0]`; all-failed rows last."""
+    """One row per configuration, best first by `metrics[0]`; rows without results last.
+    Only complete jobs count towards the statistics (a pruned trial stopped early)."""
     rows = []
     for config in dict.fromkeys(job.config for job in jobs):  # first-seen order
         mine = [job for job in jobs if job.config == config]
-        done = [job.metrics for job in mine if job.metrics is not None]
+        done = [job.metrics for job in mine if job.status == COMPLETE and job.metrics]
         stats, per_metric = {}, {}
         for metric in metrics:
             values = [m[metric] for m in done if metric in m]
@@ -73,14 +150,23 @@ def summarize(jobs: list[Job], metrics: list[str]) -> list[Row]:
                 std = statistics.stdev(values) if len(values) > 1 else None
                 stats[metric] = (statistics.fmean(values), std)
                 per_metric[metric] = values
-        rows.append(Row(config, len(mine), len(mine) - len(done), stats, per_metric))
+        incomplete = Counter(job.status for job in mine if job.status != COMPLETE)
+        rows.append(Row(config, mine[0].settings, len(mine), dict(incomplete), stats, per_metric))
     key = metrics[0]
     return sorted(rows, key=lambda r: (key not in r.stats, -r.stats.get(key, (0.0,))[0]))
 
 
+def within_range(interval: Interval | None) -> Interval | None:
+    """The interval cut to METRIC_RANGE: values outside it cannot occur."""
+    if interval is None:
+        return None
+    low, high = METRIC_RANGE
+    return Interval(interval.estimate, max(low, interval.low), min(high, interval.high))
+
+
 def compare_to(rows: list[Row], metric: str, baseline: str | None = None) -> str:
     """Set each row's interval and Welch difference against `baseline` (a configuration as
-    the table names it; default: the best row); returns the baseline's name."""
+    overrides, e.g. `model.pooling=max`; default: the best row); returns the baseline's name."""
     finished = [row for row in rows if metric in row.values]
     chosen = baseline or (finished[0].config if finished else "-")
     base = next((row for row in finished if row.config == chosen), None)
@@ -90,28 +176,7 @@ def compare_to(rows: list[Row], metric: str, baseline: str | None = None) -> str
             f"--baseline {baseline!r} is no finished configuration: use one of {known}"
         )
     for row in finished:
-        row.interval = mean_interval(row.values[metric])
+        row.interval = within_range(mean_interval(row.values[metric]))
         if base is not None and row is not base:
             row.difference = welch(row.values[metric], base.values[metric])
     return chosen
-
-
-def main_effects(jobs: list[Job], metric: str) -> list[Row]:
-    """A factorial sweep's main effects: for each swept factor (an override key with several
-    values) one row per level over every finished job at that level (the other factors
-    averaged out), compared with the factor's best level."""
-    settings = [dict(o.split("=", 1) for o in job.config.split() if "=" in o) for job in jobs]
-    effects = []
-    for factor in dict.fromkeys(key for s in settings for key in s):
-        levels = dict.fromkeys(s[factor] for s in settings if factor in s)
-        if len(levels) < 2:
-            continue
-        pooled = [
-            Job(job.folder, f"{factor}={s[factor]}", job.metrics)
-            for job, s in zip(jobs, settings)
-            if factor in s
-        ]
-        rows = summarize(pooled, [metric])
-        compare_to(rows, metric)
-        effects += rows
-    return effects

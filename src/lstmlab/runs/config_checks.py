@@ -3,8 +3,8 @@
 Hydra accepts any new top-level key given with `+` (`+modle=bilstm`, which Hydra itself
 suggests after the typo `modle=bilstm`) and passes it on unread, so the run would silently use
 the default model. Values that no type hint covers (`seed`) or that a library only rejects deep
-inside (`optimizer.lr=-1`, `trainer.max_epochs=0`, `scheduler.scheduler.warmup_steps=0`) are
-checked here too, naming the key.
+inside (`optimizer.lr=-1`, `optimizer.lr=0`, `trainer.max_epochs=0`,
+`scheduler.scheduler.warmup_steps=0`) are checked here too, naming the key.
 """
 
 from __future__ import annotations
@@ -117,6 +117,12 @@ def check_optimizer(optimizer: DictConfig) -> None:
     (`Invalid learning rate: -1`) names the key now instead of failing inside `fit`."""
     if not optimizer or "_target_" not in optimizer:
         return
+    if optimizer.get("lr") == 0:  # torch takes it, and the run reports the untrained model
+        raise ValueError(
+            f"optimizer.lr={optimizer.lr}: the weights would never change, so the run would "
+            "train nothing and report the untrained model. Set a positive learning rate "
+            "(to score a checkpoint without training: python evaluate.py ckpt_path=...)."
+        )
     try:
         instantiate(optimizer)([torch.zeros(1, requires_grad=True)])
     except ValueError as err:

@@ -10,6 +10,7 @@ writes predictions.parquet, every example's scores, for paired comparisons (repo
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +97,9 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         calibration=calibration,
     )
     print_confusion(matrix, model.class_names)
-    print_summary(metrics, cfg.paths.output_dir, None, cfg.paths.log_dir)
+    print_summary(
+        metrics, cfg.paths.output_dir, None, [f"tensorboard --logdir {cfg.paths.log_dir}"]
+    )
     return metrics
 
 
@@ -185,4 +188,4 @@ def _main(cfg: DictConfig) -> dict[str, float]:
 def main() -> None:
     """`python evaluate.py ...` / `lstmlab-evaluate ...`."""
     resolvers.register()
-    _main()
+    run_folder.run_in_own_folder(_main, sys.argv[1:])  # a folder of its own, before Hydra

@@ -5,15 +5,16 @@ The folder holds everything needed to classify text without lstmlab or PyTorch:
                     outputs logits [batch, classes] (BCE head: [batch, 1]) and, for attention
                     models, attention [batch, time]; batch and time are dynamic
     tokenizer.json  the run's tokenizer (its normalizer holds the lower-casing and cleaning)
-    metadata.json   label names, max_len, pad id, head, the source checkpoint, its run's
-                    validation and test metrics, the command that made the folder
+    metadata.json   label names, max_len, pad id, head, the source checkpoint, the metrics
+                    known to describe its weights, the command that made the folder
     predict_onnx.py a small command using onnxruntime + tokenizers (runs/onnx_predictor.py)
 
 The graph is traced (`torch.onnx.export(dynamo=False)`) with a padded example batch, so the
 encoder records its general within-length reversal (a gather), which is exact for padded and
 unpadded batches alike. Every export is checked before it is kept: ONNX Runtime must give
 PyTorch's logits within `TOLERANCE` on a batch of mixed lengths with an empty row, else
-nothing is written.
+nothing is written. `--force` replaces an earlier export only, never a folder holding anything
+else (a run, its checkpoints).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from lstmlab.runs.checkpoints import (
 from lstmlab.runs.onnx_predictor import METADATA, MODEL, TOKENIZER
 
 OPSET = 17
+EXPORT_FILES = (MODEL, TOKENIZER, METADATA, "predict_onnx.py")  # all an export folder holds
 TOLERANCE = 1e-5  # largest |logit difference| accepted between PyTorch and ONNX Runtime
 DYNAMIC_AXES = {
     "tokens": {0: "batch", 1: "time"},
@@ -133,19 +135,39 @@ def largest_difference(net: nn.Module, path: Path, vocab_size: int, pad_id: int)
     return float(np.abs(expected - got).max())
 
 
-def run_metrics(checkpoint: Path) -> dict[str, float]:
-    """The run's validation and test metrics from its results.json (<run>/checkpoints/x.ckpt),
-    or {} when the checkpoint is not inside a run folder that has one."""
+def checkpoint_metrics(checkpoint: Path, contents: dict[str, Any]) -> dict[str, float]:
+    """The metrics known to describe these very weights: the monitored value a checkpoint
+    callback recorded when it saved this file as its best (the best checkpoint's val/acc), and
+    the run's test metrics when the run tested this file (its results.json's best checkpoint).
+    {} for others: last.ckpt's weights, say, were never scored as such."""
+    metrics = {}
+    for state in contents.get("callbacks", {}).values():
+        if not isinstance(state, dict) or not state.get("monitor"):
+            continue
+        best, score = state.get("best_model_path"), state.get("best_model_score")
+        if best and score is not None and Path(best).name == checkpoint.name:
+            metrics[state["monitor"]] = float(score)
     results = checkpoint.resolve().parent.parent / "results.json"
-    if not results.is_file():
-        return {}
-    metrics = json.loads(results.read_text()).get("metrics", {})
-    return {k: v for k, v in metrics.items() if k.startswith(("val/", "test/"))}
+    run = json.loads(results.read_text()) if results.is_file() else {}
+    if Path(run.get("best_checkpoint") or "").name == checkpoint.name:
+        metrics.update({k: v for k, v in run["metrics"].items() if k.startswith("test/")})
+    return metrics
 
 
-def metadata(checkpoint: Path, model: Any, state: dict[str, Any], tokenizer_json: str) -> dict:
+def metrics_source(checkpoint: Path, metrics: dict[str, float]) -> str:
+    """Where `checkpoint_metrics` came from, or how to get them."""
+    if metrics:
+        return "recorded for these weights: when the checkpoint was saved, and by its run's test"
+    return (
+        "unknown: no metrics were recorded for these weights (e.g. last.ckpt); score them with "
+        f"python evaluate.py ckpt_path={checkpoint}"
+    )
+
+
+def metadata(checkpoint: Path, contents: dict[str, Any], model: Any, tokenizer_json: str) -> dict:
     """What a user of the folder needs besides the graph: how to read text, what labels mean."""
-    hparams = model.hparams
+    hparams, state = model.hparams, require_text_state(contents, checkpoint)
+    metrics = checkpoint_metrics(checkpoint, contents)
     tokenizer = json.loads(tokenizer_json)
     normalizer = tokenizer.get("normalizer") or {}
     steps = normalizer.get("normalizers", [normalizer])
@@ -162,7 +184,8 @@ def metadata(checkpoint: Path, model: Any, state: dict[str, Any], tokenizer_json
         "model": hparams.get("net"),
         "source_checkpoint": str(checkpoint.resolve()),
         "source_sha256": hashlib.sha256(checkpoint.read_bytes()).hexdigest(),
-        "metrics": run_metrics(checkpoint),
+        "metrics": metrics,
+        "metrics_source": metrics_source(checkpoint, metrics),
         "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "lstmlab_version": __version__,
         "onnx_opset": OPSET,
@@ -176,8 +199,7 @@ def export(checkpoint: str | Path, out: str | Path | None = None, force: bool = 
     contents = read_checkpoint(checkpoint)
     state = require_text_state(contents, checkpoint)
     out = Path(out) if out else checkpoint.resolve().parent.parent / "export"
-    if out.exists() and any(out.iterdir()) and not force:
-        raise ExportError(f"{out} exists and is not empty; choose another --out or pass --force.")
+    check_replaceable(out, force)
     model = load_model(contents, checkpoint)
     vocab_size, pad_id = model.net.embedding.num_embeddings, state["pad_id"]
     check_exportable(model.net, vocab_size, pad_id)
@@ -190,11 +212,31 @@ def export(checkpoint: str | Path, out: str | Path | None = None, force: bool = 
                 f"{TOLERANCE}); nothing was written. Please report this with the checkpoint."
             )
         (folder / TOKENIZER).write_text(state["tokenizer"], encoding="utf-8")
-        info = metadata(checkpoint, model, state, state["tokenizer"])
+        info = metadata(checkpoint, contents, model, state["tokenizer"])
         info["checked_max_abs_logit_difference"] = difference
         (folder / METADATA).write_text(json.dumps(info, indent=2, default=str) + "\n")
         shutil.copyfile(onnx_predictor.__file__, folder / "predict_onnx.py")
     return out
+
+
+def check_replaceable(out: Path, force: bool) -> None:
+    """An `ExportError` unless `out` is new, empty, or (with `force`) an earlier export: never
+    a folder holding anything else, such as a run or the checkpoint being exported."""
+    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
+        return
+    if not out.is_dir():
+        raise ExportError(f"--out {out} is a file, not a folder; choose a new folder.")
+    others = sorted(p.name for p in out.iterdir() if p.name not in EXPORT_FILES)
+    if others or not (out / METADATA).is_file():
+        shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+        raise ExportError(
+            f"--out {out} is not an export (it holds {shown or 'no ' + METADATA}), so it is not "
+            f"replaced, even with --force: choose a new folder, e.g. --out {out / 'export'}."
+        )
+    if not force:
+        raise ExportError(
+            f"{out} holds an earlier export; choose another --out or pass --force to replace it."
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -204,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("checkpoint", type=Path, help="a run's checkpoints/*.ckpt")
     parser.add_argument("--out", type=Path, help="the folder to write (default: <run>/export)")
-    parser.add_argument("--force", action="store_true", help="replace a non-empty --out")
+    parser.add_argument("--force", action="store_true", help="replace an earlier export at --out")
     args = parser.parse_args(argv)
     try:
         folder = export(args.checkpoint, args.out, args.force)

@@ -32,10 +32,31 @@ def build_loggers(group: DictConfig | None, resumed_at: int | None) -> list:
     """The `logger` group's loggers. A run continued from a checkpoint at step `resumed_at`
     logs the steps after it again, so TensorBoard hides what the interrupted run had logged
     after that step (`purge_step`; what sits at the step itself, e.g. the epoch that ended
-    there, stays); after a SIGKILL, up to an epoch of points would otherwise show twice."""
+    there, stays); after a SIGKILL, up to an epoch of points would otherwise show twice. It
+    logs into the MLflow run its folder started (W&B's run id comes from the folder already,
+    conf/logger/wandb.yaml)."""
     loggers = []
     for node in entries(group):
-        tensorboard = node._target_.endswith("TensorBoardLogger")
-        purge = {"purge_step": resumed_at + 1} if tensorboard and resumed_at is not None else {}
-        loggers.append(instantiate(node, **purge))
+        continued = {}
+        if resumed_at is not None and node._target_.endswith("TensorBoardLogger"):
+            continued = {"purge_step": resumed_at + 1}
+        elif resumed_at is not None and node._target_.endswith("MLFlowLogger"):
+            continued = earlier_mlflow_run(node)
+        loggers.append(instantiate(node, **continued))
     return loggers
+
+
+def earlier_mlflow_run(node: DictConfig) -> dict[str, str]:
+    """`run_id` of the MLflow run tagged with this run's folder (conf/logger/mlflow.yaml), if
+    the run logged one before it was interrupted."""
+    from mlflow.tracking import MlflowClient  # lstmlab[trackers], as logger=mlflow needs
+
+    folder = (node.get("tags") or {}).get("run_folder")
+    client = MlflowClient(tracking_uri=node.tracking_uri)
+    experiment = client.get_experiment_by_name(node.experiment_name)
+    if folder is None or experiment is None:
+        return {}
+    found = client.search_runs(
+        [experiment.experiment_id], f"tags.run_folder = '{folder}'", max_results=1
+    )
+    return {"run_id": found[0].info.run_id} if found else {}

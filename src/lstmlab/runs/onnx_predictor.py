@@ -36,6 +36,9 @@ class Prediction:
     temperature: float = 1.0  # logits were divided by it (evaluate.py calibrate=true); 1: not
     attributions: list[tuple[str, float]] | None = None  # integrated gradients (--explain ig)
     attention_ig_spearman: float | None = None  # rank correlation of attention and |IG|
+    # |sum of attributions - logit difference| / |logit difference|: what IG leaves unexplained
+    attribution_error: float | None = None
+    attribution_steps: int | None = None  # the integral's points that gave the attributions
 
 
 def make_prediction(
@@ -50,7 +53,7 @@ def make_prediction(
 ) -> Prediction:
     """One text's `Prediction` from its class probabilities, its `tokenizers.Encoding`, the
     number of tokens the model read and its attention weights (None: no attention)."""
-    attention = None if weights is None else token_weights(encoding, text, kept, weights)
+    attention = None if weights is None else token_weights(encoding, text, kept, weights, unk_id)
     return Prediction(
         label=names[int(np.argmax(probabilities))],
         probabilities={n: round(float(p), 6) for n, p in zip(names, probabilities)},
@@ -63,10 +66,14 @@ def make_prediction(
 
 
 def token_weights(
-    encoding: Any, text: str, kept: int, weights: Sequence[float]
+    encoding: Any, text: str, kept: int, weights: Sequence[float], unk_id: int | None = None
 ) -> list[tuple[str, float]]:
-    """(token as written in `text`, weight) for the first `kept` tokens."""
-    spans = [text[a:b] for a, b in encoding.offsets[:kept]]
+    """(token as written in `text`, weight) for the first `kept` tokens; a word the model read
+    as unknown shows as `⟨unk:word⟩`, as the weight is the unknown token's, not the word's."""
+    spans = [
+        f"⟨unk:{text[a:b]}⟩" if i == unk_id else text[a:b]
+        for i, (a, b) in zip(encoding.ids[:kept], encoding.offsets[:kept])
+    ]
     return [(span, round(float(w), 6)) for span, w in zip(spans, weights[:kept])]
 
 

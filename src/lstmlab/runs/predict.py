@@ -11,7 +11,9 @@ read exactly as training read it. Defined behaviour at the edges:
 - bytes that are not UTF-8 (in an argument, a file or stdin) are read as U+FFFD, the
   replacement character, and the text is flagged `invalid_utf8`; the other texts are unaffected.
 `--explain ig` adds integrated gradients (models/attribution.py) per token, for every pooling,
-and for attention models the rank correlation of attention with their magnitude.
+with their completeness error (the share of the logit difference they leave unexplained; a
+text above `--ig-tolerance` gets more steps, then a warning), and for attention models the rank
+correlation of attention with their magnitude. Words read as unknown show as `⟨unk:word⟩`.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from rich.markup import escape
 from scipy import stats
 
 from lstmlab.data.tokenization import TextEncoder
-from lstmlab.models.attribution import integrated_gradients
+from lstmlab.models.attribution import MAX_STEPS, STEPS, TOLERANCE, explain
 from lstmlab.models.lit_module import ClassifierModule
 from lstmlab.runs.checkpoints import (
     CheckpointError,
@@ -54,19 +56,27 @@ class Predictor:
     """A checkpoint's model and tokenizer, batched: `Predictor.from_checkpoint(p)(texts)`."""
 
     def __init__(
-        self, model: ClassifierModule, encoder: TextEncoder, explain: str | None = None
+        self,
+        model: ClassifierModule,
+        encoder: TextEncoder,
+        explain: str | None = None,
+        ig_steps: int = STEPS,
+        ig_tolerance: float = TOLERANCE,
+        ig_max_steps: int = MAX_STEPS,
     ) -> None:
         self.model = model.eval()
         self.encoder = encoder
         self.explain = explain
+        self.ig_steps, self.ig_tolerance, self.ig_max_steps = ig_steps, ig_tolerance, ig_max_steps
         unk = getattr(encoder.tokenizer.model, "unk_token", None)
         self.unk_id = encoder.tokenizer.token_to_id(unk) if unk else None
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, explain: str | None = None) -> Predictor:
+    def from_checkpoint(cls, path: str | Path, explain: str | None = None, **ig) -> Predictor:
+        """`ig`: `ig_steps`, `ig_tolerance`, `ig_max_steps` for `--explain ig`."""
         checkpoint = read_checkpoint(path)
         state = require_text_state(checkpoint, path)
-        return cls(load_model(checkpoint, path), TextEncoder.from_state(state), explain)
+        return cls(load_model(checkpoint, path), TextEncoder.from_state(state), explain, **ig)
 
     @torch.inference_mode()
     def __call__(self, texts: list[str], batch_size: int = 256) -> list[Prediction]:
@@ -105,22 +115,32 @@ class Predictor:
         texts: list[str],
         indices: list[int],
     ) -> None:
-        """Adds each token's integrated gradient towards the predicted class."""
-        ig, _ = integrated_gradients(
-            self.model.net, batch["tokens"], batch["lengths"], predicted, self.encoder.pad_id
+        """Adds each token's integrated gradient towards the predicted class, and how far
+        they are from adding up to its logit difference."""
+        explained = explain(
+            self.model.net,
+            batch["tokens"],
+            batch["lengths"],
+            predicted,
+            self.encoder.pad_id,
+            steps=self.ig_steps,
+            tolerance=self.ig_tolerance,
+            max_steps=max(self.ig_steps, self.ig_max_steps),
         )
         for row, prediction in enumerate(predictions):
-            values = ig[row, : prediction.num_tokens].tolist()
+            values = explained.attributions[row, : prediction.num_tokens].tolist()
             prediction.attributions = token_weights(
-                encodings[row], texts[indices[row]], prediction.num_tokens, values
+                encodings[row], texts[indices[row]], prediction.num_tokens, values, self.unk_id
             )
+            prediction.attribution_error = float(f"{explained.error[row]:.3g}")  # small, yet > 0
+            prediction.attribution_steps = int(explained.steps[row])
             if prediction.attention and len(values) > 1:
                 attention = [weight for _, weight in prediction.attention]
                 rho = stats.spearmanr(attention, [abs(v) for v in values]).statistic
                 prediction.attention_ig_spearman = None if rho != rho else round(float(rho), 4)
 
 
-def load_predictor(path: Path, explain: str | None = None) -> Predictor | OnnxPredictor:
+def load_predictor(path: Path, explain: str | None = None, **ig) -> Predictor | OnnxPredictor:
     """A checkpoint's `Predictor`, or for an export folder (model.onnx) its `OnnxPredictor`."""
     if path.is_dir() and (path / MODEL).is_file():
         if explain:
@@ -129,10 +149,16 @@ def load_predictor(path: Path, explain: str | None = None) -> Predictor | OnnxPr
                 "not hold: give the checkpoint it was exported from (metadata.json names it)."
             )
         return OnnxPredictor.from_folder(path)
-    return Predictor.from_checkpoint(path, explain)
+    return Predictor.from_checkpoint(path, explain, **ig)
 
 
-def render(index: int, prediction: Prediction, top: int, invalid_utf8: bool = False) -> None:
+def render(
+    index: int,
+    prediction: Prediction,
+    top: int,
+    invalid_utf8: bool = False,
+    tolerance: float = TOLERANCE,
+) -> None:
     """One prediction for people: label, probabilities, and attention as bars."""
     probabilities = ", ".join(f"{n} {p:.3f}" for n, p in prediction.probabilities.items())
     notes = [f"{prediction.num_tokens} tokens"]
@@ -151,6 +177,20 @@ def render(index: int, prediction: Prediction, top: int, invalid_utf8: bool = Fa
         rho = prediction.attention_ig_spearman
         agreement = "" if rho is None else f" (Spearman with attention: {rho:+.2f})"
         render_weights(f"integrated gradient{agreement}", prediction.attributions, top)
+        rich.get_console().print(
+            f"    {completeness(prediction, tolerance, markup=True)}", soft_wrap=True
+        )
+
+
+def completeness(prediction: Prediction, tolerance: float, markup: bool = False) -> str:
+    """How much of the logit difference the attributions leave unexplained, flagged (yellow
+    on a terminal) above `tolerance`."""
+    error, steps = prediction.attribution_error, prediction.attribution_steps
+    line = f"completeness error {error:.1%} of the logit difference, {steps} steps"
+    if error <= tolerance:
+        return line
+    warning = f"above the tolerance {tolerance:.1%}: read with care"
+    return f"[yellow]{line}, {warning}[/yellow]" if markup else f"{line}, {warning}"
 
 
 def render_weights(what: str, weights: list[tuple[str, float]], top: int) -> None:
@@ -225,11 +265,26 @@ def main(argv: list[str] | None = None) -> int:
         "--explain", choices=EXPLANATIONS, help="ig: integrated gradients per token (any pooling)"
     )
     parser.add_argument(
+        "--ig-steps", type=positive_int, default=STEPS, help="integral points per text, at first"
+    )
+    parser.add_argument(
+        "--ig-tolerance",
+        type=float,
+        default=TOLERANCE,
+        help="largest completeness error (share of the logit difference) before the steps are "
+        f"doubled, up to --ig-max-steps, and then a warning (default {TOLERANCE})",
+    )
+    parser.add_argument(
+        "--ig-max-steps", type=positive_int, default=MAX_STEPS, help="integral points at most"
+    )
+    parser.add_argument(
         "--batch-size", type=positive_int, default=256, help="texts per forward pass"
     )
     args = parser.parse_intermixed_args(argv)  # texts may come after options too
     try:
-        predictor = load_predictor(args.checkpoint, args.explain)
+        ig = {"ig_steps": args.ig_steps, "ig_tolerance": args.ig_tolerance}
+        ig["ig_max_steps"] = args.ig_max_steps
+        predictor = load_predictor(args.checkpoint, args.explain, **ig)
         read = [repaired(text) for text in read_texts(args.texts, args.file)]
     except (CheckpointError, OSError, ValueError) as err:
         parser.exit(2, f"error: {err}\n")
@@ -241,8 +296,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             row = {"index": index, **asdict(prediction), "invalid_utf8": replaced}
             print(json.dumps(row, ensure_ascii=False))
+            if prediction.attributions is not None and (
+                prediction.attribution_error > args.ig_tolerance
+            ):
+                print(f"[{index}] {completeness(prediction, args.ig_tolerance)}", file=sys.stderr)
         else:
-            render(index, prediction, args.top, replaced)
+            render(index, prediction, args.top, replaced, args.ig_tolerance)
     rate = len(texts) / seconds if seconds > 0 else float("inf")
     print(f"{len(texts)} texts in {seconds:.2f} s ({rate:.0f} texts/s)", file=sys.stderr)
     return 0

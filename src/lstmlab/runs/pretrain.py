@@ -76,7 +76,9 @@ def pretrain(cfg: DictConfig) -> float | None:
             )
     metrics = final_metrics(trainer)
     save_results(cfg, trainer, model, started, metrics, best, encoder=str(encoder))
-    print_summary(metrics, trainer.default_root_dir, best, cfg.paths.log_dir)
+    print_summary(
+        metrics, trainer.default_root_dir, best, [f"tensorboard --logdir {cfg.paths.log_dir}"]
+    )
     print(f"Encoder for the classifier: init.encoder={encoder}")
     return metrics.get("val/loss")
 
@@ -123,4 +125,4 @@ def main() -> None:
     except ValueError as error:
         sys.exit(f"Error: {error}")
     resolvers.register()
-    _main()
+    run_folder.run_in_own_folder(_main, sys.argv[1:])  # a folder of its own, before Hydra

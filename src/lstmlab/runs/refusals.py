@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from hydra.errors import CompactHydraException
+from hydra.errors import CompactHydraException, InstantiationException
+from omegaconf.errors import MissingMandatoryValue
 
 from lstmlab.data.hub_access import DataUnavailableError
 
@@ -21,10 +22,42 @@ class Refusal(CompactHydraException):
     """An error Hydra prints as its message alone."""
 
 
+REFUSED = "_refused_input"  # set on an error `checking_input` let through
+
+
+@contextmanager
+def checking_input() -> Iterator[None]:
+    """Around the part of a run that reads its settings and data, before any training: an
+    error there (a missing column, `data.train` unset, a bad value) is a refusal of the input,
+    which `without_traceback` prints as its message alone. The error itself passes unchanged,
+    so code that calls the run (tests) still sees a `ValueError`."""
+    try:
+        yield
+    except (ValueError, TypeError, OSError, MissingMandatoryValue, InstantiationException) as error:
+        setattr(error, REFUSED, True)
+        raise
+
+
 @contextmanager
 def without_traceback() -> Iterator[None]:
-    """Around an entry point's work: data that cannot be found ends the run with its message."""
+    """Around an entry point's work: data that cannot be found, and input refused before any
+    training (`checking_input`), end the run with its message."""
     try:
         yield
     except DataUnavailableError as error:
         raise Refusal(f"Error: {error}") from error
+    except Exception as error:
+        if not getattr(error, REFUSED, False):
+            raise
+        raise Refusal(f"Error: {refusal_message(error)}") from error
+
+
+def refusal_message(error: BaseException) -> str:
+    """What the user needs from a refusal: Hydra's wrapper unwrapped, an unset key named."""
+    if isinstance(error, InstantiationException) and error.__cause__ is not None:
+        error = error.__cause__
+    if isinstance(error, MissingMandatoryValue):
+        return (
+            f"{error.full_key} is not set (it has no default): give it, e.g. {error.full_key}=..."
+        )
+    return f"{type(error).__name__}: {error}" if isinstance(error, TypeError) else str(error)

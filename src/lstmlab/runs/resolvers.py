@@ -9,6 +9,7 @@ not `model.pooling`) unless two would read alike, and values that are paths keep
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from hydra.types import RunMode
+from lightning.fabric.plugins.environments import SLURMEnvironment
 from omegaconf import DictConfig, OmegaConf
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]  # the checkout (pip install -e): logs/, data/
@@ -26,20 +28,31 @@ MAX_NAME_CHARS = 200
 # Folder names keep only characters a Hydra override takes unquoted (so a checkpoint's path can
 # be pasted into ckpt_path=...): no '=', ',', brackets or '~'.
 UNSAFE = re.compile(r"[^\w.\-]+")
+# A single run's folder (conf/hydra/default.yaml): its start time, then its label if any.
+STAMPED = re.compile(r"(?P<day>\d{4}-\d\d-\d\d)_(?P<time>\d\d-\d\d-\d\d)(-\d+)?(_(?P<label>.+))?")
 
 
 def distinguishing(hydra: DictConfig) -> list[tuple[str, str]]:
     """(short key, short value) of the overrides that tell this run from others: in a sweep's
     job the swept ones, else all (less `hydra.job.config.override_dirname.exclude_keys`)."""
+    chosen = _distinguishing_overrides(hydra)
+    keys = short_keys([_key(o) for o in chosen])
+    return [(key, short_value(o.get_value_element_as_str())) for key, o in zip(keys, chosen)]
+
+
+def distinguishing_keys(hydra: DictConfig) -> list[str]:
+    """The full keys of `distinguishing`'s overrides, e.g. `model.pooling`."""
+    return [_key(o) for o in _distinguishing_overrides(hydra)]
+
+
+def _distinguishing_overrides(hydra: DictConfig) -> list[Override]:
     excluded = set(hydra.job.config.override_dirname.exclude_keys)
     parser = OverridesParser.create()
     overrides = [
         o for o in parser.parse_overrides(list(hydra.overrides.task)) if _key(o) not in excluded
     ]
     swept = swept_keys(hydra) if hydra.mode == RunMode.MULTIRUN else set()
-    chosen = [o for o in overrides if _key(o) in swept] or overrides
-    keys = short_keys([_key(o) for o in chosen])
-    return [(key, short_value(o.get_value_element_as_str())) for key, o in zip(keys, chosen)]
+    return [o for o in overrides if _key(o) in swept] or overrides
 
 
 def swept_keys(hydra: DictConfig) -> set[str]:
@@ -94,11 +107,43 @@ def run_suffix(*, _root_: DictConfig) -> str:
     return f"_{name}" if name else ""
 
 
+def run_stamp(time: str) -> str:
+    """What a single run's folder name starts with: its start `time`, or in a SLURM batch job
+    the job's id (`slurm-<id>`), so that the job, requeued by SLURM with the same command,
+    finds its run and continues it (`resume.continue_in_place`)."""
+    job = slurm_job()
+    return f"slurm-{job}" if job else time
+
+
+def slurm_job() -> str | None:
+    """The SLURM job's id where Lightning runs the job as a SLURM one (`SLURMEnvironment`,
+    which requeues it on SIGUSR1; not in an interactive `srun --pty bash` session)."""
+    return os.environ.get("SLURM_JOB_ID") if SLURMEnvironment.detect() else None
+
+
+def tracker_id(folder: str) -> str:
+    """A tracker's run id for the run folder `folder` (W&B's `id`): the same whenever the run
+    continues in that folder, so a resumed or requeued run logs into the same tracker run."""
+    return hashlib.sha256(str(Path(folder).resolve()).encode()).hexdigest()[:16]
+
+
 def job_folder(num: int, *, _root_: DictConfig) -> str:
     """A sweep job's folder: `<folder label>_<job number>` (the number keeps it unique when two
     jobs read alike, e.g. an Optuna trial that repeats one)."""
     name = folder_label(_root_.hydra)
     return f"{name}_{num}" if name else str(num)
+
+
+def tracker_name(folder: str) -> str:
+    """A run's name in a tracker's runs table, leading with what tells it apart: a single run's
+    folder `2026-01-02_03-04-05-678901_pooling-max` becomes `pooling-max 2026-01-02 03:04:05`
+    (a sweep's job folder, `pooling-max_1`, already does and is kept)."""
+    name = Path(folder).name
+    stamp = STAMPED.fullmatch(name)
+    if stamp is None:
+        return name
+    when = f"{stamp['day']} {stamp['time'].replace('-', ':')}"
+    return f"{stamp['label']} {when}" if stamp["label"] else when
 
 
 def _key(override: Override) -> str:
@@ -116,5 +161,9 @@ def register(root: Path | None = PROJECT_ROOT) -> None:
         os.environ.setdefault("LSTMLAB_ROOT", str(root))
     OmegaConf.register_new_resolver("run_suffix", run_suffix, replace=True)
     OmegaConf.register_new_resolver("job_folder", job_folder, replace=True)
+    OmegaConf.register_new_resolver("run_stamp", run_stamp, replace=True, use_cache=True)
+    OmegaConf.register_new_resolver("tracker_id", tracker_id, replace=True)
     # `${basename:${paths.output_dir}}`: the run folder's name, e.g. for a tracker's run name
     OmegaConf.register_new_resolver("basename", lambda path: Path(path).name, replace=True)
+    # `${tracker_name:${paths.output_dir}}`: what tells the run apart, then its start time
+    OmegaConf.register_new_resolver("tracker_name", tracker_name, replace=True)

@@ -10,6 +10,7 @@ import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
+from lstmlab.callbacks.pruning import OptunaPruning
 from lstmlab.callbacks.time_to_accuracy import TimeToAccuracy
 from lstmlab.callbacks.timing import EpochTimer
 from lstmlab.io import atomic
@@ -30,9 +31,11 @@ def save_results(
 ) -> None:
     """The run's outcome as `<run>/results.json` (final metrics, epochs, wall time since
     `started`, best checkpoint, epoch timing, and `extra`), for scripts that compare runs
-    without reading event files."""
+    without reading event files. `status`: `complete`, or `pruned` (stopped by an Optuna
+    pruner); a run that failed writes no results.json."""
     path = Path(cfg.paths.output_dir) / "results.json"
     results = {
+        "status": "pruned" if pruned(trainer) else "complete",
         "metrics": metrics,
         "epochs": trainer.current_epoch,
         "global_step": trainer.global_step,  # resume= compares it with last.ckpt's
@@ -42,6 +45,11 @@ def save_results(
         "timing": timing(trainer, model),
     }
     atomic.write_text(path, json.dumps(results, indent=2) + "\n")
+
+
+def pruned(trainer: L.Trainer) -> bool:
+    """True when an Optuna pruner stopped the run (callbacks.optuna_pruning)."""
+    return any(isinstance(c, OptunaPruning) and c.pruned_at is not None for c in trainer.callbacks)
 
 
 def confusion_matrix(model: ClassifierModule, stage: str) -> list[list[int]] | None:

@@ -36,8 +36,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lstmlab.models.network import returns_weights
-from lstmlab.runs.checkpoints import CheckpointError
-from lstmlab.runs.export import run_metrics
+from lstmlab.runs.checkpoints import CheckpointError, read_checkpoint
+from lstmlab.runs.export import checkpoint_metrics
 from lstmlab.runs.onnx_predictor import OnnxPredictor, Prediction
 from lstmlab.runs.predict import Predictor, load_predictor
 
@@ -87,7 +87,8 @@ def describe(predictor: Predictor | OnnxPredictor, source: Path) -> dict[str, An
         attention = "attention" in [output.name for output in predictor.session.get_outputs()]
         extra = {"source_checkpoint": info["source_checkpoint"], "command": info["command"]}
     else:
-        hparams, metrics, extra = predictor.model.hparams.get("net"), run_metrics(source), {}
+        metrics = checkpoint_metrics(source, read_checkpoint(source))
+        hparams, extra = predictor.model.hparams.get("net"), {}
         attention = returns_weights(predictor.model.net)
     return {
         "source": str(source.resolve()),

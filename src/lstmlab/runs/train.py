@@ -15,15 +15,14 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.exceptions import SIGTERMException
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from lstmlab.callbacks.checkpointing import last_checkpoint_path, stop_signal
 from lstmlab.io.checkpoint_io import AtomicCheckpointIO
-from lstmlab.io.lock import FolderLocked
 from lstmlab.reporting.console import print_config_tree, print_summary
-from lstmlab.reporting.hparams import hyperparameters, log_hparams
+from lstmlab.reporting.hparams import hyperparameters, log_hparams, metric_columns
 from lstmlab.reporting.run_log import run_logged
-from lstmlab.reporting.trackers import log_to_trackers
+from lstmlab.reporting.trackers import browse_commands, log_to_trackers
 from lstmlab.runs import resolvers, run_folder
 from lstmlab.runs.checkpoints import read_checkpoint
 from lstmlab.runs.config_checks import check_config, check_spelling
@@ -31,23 +30,24 @@ from lstmlab.runs.config_types import CHECKED_GROUPS, check_types
 from lstmlab.runs.instantiation import build_loggers, checkpoint_step, instantiate_each
 from lstmlab.runs.model_setup import build_datamodule, build_model
 from lstmlab.runs.multirun import own_ddp_ranks
-from lstmlab.runs.refusals import without_traceback
-from lstmlab.runs.results import confusion_matrix, final_metrics, save_results
-from lstmlab.runs.resume import NothingToTrain, ResumeError, expand_resume, run_folder_given
+from lstmlab.runs.refusals import checking_input, without_traceback
+from lstmlab.runs.results import confusion_matrix, final_metrics, pruned, save_results
+from lstmlab.runs.resume import NothingToTrain, ResumeError, continue_in_place, expand_resume
 
 
 def train(cfg: DictConfig) -> float | None:
     """Fit, then test the best checkpoint; returns `cfg.optimized_metric` for sweepers."""
     started, name = time.perf_counter(), tensorboard_name(cfg)
+    with checking_input():  # a refusal is the first thing printed, without a traceback
+        # e.g. data.batch_size=abc or optimizer.lr=abc, before any work
+        check_types(cfg, *CHECKED_GROUPS)
+        check_config(cfg, "train")  # e.g. +modle=bilstm, seed=abc, optimizer.lr=-1, max_epochs=0
+        L.seed_everything(cfg.seed, workers=True)
+        resumed_at = checkpoint_step(cfg)  # a missing, truncated or foreign ckpt_path: now
+        trained = read_checkpoint(cfg.ckpt_path) if resumed_at is not None else None
+        datamodule = build_datamodule(cfg, trained)
+        model, coverage = build_model(cfg, datamodule, trained)
     print_config_tree(cfg)
-    # e.g. data.batch_size=abc or optimizer.lr=abc, before any work
-    check_types(cfg, *CHECKED_GROUPS)
-    check_config(cfg, "train")  # e.g. +modle=bilstm, seed=abc, optimizer.lr=-1, max_epochs=0
-    L.seed_everything(cfg.seed, workers=True)
-    resumed_at = checkpoint_step(cfg)  # a missing, truncated or foreign ckpt_path: an error now
-    trained = read_checkpoint(cfg.ckpt_path) if resumed_at is not None else None
-    datamodule = build_datamodule(cfg, trained)
-    model, coverage = build_model(cfg, datamodule, trained)
     callbacks = instantiate_each(cfg.get("callbacks"))
     loggers = build_loggers(cfg.get("logger"), resumed_at)
     trainer: L.Trainer = instantiate(
@@ -56,17 +56,14 @@ def train(cfg: DictConfig) -> float | None:
     fit(trainer, model, datamodule, cfg)
     metrics = final_metrics(trainer)
     best_ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else None
-    if cfg.get("test"):
-        if not best_ckpt:
-            rank_zero_info("No checkpoint was saved: testing the final weights instead.")
-        trainer.test(model, datamodule=datamodule, ckpt_path=best_ckpt or None, verbose=False)
+    if cfg.get("test") and not pruned(trainer):  # a pruned trial is not worth testing
+        test(trainer, model, datamodule, best_ckpt, cfg)
         metrics.update(final_metrics(trainer))
 
     params = {**hyperparameters(cfg), **coverage}
-    log_hparams(
-        trainer.loggers, params, metrics, name, trainer.global_step, cfg.get("optimized_metric")
-    )
-    log_to_trackers(trainer.loggers, params, best_ckpt)
+    columns = metric_columns(cfg.get("optimized_metric"))
+    config = OmegaConf.to_yaml(cfg, resolve=True)
+    log_hparams(trainer.loggers, params, columns, name, [*differing_keys(), *coverage], config)
     save_results(
         cfg,
         trainer,
@@ -76,7 +73,10 @@ def train(cfg: DictConfig) -> float | None:
         best_ckpt,
         test_confusion_matrix=confusion_matrix(model, "test"),
     )
-    print_summary(metrics, trainer.default_root_dir, best_ckpt, comparison_dir(cfg))
+    browse = browse_commands(trainer.loggers, comparison_dir(cfg))
+    print_summary(metrics, trainer.default_root_dir, best_ckpt, browse)
+    files = [Path(cfg.paths.output_dir) / name for name in ("results.json", "train.log")]
+    log_to_trackers(trainer.loggers, params, best_ckpt, files, config)
     return metrics.get(cfg.get("optimized_metric"))
 
 
@@ -97,13 +97,35 @@ def fit(trainer: L.Trainer, model: L.LightningModule, datamodule: Any, cfg: Dict
         exit_after_sigterm(trainer, f"python train.py resume={cfg.paths.output_dir}")
 
 
+def test(
+    trainer: L.Trainer,
+    model: L.LightningModule,
+    datamodule: Any,
+    best_ckpt: str | None,
+    cfg: DictConfig,
+) -> None:
+    """`trainer.test` on the best checkpoint (the final weights if none was saved); a stop
+    signal ends the run with the `resume=` command, which tests it and writes its results."""
+    if not best_ckpt:
+        rank_zero_info("No checkpoint was saved: testing the final weights instead.")
+    try:
+        trainer.test(model, datamodule=datamodule, ckpt_path=best_ckpt or None, verbose=False)
+    except SIGTERMException:
+        exit_after_sigterm(trainer, f"python train.py resume={cfg.paths.output_dir}")
+
+
 def exit_after_sigterm(trainer: L.Trainer, continue_with: str) -> NoReturn:
     """Says where the run stopped (SIGTERM or Ctrl-C) and how to continue it, and exits with
     the shell's code for that signal (train.py and pretrain.py)."""
     signal_name, exit_code = stop_signal(trainer)
+    last = last_checkpoint_path(trainer)
+    where = (
+        f"while testing; {last} keeps the training's final state"
+        if trainer.testing
+        else f"at step {trainer.global_step}; checkpoint written to {last}"
+    )
     rank_zero_info(
-        f"Stopped by {signal_name} at step {trainer.global_step}; checkpoint written to "
-        f"{last_checkpoint_path(trainer)}. Continue the run in place with: {continue_with}"
+        f"Stopped by {signal_name} {where}. Continue the run in place with: {continue_with}"
     )
     raise SystemExit(exit_code) from None
 
@@ -116,6 +138,12 @@ def tensorboard_name(cfg: DictConfig) -> str:
     if not HydraConfig.initialized():  # train() called with a composed config, as tests do
         return f"{Path(cfg.paths.output_dir).name} · {when}"
     return f"{resolvers.label(HydraConfig.get())} · {when}"
+
+
+def differing_keys() -> list[str]:
+    """The keys that tell this run apart (a sweep job's swept keys, a single run's overrides);
+    none for a config composed without Hydra's command line (as tests do)."""
+    return resolvers.distinguishing_keys(HydraConfig.get()) if HydraConfig.initialized() else []
 
 
 def comparison_dir(cfg: DictConfig) -> str:
@@ -136,13 +164,19 @@ def _main(cfg: DictConfig) -> float | None:
         run_logged(),
         without_traceback(),
     ):
+        try:
+            continue_in_place(cfg)  # a sweep's job re-run into its folder, a requeued SLURM job
+        except NothingToTrain as finished:
+            rank_zero_info(str(finished))
+            return None
         return train(cfg)
 
 
 def main() -> None:
     """`python train.py ...` / `lstmlab-train ...`; `resume=<run folder>` is expanded first."""
+    given = sys.argv[1:]
     try:
-        sys.argv[1:] = expand_resume(sys.argv[1:])  # see runs/resume.py
+        sys.argv[1:] = expand_resume(given)  # see runs/resume.py
         check_spelling(sys.argv[1:])  # model.pooling=max: the old spelling, refused with the new
     except (ResumeError, ValueError) as error:
         sys.exit(f"Error: {error}")
@@ -150,8 +184,5 @@ def main() -> None:
         print(finished)
         return
     resolvers.register()
-    try:
-        with run_folder.claimed(run_folder_given(sys.argv[1:])):  # before Hydra writes there
-            _main()
-    except FolderLocked as error:
-        sys.exit(f"Error: {error}")
+    resuming = sys.argv[1:] != given  # only resume= writes into a run's folder again
+    run_folder.run_in_own_folder(_main, sys.argv[1:], resuming)  # checked before Hydra writes
