@@ -63,6 +63,20 @@ TINY = [
     *TINY_RUN,
 ]
 
+# TINY_RUN's model.encoder.* are the recurrent encoder's; the other encoders' tiny settings
+TINY_ENCODERS = {
+    "bag_of_ngrams": ["model.encoder.embed_dim=16", "model.encoder.buckets=256"],
+    "cnn": ["model.encoder.embed_dim=16", "model.encoder.num_filters=8"],
+}
+
+
+def tiny_with_encoder(name: str) -> list[str]:
+    """TINY with conf/model/encoder/<name>.yaml, at a tiny size."""
+    recurrent = [o for o in TINY if o.startswith("model.encoder.")]
+    rest = [o for o in TINY if o not in recurrent]
+    return [*rest, f"model/encoder={name}", *TINY_ENCODERS.get(name, recurrent)]
+
+
 resolvers.register(root=None)  # tests set paths.* themselves
 
 # every option of the parts' config groups: a new YAML file there is tested with the others

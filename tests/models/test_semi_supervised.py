@@ -140,7 +140,7 @@ def test_a_training_step_adds_the_weighted_terms_and_logs_each():
 def test_unlabelled_batches_that_no_term_reads_are_refused():
     model = still_module()
     model.log = lambda *args, **kwargs: None
-    with pytest.raises(ValueError, match=r"no loss term reads them: set model\.vat_eps"):
+    with pytest.raises(ValueError, match=r"no loss term reads them: set objective\.vat_eps"):
         model.training_step({**padded_batch(), "unlabelled": padded_batch()}, 0)
 
 

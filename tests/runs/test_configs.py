@@ -19,11 +19,14 @@ from conftest import (
     mood_vectors,
     review_overrides,
     run_script,
+    tiny_with_encoder,
     write_reviews,
 )
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from lstmlab.models.legacy import target
+from lstmlab.models.pooling import LastStepPooling, MaxPooling
 from lstmlab.runs.instantiation import instantiate_each
 from lstmlab.runs.model_setup import new_model
 from lstmlab.runs.train import train
@@ -35,6 +38,12 @@ def options(group: str) -> list[str]:
     return sorted(
         path.relative_to(folder).with_suffix("").as_posix() for path in folder.rglob("*.yaml")
     )
+
+
+# conf/model/<part>/ holds the options of the network's parts, picked with model/<part>=...
+MODEL_PRESETS = [
+    name for name in options("model") if name.split("/")[0] not in ("encoder", "pooling")
+]
 
 
 def test_every_group_the_recipe_names_has_options():
@@ -74,7 +83,7 @@ def test_data_options_build_datamodules(tmp_path, name):
 
 @pytest.mark.parametrize("group", ["model", "optimizer", "scheduler"])
 def test_model_optimizer_and_scheduler_options_build_a_trainable_module(tiny_cfg, group):
-    for name in options(group):
+    for name in MODEL_PRESETS if group == "model" else options(group):
         cfg = tiny_cfg(f"{group}={name}")
         datamodule = instantiate(cfg.data)
         model = new_model(cfg, datamodule)
@@ -95,11 +104,17 @@ def test_trainer_options_build_trainers(tiny_cfg, name):
     assert isinstance(instantiate(cfg.trainer), L.Trainer)
 
 
+# options that read another group's settings, composed with it (the pruning callback reports
+# to the search's study; outside a trial, search.trial: null, it does nothing)
+SETTING_FOR = {"callbacks=optuna_pruning": ["hparams_search=optuna"]}
+
+
 @pytest.mark.parametrize("group", ["callbacks", pytest.param("logger", marks=pytest.mark.slow)])
 def test_callback_and_logger_options_instantiate(tmp_path, group):
     tiny = [o for o in TINY if o != NO_EPOCH_FIGURES]  # some callback options have no figures
     for name in options(group):
-        cfg = compose_config([*tiny, f"{group}={name}"], tmp_path)
+        context = SETTING_FOR.get(f"{group}={name}", [])
+        cfg = compose_config([*tiny, f"{group}={name}", *context], tmp_path)
         objects = instantiate_each(cfg.get(group))
         assert len(objects) == len([node for node in (cfg.get(group) or {}).values() if node])
 
@@ -109,9 +124,16 @@ def test_default_checkpoint_names_are_free_of_equals_signs(tiny_cfg):
     assert "=" not in checkpoint.filename and checkpoint.auto_insert_metric_name is False
 
 
-@pytest.mark.parametrize("name", options("model"))
+@pytest.mark.parametrize("name", MODEL_PRESETS)
 def test_every_model_preset_runs_fast_dev_run(tiny_cfg, tmp_path, name):
     train(tiny_cfg(f"model={name}", "trainer=fast_dev_run"))
+    assert_trained(tmp_path)
+
+
+@pytest.mark.parametrize("name", options("model/encoder"))
+def test_every_encoder_option_runs_fast_dev_run(tmp_path, name):
+    overrides = [*tiny_with_encoder(name), "model/pooling=max", "trainer=fast_dev_run"]
+    train(compose_config(overrides, tmp_path))
     assert_trained(tmp_path)
 
 
@@ -153,24 +175,27 @@ def test_every_experiment_preset_runs_fast_dev_run(tmp_path, tiny_cfg, name):
 def test_the_six_variants_sweep_is_the_base_model_and_each_change_alone_and_all_together(tiny_cfg):
     grid = OmegaConf.load(CONF_DIR / "experiment" / "six_variants.yaml").hydra.sweeper.params
     swept = [name.strip() for name in grid.model.split(",")]
-    keys = ("bidirectional", "dropout", "init_state", "pooling")
+    keys = ("encoder.bidirectional", "dropout", "encoder.init_state", "pooling._target_")
+
+    def settings(model: str) -> dict:
+        cfg = tiny_cfg("experiment=six_variants", f"model={model}").model
+        return {key: OmegaConf.select(cfg, key) for key in keys}
 
     def changes(model: str) -> dict:
-        cfg = tiny_cfg("experiment=six_variants", f"model={model}").model
-        return {key: cfg[key] for key in keys if cfg[key] != base[key]}
+        return {k: v for k, v in settings(model).items() if v != base[k]}
 
-    base = tiny_cfg("experiment=six_variants", "model=six_variants/base").model
-    assert {key: base[key] for key in keys} == {
-        "bidirectional": False,
+    base = settings("six_variants/base")
+    assert base == {
+        "encoder.bidirectional": False,
         "dropout": 0.0,
-        "init_state": "random",
-        "pooling": "last",
+        "encoder.init_state": "random",
+        "pooling._target_": target(LastStepPooling),
     }
     alone = {
-        "six_variants/bidirectional": {"bidirectional": True},
+        "six_variants/bidirectional": {"encoder.bidirectional": True},
         "six_variants/dropout": {"dropout": 0.5},
-        "six_variants/zero_state": {"init_state": "zeros"},
-        "six_variants/max_pooling": {"pooling": "max"},
+        "six_variants/zero_state": {"encoder.init_state": "zeros"},
+        "six_variants/max_pooling": {"pooling._target_": target(MaxPooling)},
     }
     together = {key: value for change in alone.values() for key, value in change.items()}
     assert swept == ["six_variants/base", *alone, "six_variants/improved"]

@@ -45,7 +45,8 @@ def test_onnx_logits_equal_pytorch_for_every_pooling_and_direction(
     tmp_path, pooling, bidirectional
 ):
     torch.manual_seed(0)
-    net = text_classifier(VOCAB, 3, PAD, 8, 8, 2, bidirectional, pooling, init_state="learned")
+    shape = {"embed_dim": 8, "hidden_size": 8, "num_layers": 2, "bidirectional": bidirectional}
+    net = text_classifier(VOCAB, 3, PAD, pooling, init_state="learned", **shape)
     net.eval()
     outputs = export_onnx(net, tmp_path / "model.onnx", VOCAB, PAD)
     assert outputs == (["logits", "attention"] if pooling == "attn" else ["logits"])
@@ -66,7 +67,7 @@ def test_onnx_logits_equal_pytorch_for_every_pooling_and_direction(
 
 
 def test_the_bce_head_exports_its_single_logit(tmp_path):
-    net = text_classifier(VOCAB, 2, PAD, 8, 8, pooling="max", head="bce").eval()
+    net = text_classifier(VOCAB, 2, PAD, "max", embed_dim=8, hidden_size=8, head="bce").eval()
     export_onnx(net, tmp_path / "model.onnx", VOCAB, PAD)
     tokens, lengths = padded_batch([6, 0, 2], 6, seed=5)
     got = ort.InferenceSession(str(tmp_path / "model.onnx")).run(
@@ -79,8 +80,8 @@ def test_the_bce_head_exports_its_single_logit(tmp_path):
 
 def test_a_random_initial_state_is_refused():
     with pytest.raises(ExportError, match="init_state=random"):
-        check_exportable({"init_state": "random"})
-    check_exportable({"init_state": "learned"})
+        check_exportable(text_classifier(VOCAB, 2, PAD, init_state="random").eval(), VOCAB, PAD)
+    check_exportable(text_classifier(VOCAB, 2, PAD, init_state="learned").eval(), VOCAB, PAD)
 
 
 @pytest.fixture(scope="module")

@@ -54,7 +54,7 @@ def test_train_help_names_every_group_and_option_and_common_commands(help_of):
         for option in (CONF_DIR / group).glob("*.yaml"):
             assert re.search(rf"\b{option.stem}\b", groups[group]), f"{group}={option.stem}"
     assert groups["callbacks"].startswith("default (") and "model_checkpoint" not in text
-    assert "python train.py -m model.pooling=" in text and "--cfg job" in text
+    assert "python train.py -m model/pooling=" in text and "--cfg job" in text
 
 
 @pytest.mark.parametrize(

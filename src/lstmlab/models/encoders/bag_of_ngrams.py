@@ -30,7 +30,7 @@ class BagOfNgramsEncoder(Encoder):
         pad_id: int = 0,
         embed_dim: int = 128,
         embed_dropout: float = 0.0,
-        buckets: int = 100_000,
+        buckets: int = 32_768,
     ) -> None:
         super().__init__(vocab_size, pad_id, embed_dim, embed_dropout)
         if buckets < 1:
