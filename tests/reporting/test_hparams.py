@@ -91,8 +91,8 @@ def test_the_hparams_tab_shows_the_swept_key_against_the_headline_metrics(sweep)
     experiment = TensorBoard(sweep).post("/experiment", {})
     infos = experiment["hparamInfos"]
     differing = [info["name"] for info in infos if info.get("differs")]
-    assert differing == ["model.pooling"]
-    assert infos[0]["name"] == "model.pooling"  # listed first, so ticked without a click
+    assert differing == ["pooling"]
+    assert infos[0]["name"] == "pooling"  # listed first, so ticked without a click
     shown = [info["name"] for info in infos[:SHOWN_WITHOUT_A_CLICK]]
     assert set(shown) == {info["name"] for info in infos} <= {*differing, *HEADLINE_HPARAMS}
     metrics = [info["name"]["tag"] for info in experiment["metricInfos"]]
@@ -151,7 +151,7 @@ def test_the_word_vectors_coverage_is_a_hyperparameter(tmp_path, monkeypatch):
     train(compose_config([*overrides, f"init.vectors={vectors}"], tmp_path / "run"))
     (group,) = TensorBoard(tmp_path / "run").session_groups()
     assert 0 < loaded[0].fraction < 1  # the mood words only: a fraction that rounding shows
-    assert group["hparams"]["model.embedding.coverage"] == round(loaded[0].fraction, 4)
+    assert group["hparams"]["init.coverage"] == round(loaded[0].fraction, 4)
 
 
 def test_a_run_continued_in_its_folder_has_one_session_with_its_final_values(tmp_path):

@@ -71,7 +71,7 @@ def test_a_run_writes_checkpoints_and_a_hparams_tab_with_real_metrics(tiny_cfg, 
     assert not any("=" in name for name in checkpoints)
 
     hparams, metric_tags, scalars = hparams_tab(tmp_path)
-    assert hparams["model.pooling"] == "max" and hparams["model.bidirectional"] == "true"
+    assert hparams["model.encoder.bidirectional"] == "true"
     assert hparams["optimizer.class"] == "Adam" and hparams["optimizer.lr"] == 1e-3
     assert hparams["data.num_samples"] == 256 and hparams["seed"] == 42
     assert metric_tags == HPARAMS_METRICS  # only the headline metrics: no others crowd them out

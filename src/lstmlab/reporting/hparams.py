@@ -48,24 +48,33 @@ from lstmlab.io.atomic import atomic_open
 HEADLINE_METRICS = ("val/acc_best", "test/acc", "test/f1")
 CURVES = ("val/acc", "val/loss")
 # Hyperparameter columns every run shows beside its swept keys (when its config has them).
-HEADLINE_HPARAMS = ("model.pooling", "model.bidirectional", "optimizer.lr", "seed")
+HEADLINE_HPARAMS = ("encoder", "pooling", "model.encoder.bidirectional", "optimizer.lr", "seed")
+PARTS = "model/"  # groups of the network's parts (model/pooling): named by their chosen option
 EVENT_FILE = "events.out.tfevents.hparams"  # sorts after the timestamped files: read last
 HPARAM_SECTIONS = ("data", "model", "optimizer", "scheduler", "trainer")
 NOT_SETTINGS = {"trainer.default_root_dir"}  # the run's own folder: would "differ" in every run
 
 
-def hyperparameters(cfg: DictConfig) -> dict[str, Any]:
-    """`{"model.pooling": "attn", "optimizer.class": "Adam", "seed": 42, ...}`.
+def hyperparameters(cfg: DictConfig, choices: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """`{"pooling": "attn", "optimizer.class": "Adam", "seed": 42, ...}`.
 
     `_target_` becomes `class` (the short class name, e.g. which optimiser); values TensorBoard
-    cannot show as they are (booleans, None, lists) become strings.
+    cannot show as they are (booleans, None, lists) become strings. `choices` (Hydra's
+    `runtime.choices`) name each part of the network by its option (`pooling: max`), which
+    says more than the part's class path.
     """
     flat: dict[str, Any] = {"seed": cfg.get("seed")}
+    flat.update({hparam_key(g): o for g, o in (choices or {}).items() if g.startswith(PARTS)})
     for section in HPARAM_SECTIONS:
         node = cfg.get(section)
         if node:
             flat.update(_flatten(OmegaConf.to_container(node, resolve=True), section))
     return {key: _displayable(value) for key, value in flat.items() if key not in NOT_SETTINGS}
+
+
+def hparam_key(key: str) -> str:
+    """The HPARAMS column of an override's key: a part's group (`model/pooling`) is `pooling`."""
+    return key.removeprefix(PARTS) if key.startswith(PARTS) else key
 
 
 def _flatten(node: Mapping[str, Any], prefix: str) -> dict[str, Any]:

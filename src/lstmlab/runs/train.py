@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from lstmlab.callbacks.checkpointing import last_checkpoint_path, stop_signal
 from lstmlab.io.checkpoint_io import AtomicCheckpointIO
 from lstmlab.reporting.console import print_config_tree, print_summary
-from lstmlab.reporting.hparams import hyperparameters, log_hparams, metric_columns
+from lstmlab.reporting.hparams import hparam_key, hyperparameters, log_hparams, metric_columns
 from lstmlab.reporting.run_log import run_logged
 from lstmlab.reporting.trackers import browse_commands, log_to_trackers
 from lstmlab.runs import resolvers, run_folder
@@ -60,7 +60,8 @@ def train(cfg: DictConfig) -> float | None:
         test(trainer, model, datamodule, best_ckpt, cfg)
         metrics.update(final_metrics(trainer))
 
-    params = {**hyperparameters(cfg), **coverage}
+    choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
+    params = {**hyperparameters(cfg, choices), **coverage}
     columns = metric_columns(cfg.get("optimized_metric"))
     config = OmegaConf.to_yaml(cfg, resolve=True)
     log_hparams(trainer.loggers, params, columns, name, [*differing_keys(), *coverage], config)
@@ -143,7 +144,9 @@ def tensorboard_name(cfg: DictConfig) -> str:
 def differing_keys() -> list[str]:
     """The keys that tell this run apart (a sweep job's swept keys, a single run's overrides);
     none for a config composed without Hydra's command line (as tests do)."""
-    return resolvers.distinguishing_keys(HydraConfig.get()) if HydraConfig.initialized() else []
+    if not HydraConfig.initialized():
+        return []
+    return [hparam_key(key) for key in resolvers.distinguishing_keys(HydraConfig.get())]
 
 
 def comparison_dir(cfg: DictConfig) -> str:
