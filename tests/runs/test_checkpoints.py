@@ -86,3 +86,10 @@ def test_an_old_checkpoint_of_other_shapes_names_the_setting_in_todays_spelling(
     wider["hyper_parameters"]["hidden_size"] *= 2
     with pytest.raises(CheckpointError, match=r"model\.encoder\.hidden_size 8 in the checkpoint"):
         check_shapes(checkpoint, ClassifierModule(**settings(wider)), path)
+
+
+def test_a_checkpoint_whose_network_names_something_other_than_a_module_is_refused(good):
+    for target in ("os.system", "no.such.Module"):
+        forged = with_net(good, encoder___target_=target)
+        with pytest.raises(CheckpointError, match=rf"_target_: {target}"):
+            load_model(forged)

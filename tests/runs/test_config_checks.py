@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from conftest import TINY, compose_config, run_script
 
-from lstmlab.runs.config_checks import check_config, known_keys
+from lstmlab.runs.config_checks import check_config, check_spelling, known_keys
 
 
 def test_known_keys_are_the_primary_configs_keys_and_groups():
@@ -89,3 +89,18 @@ def test_pretrain_py_refused_before_training_leaves_no_run_folder(tmp_path):
     assert process.returncode != 0
     assert "scheduler.scheduler.warmup_steps=0: expected at least 1" in process.stderr
     assert not list((tmp_path / "pretrain").iterdir())  # not even Hydra's .hydra/ and log
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("model.pooling=max", "model/pooling=max"),
+        ("model.hidden_size=256", "model.encoder.hidden_size=256"),
+        ("model.adversarial_eps=1", "objective.adversarial_eps=1"),
+    ],
+)
+def test_the_old_model_spelling_is_refused_with_the_new_one(old, new):
+    with pytest.raises(ValueError, match="old spelling") as refusal:
+        check_spelling([old])
+    assert new in str(refusal.value)
+    check_spelling([new])  # the new spelling passes
