@@ -95,11 +95,17 @@ def test_trainer_options_build_trainers(tiny_cfg, name):
     assert isinstance(instantiate(cfg.trainer), L.Trainer)
 
 
+# options that read another group's settings, composed with it (the pruning callback reports
+# to the search's study; outside a trial, search.trial: null, it does nothing)
+SETTING_FOR = {"callbacks=optuna_pruning": ["hparams_search=optuna"]}
+
+
 @pytest.mark.parametrize("group", ["callbacks", pytest.param("logger", marks=pytest.mark.slow)])
 def test_callback_and_logger_options_instantiate(tmp_path, group):
     tiny = [o for o in TINY if o != NO_EPOCH_FIGURES]  # some callback options have no figures
     for name in options(group):
-        cfg = compose_config([*tiny, f"{group}={name}"], tmp_path)
+        context = SETTING_FOR.get(f"{group}={name}", [])
+        cfg = compose_config([*tiny, f"{group}={name}", *context], tmp_path)
         objects = instantiate_each(cfg.get(group))
         assert len(objects) == len([node for node in (cfg.get(group) or {}).values() if node])
 

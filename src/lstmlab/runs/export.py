@@ -34,6 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from lstmlab import __version__
+from lstmlab.callbacks.checkpointing import LOGGED_METRICS
 from lstmlab.data.tokenization import from_json
 from lstmlab.io import atomic
 from lstmlab.runs import onnx_predictor
@@ -133,9 +134,10 @@ def largest_difference(net: nn.Module, path: Path, vocab_size: int, pad_id: int)
 
 def checkpoint_metrics(checkpoint: Path, contents: dict[str, Any]) -> dict[str, float]:
     """The metrics known to describe these very weights: the monitored value a checkpoint
-    callback recorded when it saved this file as its best (the best checkpoint's val/acc), and
-    the run's test metrics when the run tested this file (its results.json's best checkpoint).
-    {} for others: last.ckpt's weights, say, were never scored as such."""
+    callback recorded when it saved this file as its best, with the validation metrics logged
+    as it was saved (the best checkpoint's val/acc), and the run's test metrics when the run
+    tested this file (its results.json's best checkpoint). {} for others: last.ckpt's weights,
+    say, were never scored as such."""
     metrics = {}
     for state in contents.get("callbacks", {}).values():
         if not isinstance(state, dict) or not state.get("monitor"):
@@ -143,6 +145,8 @@ def checkpoint_metrics(checkpoint: Path, contents: dict[str, Any]) -> dict[str, 
         best, score = state.get("best_model_path"), state.get("best_model_score")
         if best and score is not None and Path(best).name == checkpoint.name:
             metrics[state["monitor"]] = float(score)
+            logged = contents.get(LOGGED_METRICS, {})
+            metrics.update({k: v for k, v in logged.items() if k.startswith("val/")})
     results = checkpoint.resolve().parent.parent / "results.json"
     run = json.loads(results.read_text()) if results.is_file() else {}
     if Path(run.get("best_checkpoint") or "").name == checkpoint.name:
