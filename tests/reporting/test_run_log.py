@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, TINY
 
-EPOCH_LINE = re.compile(r"epoch (\d)/1  train/loss \S+  train/acc \S+  .*val/acc_best \S+  \S+ s")
+EPOCH_LINE = re.compile(r"epoch (\d)/2  train/loss \S+  train/acc \S+  .*val/acc_best \S+  \S+ s")
 
 
 def piped_train_py(*args: str) -> subprocess.CompletedProcess:
@@ -42,7 +42,7 @@ def test_train_log_holds_the_config_each_epoch_warnings_and_the_results(piped_ru
     log = (piped_run[1] / "train.log").read_text()
 
     assert "config:\nseed: 42" in log and "  pooling: attn" in log  # the composed config
-    assert [m.group(1) for m in EPOCH_LINE.finditer(log)] == ["0", "1"]
+    assert [m.group(1) for m in EPOCH_LINE.finditer(log)] == ["1", "2"]
     assert "[py.warnings][WARNING]" in log  # Lightning's warning about the tiny epochs
     assert re.search(r"│ test/acc +│ [\d.]+ │", log) and "best checkpoint: " in log
     assert "Traceback" not in log
@@ -52,7 +52,7 @@ def test_piped_output_shows_each_epoch_one_results_table_and_no_noise(piped_run)
     result, run_dir = piped_run
     shown = result.stdout + result.stderr
 
-    assert [m.group(1) for m in EPOCH_LINE.finditer(result.stdout)] == ["0", "1"]
+    assert [m.group(1) for m in EPOCH_LINE.finditer(result.stdout)] == ["1", "2"]
     assert "it/s" not in shown and "Testing" not in shown  # no progress bar frames
     assert shown.count("test/acc") == 1  # our table only, not Lightning's too
     assert f"output_dir: {run_dir}\n" in result.stdout  # the config's paths uncut
