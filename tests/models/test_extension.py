@@ -1,5 +1,6 @@
-"""The extension points, used as a researcher uses them: a pooling and an encoder written in
-this file (not in src/), each chosen by one YAML in a config folder of its own, go through
+"""The extension points, used as a researcher uses them: a pooling, an encoder and a whole
+network written in this file (not in src/), each chosen by one YAML in a config folder of its
+own, go through
 train.py, export.py (checked with ONNX Runtime), serve.py (a real HTTP client) and integrated
 gradients, with nothing else changed. The README's Extending recipes are these steps.
 
@@ -76,6 +77,30 @@ class PrefixMeanEncoder(Encoder):
         return Encoded(outputs, real_positions(lengths, embedded.size(1)), None)
 
 
+class MeanBagNetwork(nn.Module):
+    """A whole other network (no encoder or pooling): the mean of the text's token embeddings,
+    then a linear layer. What the LightningModule, export and serving need of a network:
+    `embedding`, `forward(tokens, lengths, push=None) -> (logits, weights or None)` and
+    `get_output_dim()` (the number of logits)."""
+
+    def __init__(self, vocab_size: int, num_classes: int, pad_id: int = 0, dim: int = 8) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, dim, padding_idx=pad_id)
+        self.head = nn.Linear(dim, num_classes)
+
+    def get_output_dim(self) -> int:
+        return self.head.out_features
+
+    def forward(
+        self, tokens: Tensor, lengths: Tensor, push: Tensor | None = None
+    ) -> tuple[Tensor, None]:
+        embedded = self.embedding(tokens)  # [B, T, E]; padding rows are zero
+        embedded = embedded if push is None else embedded + push
+        real = real_positions(lengths, tokens.size(1)).unsqueeze(-1)  # [B, T, 1]
+        mean = (embedded * real).sum(1) / lengths.clamp(min=1).unsqueeze(-1)
+        return self.head(mean), None
+
+
 # ---------------------------------------------------------------------- the researcher's YAMLs
 
 OUTPUT_DIM = 8  # the encoder's width; the pooling doubles it
@@ -87,8 +112,9 @@ def target(cls: type) -> str:
 
 
 def write_parts(conf: Path) -> Path:
-    """conf/model/pooling/first_last.yaml and conf/model/encoder/prefix_mean.yaml, as a
-    researcher writes them, in a config folder of their own (added to Hydra's search path)."""
+    """conf/model/pooling/first_last.yaml, conf/model/encoder/prefix_mean.yaml and
+    conf/model/mean_bag.yaml (a whole network), as a researcher writes them, in a config
+    folder of their own (added to Hydra's search path)."""
     parts = {
         "pooling/first_last": {"_target_": target(FirstLastPooling), "_partial_": True},
         "encoder/prefix_mean": {
@@ -97,6 +123,7 @@ def write_parts(conf: Path) -> Path:
             "embed_dim": 16,
             "output_dim": OUTPUT_DIM,
         },
+        "mean_bag": {"_target_": target(MeanBagNetwork), "dim": 8},
     }
     for name, config in parts.items():
         path = conf / "model" / f"{name}.yaml"
@@ -111,19 +138,25 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     `results` (results.json), `checkpoint` (the best) and `texts` (some test reviews)."""
     root = tmp_path_factory.mktemp("extension")
     data = write_reviews(root / "reviews", {"train": 400, "test": 100})
-    conf = write_parts(root / "conf")
     overrides = [
         *review_overrides(data, root / "cache", val_size=100),
-        f"hydra.searchpath=[file://{conf}]",
-        "model/encoder=prefix_mean",
-        "model/pooling=first_last",
+        f"hydra.searchpath=[file://{write_parts(root / 'conf')}]",
         "trainer=cpu",
-        "trainer.max_epochs=4",
-        "optimizer.lr=0.02",
         "+trainer.enable_model_summary=false",
-        "callbacks.figures.num_texts=2",  # the attention figures of point 5
     ]
-    train(compose_config(overrides, root / "run"))
+    train(
+        compose_config(
+            [
+                *overrides,
+                "model/encoder=prefix_mean",
+                "model/pooling=first_last",
+                "trainer.max_epochs=4",
+                "optimizer.lr=0.02",
+                "callbacks.figures.num_texts=2",  # the attention figures
+            ],
+            root / "run",
+        )
+    )
     results = json.loads((root / "run" / "results.json").read_text())
     texts = __import__("pyarrow.parquet").parquet.read_table(data / "test.parquet")
     return {
@@ -131,6 +164,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "results": results,
         "checkpoint": Path(results["best_checkpoint"]),
         "texts": ["", "superb", *texts.column("text").to_pylist()[:20]],
+        "overrides": overrides,  # the data, the parts' config folder, the CPU
     }
 
 
@@ -192,6 +226,18 @@ def test_integrated_gradients_explain_the_new_parts(run, capsys):
     heaviest = max(row["attributions"], key=lambda pair: abs(pair[1]))
     assert heaviest[0] == "superb"  # what decided, though the pooling read other positions
     assert row["attention_ig_spearman"] is not None  # compared with the pooling's weights
+
+
+def test_a_whole_other_network_trains_exports_and_is_explained(run, tmp_path):
+    train(compose_config([*run["overrides"], "model=mean_bag", "trainer.max_epochs=1"], tmp_path))
+    checkpoint = json.loads((tmp_path / "results.json").read_text())["best_checkpoint"]
+    assert isinstance(load_model(read_checkpoint(checkpoint)).net, MeanBagNetwork)
+    folder = export(checkpoint, tmp_path / "export")  # checked against PyTorch as it is written
+    texts = run["texts"]
+    exported = OnnxPredictor.from_folder(folder)(texts)
+    explained = Predictor.from_checkpoint(checkpoint, explain="ig")(texts)
+    assert [p.label for p in exported] == [p.label for p in explained]
+    assert all(p.attention is None and len(p.attributions) == p.num_tokens for p in explained)
 
 
 @pytest.mark.slow
