@@ -1,8 +1,7 @@
 """The extension points, used as a researcher uses them: a pooling, an encoder and a whole
 network written in this file (not in src/), each chosen by one YAML in a config folder of its
-own, go through
-train.py, export.py (checked with ONNX Runtime), serve.py (a real HTTP client) and integrated
-gradients, with nothing else changed. The README's Extending recipes are these steps.
+own, go through train.py, export.py (checked with ONNX Runtime), serve.py (a real HTTP client)
+and integrated gradients, with nothing else changed. The README's Extending recipes are these steps.
 
 The pooling changes the width (first and last real outputs side by side: 2 × D), so the head
 must be sized from the pooling, and it returns weights, so it must be found to be an attention
