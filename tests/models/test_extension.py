@@ -30,12 +30,12 @@ from lstmlab.models.encoders.base import Encoded, Encoder, real_positions
 from lstmlab.models.network import TextClassifier
 from lstmlab.models.pooling import Pooling
 from lstmlab.runs.checkpoints import load_model, read_checkpoint
-from lstmlab.runs.export import TOLERANCE, export
-from lstmlab.runs.onnx_predictor import MODEL, OnnxPredictor
-from lstmlab.runs.predict import Predictor
-from lstmlab.runs.predict import main as predict_main
-from lstmlab.runs.server_process import running_server
 from lstmlab.runs.train import train
+from lstmlab.serving.export import TOLERANCE, export
+from lstmlab.serving.onnx_predictor import MODEL, OnnxPredictor
+from lstmlab.serving.predict import Predictor
+from lstmlab.serving.predict import main as predict_main
+from lstmlab.serving.server_process import running_server
 
 # ----------------------------------------------------------------------- the researcher's file
 

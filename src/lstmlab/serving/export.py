@@ -7,7 +7,7 @@ The folder holds everything needed to classify text without lstmlab or PyTorch:
     tokenizer.json  the run's tokenizer (its normalizer holds the lower-casing and cleaning)
     metadata.json   label names, max_len, pad id, head, the source checkpoint, its run's
                     validation and test metrics, the command that made the folder
-    predict_onnx.py a small command using onnxruntime + tokenizers (runs/onnx_predictor.py)
+    predict_onnx.py a small command using onnxruntime + tokenizers (serving/onnx_predictor.py)
 
 The graph is traced (`torch.onnx.export(dynamo=False)`) with a padded example batch, so the
 encoder records its general within-length reversal (a gather), which is exact for padded and
@@ -35,14 +35,14 @@ from torch import Tensor, nn
 from lstmlab import __version__
 from lstmlab.data.tokenization import from_json
 from lstmlab.io import atomic
-from lstmlab.runs import onnx_predictor
 from lstmlab.runs.checkpoints import (
     CheckpointError,
     load_model,
     read_checkpoint,
     require_text_state,
 )
-from lstmlab.runs.onnx_predictor import METADATA, MODEL, TOKENIZER
+from lstmlab.serving import onnx_predictor
+from lstmlab.serving.onnx_predictor import METADATA, MODEL, TOKENIZER
 
 OPSET = 17
 TOLERANCE = 1e-5  # largest |logit difference| accepted between PyTorch and ONNX Runtime
