@@ -2,7 +2,7 @@
 
 import sys
 
-from lstmlab.runs.export import main
+from lstmlab.serving.export import main
 
 if __name__ == "__main__":
     sys.exit(main())

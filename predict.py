@@ -2,7 +2,7 @@
 
 import sys
 
-from lstmlab.runs.predict import main
+from lstmlab.serving.predict import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -2,7 +2,7 @@
 
 import sys
 
-from lstmlab.runs.serve import main
+from lstmlab.serving.serve import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -71,9 +71,9 @@ def main() -> int:
     import pyarrow.parquet as pq
     import torch
 
-    from lstmlab.runs.export import export
-    from lstmlab.runs.onnx_predictor import OnnxPredictor
-    from lstmlab.runs.predict import Predictor
+    from lstmlab.serving.export import export
+    from lstmlab.serving.onnx_predictor import OnnxPredictor
+    from lstmlab.serving.predict import Predictor
 
     threads = args.threads or torch.get_num_threads()
     torch.set_num_threads(threads)

@@ -16,7 +16,7 @@ import torch
 
 from lstmlab.callbacks.figures import attention_figure
 from lstmlab.io import atomic
-from lstmlab.runs.predict import Predictor
+from lstmlab.serving.predict import Predictor
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,7 +27,7 @@ from urllib.parse import urlparse
 import httpx
 import pyarrow.parquet as pq
 
-from lstmlab.runs.server_process import running_server
+from lstmlab.serving.server_process import running_server
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / "data" / "imdb" / "test.parquet"  # README
 LOOPBACK = ("127.0.0.1", "localhost")

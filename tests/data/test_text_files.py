@@ -19,8 +19,8 @@ from lstmlab.data.text_files import TextFilesDataModule
 from lstmlab.runs.checkpoints import CheckpointError
 from lstmlab.runs.evaluate import evaluate
 from lstmlab.runs.model_setup import new_model
-from lstmlab.runs.predict import Predictor
 from lstmlab.runs.train import train
+from lstmlab.serving.predict import Predictor
 
 COLORS = {
     "red": ["cherry", "blood", "ruby"],

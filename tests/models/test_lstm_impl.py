@@ -21,7 +21,7 @@ from lstmlab.models.encoders import recurrent as encoder
 from lstmlab.models.language_model import LanguageModel
 from lstmlab.models.network import TextClassifier
 from lstmlab.runs.checkpoints import load_model, read_checkpoint
-from lstmlab.runs.export import export_onnx, largest_difference
+from lstmlab.serving.export import export_onnx, largest_difference
 
 VOCAB, CLASSES, PAD = 50, 3, 0
 LABELS = torch.tensor([0, 1, 2, 1])

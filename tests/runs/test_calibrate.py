@@ -14,9 +14,9 @@ from conftest import compose_config, write_reviews
 
 from lstmlab.runs.checkpoints import read_checkpoint
 from lstmlab.runs.evaluate import evaluate
-from lstmlab.runs.export import export
-from lstmlab.runs.onnx_predictor import OnnxPredictor
-from lstmlab.runs.predict import Predictor
+from lstmlab.serving.export import export
+from lstmlab.serving.onnx_predictor import OnnxPredictor
+from lstmlab.serving.predict import Predictor
 
 TEXTS = ["a wonderful film", "dull and boring", "", "wonderful yet dull"]
 

@@ -1,2 +1,2 @@
-"""The Hydra tasks (train, evaluate, pretrain, predict, resume) and what they share: the
-only layer that may import every other."""
+"""The Hydra tasks (train, evaluate, pretrain, resume) and what they share: the layer that
+may import every other but `serving`."""

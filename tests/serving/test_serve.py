@@ -12,11 +12,11 @@ import httpx
 import pytest
 from conftest import run_script
 
-from lstmlab.runs.export import export
-from lstmlab.runs.onnx_predictor import OnnxPredictor
-from lstmlab.runs.predict import Predictor
-from lstmlab.runs.serve import MAX_TEXTS, describe, main
-from lstmlab.runs.server_process import free_port, running_server
+from lstmlab.serving.export import export
+from lstmlab.serving.onnx_predictor import OnnxPredictor
+from lstmlab.serving.predict import Predictor
+from lstmlab.serving.serve import MAX_TEXTS, describe, main
+from lstmlab.serving.server_process import free_port, running_server
 
 THREADS = 16
 BODY_LIMIT = 20_000  # --max-body-bytes for the test server

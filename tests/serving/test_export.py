@@ -16,7 +16,7 @@ import torch
 from conftest import POOLINGS, run_script, text_classifier
 from test_run_folder import hashes
 
-from lstmlab.runs.export import (
+from lstmlab.serving.export import (
     TOLERANCE,
     ExportError,
     check_exportable,
@@ -24,9 +24,9 @@ from lstmlab.runs.export import (
     export_onnx,
     main,
 )
-from lstmlab.runs.onnx_predictor import OnnxPredictor
-from lstmlab.runs.predict import Predictor
-from lstmlab.runs.predict import main as predict_main
+from lstmlab.serving.onnx_predictor import OnnxPredictor
+from lstmlab.serving.predict import Predictor
+from lstmlab.serving.predict import main as predict_main
 
 VOCAB, PAD = 40, 0
 

@@ -7,7 +7,7 @@ The folder holds everything needed to classify text without lstmlab or PyTorch:
     tokenizer.json  the run's tokenizer (its normalizer holds the lower-casing and cleaning)
     metadata.json   label names, max_len, pad id, head, the source checkpoint, the metrics
                     known to describe its weights, the command that made the folder
-    predict_onnx.py a small command using onnxruntime + tokenizers (runs/onnx_predictor.py)
+    predict_onnx.py a small command using onnxruntime + tokenizers (serving/onnx_predictor.py)
 
 The graph is traced (`torch.onnx.export(dynamo=False)`) with a padded example batch, so the
 encoder records its general within-length reversal (a gather), which is exact for padded and
@@ -37,14 +37,14 @@ from lstmlab import __version__
 from lstmlab.callbacks.checkpointing import LOGGED_METRICS
 from lstmlab.data.tokenization import from_json
 from lstmlab.io import atomic
-from lstmlab.runs import onnx_predictor
 from lstmlab.runs.checkpoints import (
     CheckpointError,
     load_model,
     read_checkpoint,
     require_text_state,
 )
-from lstmlab.runs.onnx_predictor import METADATA, MODEL, TOKENIZER
+from lstmlab.serving import onnx_predictor
+from lstmlab.serving.onnx_predictor import METADATA, MODEL, TOKENIZER
 
 OPSET = 17
 EXPORT_FILES = (MODEL, TOKENIZER, METADATA, "predict_onnx.py")  # all an export folder holds

@@ -37,9 +37,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lstmlab.models.network import returns_weights
 from lstmlab.runs.checkpoints import CheckpointError, read_checkpoint
-from lstmlab.runs.export import checkpoint_metrics
-from lstmlab.runs.onnx_predictor import OnnxPredictor, Prediction
-from lstmlab.runs.predict import Predictor, load_predictor
+from lstmlab.serving.export import checkpoint_metrics
+from lstmlab.serving.onnx_predictor import OnnxPredictor, Prediction
+from lstmlab.serving.predict import Predictor, load_predictor
 
 MAX_TEXTS = 256  # texts in one request; more is refused with 422 (send several requests)
 NOT_SERVED = ("attributions", "attention_ig_spearman")  # predict.py --explain only
@@ -248,5 +248,5 @@ def cli() -> None:
     sys.exit(main())
 
 
-if __name__ == "__main__":  # python -m lstmlab.runs.serve (runs/server_process.py starts it so)
+if __name__ == "__main__":  # python -m lstmlab.serving.serve (as server_process.py starts it)
     cli()

@@ -39,7 +39,7 @@ from lstmlab.runs.checkpoints import (
     read_checkpoint,
     require_text_state,
 )
-from lstmlab.runs.onnx_predictor import (
+from lstmlab.serving.onnx_predictor import (
     MODEL,
     OnnxPredictor,
     Prediction,

@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import ROOT, run_script
 
-from lstmlab.runs.export import export
-from lstmlab.runs.predict import Predictor, lines, main
+from lstmlab.serving.export import export
+from lstmlab.serving.predict import Predictor, lines, main
 
 
 def predict_here(capsys, *args: str) -> tuple[int, str, str]:

@@ -41,7 +41,7 @@ def running_server(
     model is loaded. Its output goes to `log` (default: discarded). On exit it gets SIGTERM
     (LitServe's own shutdown), and its process group SIGKILL if it has not ended in 60 s."""
     port = free_port()
-    command = [sys.executable, "-m", "lstmlab.runs.serve", str(source), "--port", str(port)]
+    command = [sys.executable, "-m", "lstmlab.serving.serve", str(source), "--port", str(port)]
     process = subprocess.Popen(
         [*command, *options],
         stdout=log or subprocess.DEVNULL,

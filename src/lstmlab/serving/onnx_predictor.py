@@ -7,7 +7,7 @@ a machine without lstmlab or torch:
     python predict_onnx.py --json < reviews.txt
 
 It therefore imports nothing from lstmlab. `Prediction` and `make_prediction` live here, and
-the PyTorch `Predictor` (runs/predict.py) uses them too, so both runtimes report alike.
+the PyTorch `Predictor` (serving/predict.py) uses them too, so both runtimes report alike.
 """
 
 from __future__ import annotations
