@@ -19,7 +19,7 @@ if [ "$#" -eq 0 ]; then  # the padding-critical core: what fits in under an hour
         "lstmlab.models.pooling.xǁ*Poolingǁforward__mutmut_*" \
         "lstmlab.models.encoder.x_reversal_index__mutmut_*" \
         "lstmlab.models.encoder.x_take_steps__mutmut_*" \
-        "lstmlab.models.lit_module.xǁLSTMLitModuleǁloss__mutmut_*" \
+        "lstmlab.models.lit_module.xǁClassifierModuleǁloss__mutmut_*" \
         "lstmlab.models.adversarial.x_adversarial_push__mutmut_*"
 fi
 rm -rf mutants  # a fresh copy of src/, tests/ and conf/: results never mix two versions

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import inspect
 import json
 import os
 import random
@@ -23,9 +24,16 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
 
+from lstmlab.models.encoders.recurrent import RecurrentEncoder
+from lstmlab.models.language_model import LanguageModel
+from lstmlab.models.legacy import target, upgrade_classifier
+from lstmlab.models.lit_module import ClassifierModule
+from lstmlab.models.network import TextClassifier
 from lstmlab.runs import resolvers
+from lstmlab.runs.config_checks import group_options
 from lstmlab.runs.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,8 +45,8 @@ NO_EPOCH_FIGURES = "callbacks.figures.num_texts=0"
 
 # Small enough for a CPU test, big enough to learn the synthetic task.
 TINY_RUN = [
-    "model.embed_dim=16",
-    "model.hidden_size=16",
+    "model.encoder.embed_dim=16",
+    "model.encoder.hidden_size=16",
     "trainer=cpu",
     "trainer.max_epochs=1",
     "+trainer.enable_model_summary=false",
@@ -56,6 +64,48 @@ TINY = [
 ]
 
 resolvers.register(root=None)  # tests set paths.* themselves
+
+# every option of the parts' config groups: a new YAML file there is tested with the others
+POOLINGS = group_options("model/pooling")
+ENCODERS = group_options("model/encoder")
+
+
+def part_config(group: str, option: str) -> DictConfig:
+    """conf/model/<group>/<option>.yaml with the options it starts from (`defaults`)."""
+    own = OmegaConf.load(CONF_DIR / "model" / group / f"{option}.yaml")
+    bases = [part_config(group, str(base)) for base in own.pop("defaults", [])]
+    return OmegaConf.merge(*bases, own)
+
+
+def pooling_part(name: str, **settings) -> Callable:
+    """The pooling of conf/model/pooling/<name>.yaml, to be completed with the input width."""
+    return instantiate(OmegaConf.merge(part_config("pooling", name), settings))
+
+
+def encoder_part(name: str, **settings) -> Callable:
+    """The encoder of conf/model/encoder/<name>.yaml (with `settings`), to be completed with
+    the vocabulary size and pad id."""
+    return instantiate(OmegaConf.merge(part_config("encoder", name), settings))
+
+
+def text_classifier(
+    vocab: int,
+    classes: int,
+    pad_id: int = 0,
+    pooling: str = "attn",
+    dropout: float = 0.0,
+    head: str = "ce",
+    attn_dim: int | None = None,
+    encoder: Callable | None = None,
+    **encoder_settings,
+) -> TextClassifier:
+    """A classifier of `RecurrentEncoder(**encoder_settings)` (its own defaults: a one-layer
+    BiLSTM, no dropout) or of `encoder`, and the `pooling` option."""
+    settings = {"attn_dim": attn_dim} if attn_dim else {}
+    encoder = encoder or (lambda **sizes: RecurrentEncoder(**sizes, **encoder_settings))
+    return TextClassifier(
+        vocab, classes, encoder, pooling_part(pooling, **settings), pad_id, dropout, head
+    )
 
 
 def ragged_batch(vocab: int = 50, pad: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -224,8 +274,8 @@ def text_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     overrides = [
         *review_overrides(data, root / "cache", val_size=100),
         "model=bilstm_attn",
-        "model.embed_dim=16",
-        "model.hidden_size=16",
+        "model.encoder.embed_dim=16",
+        "model.encoder.hidden_size=16",
         "trainer=cpu",
         "optimizer.lr=0.01",
         "trainer.max_epochs=4",
@@ -240,26 +290,26 @@ def text_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
 def crash_at_step(monkeypatch: pytest.MonkeyPatch, step: int) -> None:
     """Training raises `RuntimeError("killed")` when it reaches global step `step`: stands in
     for SIGKILL (no checkpoint is written then)."""
-    from lstmlab.models.lit_module import LSTMLitModule
+    from lstmlab.models.lit_module import ClassifierModule
 
-    training_step = LSTMLitModule.training_step
+    training_step = ClassifierModule.training_step
 
     def killed(self, batch, batch_idx):
         if self.global_step == step:
             raise RuntimeError("killed")
         return training_step(self, batch, batch_idx)
 
-    monkeypatch.setattr(LSTMLitModule, "training_step", killed)
+    monkeypatch.setattr(ClassifierModule, "training_step", killed)
 
 
 def record_loaded_vectors(monkeypatch: pytest.MonkeyPatch) -> list:
     """The `Coverage` of every `load_vectors` call from now on, in a list."""
-    from lstmlab.models.lit_module import LSTMLitModule
+    from lstmlab.models.lit_module import ClassifierModule
 
     loaded: list = []
-    load_vectors = LSTMLitModule.load_vectors
+    load_vectors = ClassifierModule.load_vectors
     monkeypatch.setattr(
-        LSTMLitModule,
+        ClassifierModule,
         "load_vectors",
         lambda self, vocab: loaded.append(load_vectors(self, vocab)) or loaded[-1],
     )
@@ -271,3 +321,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     `--dist worksteal` (pyproject.toml) the long ones start early and the last minute is short
     tests the two workers share, not one long training while the other worker idles."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+def classifier_module(vocab_size: int, num_classes: int, **settings) -> ClassifierModule:
+    """A `ClassifierModule` from flat settings (`embed_dim=8, pooling="max", adversarial_eps=1`,
+    the classes' own defaults otherwise), read through the old-key table as old checkpoints are."""
+    flat = {"vocab_size": vocab_size, "num_classes": num_classes, **settings}
+    return ClassifierModule(**upgrade_classifier(flat))
+
+
+def language_model(vocab_size: int, settings: dict, *args, **kwargs) -> LanguageModel:
+    """A `LanguageModel` of `RecurrentEncoder(**settings)` (keys it does not take, such as a
+    classifier's pooling, left out)."""
+    taken = inspect.signature(RecurrentEncoder).parameters
+    encoder = {"_target_": target(RecurrentEncoder), "_partial_": True}
+    encoder.update({k: v for k, v in settings.items() if k in taken})
+    return LanguageModel(vocab_size, encoder, *args, **kwargs)

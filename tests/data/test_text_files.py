@@ -278,8 +278,8 @@ def colour_run(tmp_path_factory) -> dict:
         "data.text_columns=[title,body]",
         f"data.cache_dir={root}/cache",
         "data.batch_size=16",
-        "model.embed_dim=16",
-        "model.hidden_size=16",
+        "model.encoder.embed_dim=16",
+        "model.encoder.hidden_size=16",
         "optimizer.lr=0.01",
         "trainer=cpu",
         "trainer.max_epochs=3",
@@ -349,5 +349,5 @@ def test_a_run_from_a_checkpoint_maps_reordered_labels_and_names_the_settings_th
     results = json.loads((tmp_path / "mapped" / "results.json").read_text())
     assert results["metrics"]["test/acc"] > 0.9  # a swapped red and blue would score ~0.3
     with pytest.raises(CheckpointError, match=r"model.hidden_size 16 in the checkpoint vs 32"):
-        train(compose_config([*start, "model.hidden_size=32"], tmp_path / "shapes"))
+        train(compose_config([*start, "model.encoder.hidden_size=32"], tmp_path / "shapes"))
     assert not list((tmp_path / "shapes").rglob("*.ckpt"))

@@ -5,19 +5,29 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import POOLINGS, text_classifier
 
 from lstmlab.data.synthetic import FIRST_KEY_ID, PAD_ID, make_key_task
 from lstmlab.models.attribution import integrated_gradients
-from lstmlab.models.network import POOLINGS, LSTMClassifier
+from lstmlab.models.network import TextClassifier
 
 TOKENS = torch.tensor([[5, 9, 3, 7, 8, 4], [6, 2, 11, 0, 0, 0], [0, 0, 0, 0, 0, 0]])
 LENGTHS = torch.tensor([6, 3, 0])  # a padded row and an empty text
 
 
-def network(pooling: str, head: str = "ce", seed: int = 0) -> LSTMClassifier:
+def network(pooling: str, head: str = "ce", seed: int = 0) -> TextClassifier:
     torch.manual_seed(seed)
     classes = 2 if head == "bce" else 3
-    return LSTMClassifier(20, classes, PAD_ID, 8, 8, bidirectional=True, pooling=pooling, head=head)
+    return text_classifier(
+        20,
+        classes,
+        PAD_ID,
+        embed_dim=8,
+        hidden_size=8,
+        bidirectional=True,
+        pooling=pooling,
+        head=head,
+    )
 
 
 def logits_of(net, tokens, lengths, target):
@@ -50,7 +60,9 @@ def test_the_planted_key_gets_most_of_the_attribution():
     torch.manual_seed(0)
     task = dict(vocab_size=30, num_classes=2, min_len=6, max_len=16, num_distractors=0)
     train, test = (make_key_task(n, **task, seed=s) for n, s in ((1024, 1), (64, 2)))
-    net = LSTMClassifier(30, 2, PAD_ID, 16, 16, bidirectional=True, pooling="max")
+    net = text_classifier(
+        30, 2, PAD_ID, embed_dim=16, hidden_size=16, bidirectional=True, pooling="max"
+    )
     optimizer = torch.optim.Adam(net.parameters(), lr=0.01)
 
     def batch(data, rows):

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ragged_batch
+from conftest import ragged_batch, text_classifier
 from torch import nn
 
-from lstmlab.models.encoder import LSTMEncoder
-from lstmlab.models.language_model import LSTMLanguageModel
-from lstmlab.models.network import LSTMClassifier
+from lstmlab.models.encoders.recurrent import RecurrentEncoder
+from lstmlab.models.language_model import LanguageModel
+from lstmlab.models.legacy import target, upgrade_language_model
 from lstmlab.models.pretrained import encoder_state, load_encoder
 from lstmlab.runs.checkpoints import load_model, read_checkpoint
 
@@ -24,18 +24,18 @@ EXPECTED = json.loads((FIXTURES / "expected_89da58f.json").read_text())
 BATCH = torch.tensor(EXPECTED["tokens"]), torch.tensor(EXPECTED["lengths"])
 
 
-def make_encoder(**kwargs) -> LSTMEncoder:
+def make_encoder(**kwargs) -> RecurrentEncoder:
     torch.manual_seed(0)
-    return LSTMEncoder(VOCAB, PAD, **{"embed_dim": 8, "hidden_size": 6, **kwargs}).eval()
+    return RecurrentEncoder(VOCAB, PAD, **{"embed_dim": 8, "hidden_size": 6, **kwargs}).eval()
 
 
 def expected(key: str) -> torch.Tensor:
     return torch.tensor(EXPECTED[key])
 
 
-def copy_weights(encoder: LSTMEncoder, reference: nn.LSTM) -> None:
+def copy_weights(encoder: RecurrentEncoder, reference: nn.LSTM) -> None:
     """The encoder's per-direction weights into one multi-layer nn.LSTM, under its names."""
-    for layer, directions in enumerate(encoder.lstm):
+    for layer, directions in enumerate(encoder.rnn):
         for direction, lstm in enumerate(directions):
             suffix = f"l{layer}" + ("_reverse" if direction else "")
             for name, value in lstm.named_parameters():
@@ -67,7 +67,7 @@ def test_forget_bias_sets_only_the_forget_gate_of_every_lstm():
     net = make_encoder(hidden_size=hidden, num_layers=2, forget_bias=1.0)
     plain = make_encoder(hidden_size=hidden, num_layers=2)
     forget = slice(hidden, 2 * hidden)  # gates are stored input, forget, cell, output
-    for directions, plain_directions in zip(net.lstm, plain.lstm):
+    for directions, plain_directions in zip(net.rnn, plain.rnn):
         for lstm, other in zip(directions, plain_directions):
             total = lstm.bias_ih_l0 + lstm.bias_hh_l0  # nn.LSTM adds its two biases
             assert torch.equal(total[forget], torch.ones(hidden))
@@ -88,25 +88,29 @@ def test_a_classifier_checkpoint_written_before_the_encoder_gives_the_same_logit
 
 def test_an_encoder_file_written_before_the_encoder_loads_with_the_same_outputs():
     network = EXPECTED["network"]
-    net = LSTMClassifier(EXPECTED["vocab_size"], 2, pooling="max", **network).eval()
-    load_encoder(net.encoder, FIXTURES / "encoder_89da58f.pt", network, EXPECTED["tokenizer"])
+    net = text_classifier(EXPECTED["vocab_size"], 2, pooling="max", **network).eval()
+    load_encoder(net.encoder, FIXTURES / "encoder_89da58f.pt", None, EXPECTED["tokenizer"])
     with torch.no_grad():
-        outputs, finals = net.encoder(*BATCH)
+        outputs, _, finals = net.encoder(*BATCH)
     torch.testing.assert_close(outputs, expected("encoder_outputs"), rtol=0, atol=1e-6)
-    torch.testing.assert_close(finals, expected("encoder_finals"), rtol=0, atol=1e-6)
+    old_finals = torch.cat(list(expected("encoder_finals")), dim=-1)  # [dirs, B, H] then
+    torch.testing.assert_close(finals, old_finals, rtol=0, atol=1e-6)
 
 
-def test_new_encoder_files_hold_the_same_keys_as_old_ones():
-    old = torch.load(FIXTURES / "encoder_89da58f.pt", weights_only=True)
-    encoder = LSTMEncoder(EXPECTED["vocab_size"], **EXPECTED["network"])
-    new = encoder_state(encoder, EXPECTED["network"], EXPECTED["tokenizer"])
-    assert list(new["encoder"]) == list(old["encoder"])
-    assert new["network"] == old["network"]
+def test_a_new_encoder_file_loads_with_the_same_outputs(tmp_path):
+    config = {"_target_": target(RecurrentEncoder), "_partial_": True, **EXPECTED["network"]}
+    encoder = RecurrentEncoder(EXPECTED["vocab_size"], **EXPECTED["network"]).eval()
+    torch.save(encoder_state(encoder, config, "t"), tmp_path / "encoder.pt")
+    torch.manual_seed(1)
+    other = RecurrentEncoder(EXPECTED["vocab_size"], **EXPECTED["network"]).eval()
+    load_encoder(other, tmp_path / "encoder.pt", config, "t")
+    with torch.no_grad():
+        torch.testing.assert_close(other(*BATCH).outputs, encoder(*BATCH).outputs)
 
 
 def test_a_language_model_written_before_the_encoder_gives_the_same_loss():
     saved = torch.load(FIXTURES / "language_model_89da58f.pt", weights_only=True)
-    lm = LSTMLanguageModel(**saved["hyper_parameters"])
+    lm = LanguageModel(**upgrade_language_model(saved["hyper_parameters"]))
     lm.load_state_dict(saved["state_dict"])  # strict: the old classifier's head is dropped
     with torch.no_grad():
         loss = lm.eval().loss({"tokens": BATCH[0], "lengths": BATCH[1]})
@@ -117,7 +121,7 @@ def test_a_new_classifier_draws_the_same_initial_weights_as_before():
     """Other weights move the logits by tenths; float32 sums taken in another order (another
     thread count, another CPU) move them by ~1e-8, so the default tolerance tells the two apart."""
     torch.manual_seed(0)
-    fresh = LSTMClassifier(EXPECTED["vocab_size"], 2, pooling="attn", **EXPECTED["network"])
+    fresh = text_classifier(EXPECTED["vocab_size"], 2, pooling="attn", **EXPECTED["network"])
     with torch.no_grad():
         logits, _ = fresh.eval()(*BATCH)
     torch.testing.assert_close(logits, expected("fresh_classifier_logits"))
@@ -156,7 +160,9 @@ def test_initial_states_go_to_each_layer_and_direction_in_torchs_order(init_stat
             state = (torch.randn(shape), torch.randn(shape))
         theirs, (h_n, _) = reference(encoder.embedding(tokens), state)
     torch.testing.assert_close(ours, theirs)
-    torch.testing.assert_close(finals, h_n[4:])  # the top layer's final states
+    torch.testing.assert_close(
+        finals, torch.cat(list(h_n[4:]), dim=-1)
+    )  # the top layer's final states
 
 
 def test_a_double_precision_encoder_draws_its_random_states_in_double():
@@ -167,10 +173,10 @@ def test_a_double_precision_encoder_draws_its_random_states_in_double():
 
 def test_a_default_encoder_is_a_one_layer_bilstm_of_width_128_without_dropout():
     torch.manual_seed(0)
-    encoder = LSTMEncoder(VOCAB)  # in training mode, where dropout would act
+    encoder = RecurrentEncoder(VOCAB)  # in training mode, where dropout would act
     tokens, lengths = ragged_batch()
-    outputs, finals = encoder(tokens, lengths)
+    outputs, _, finals = encoder(tokens, lengths)
     assert outputs.shape == (4, 7, 2 * 128) and finals.shape == (2, 4, 128)
-    assert len(encoder.lstm) == 1 and encoder.embedding.weight.shape == (VOCAB, 128)
+    assert len(encoder.rnn) == 1 and encoder.embedding.weight.shape == (VOCAB, 128)
     assert torch.all(encoder.embedding.weight[0] == 0)  # pad id 0
     torch.testing.assert_close(encoder.eval()(tokens, lengths)[0], outputs)

@@ -8,12 +8,12 @@ import lightning as L
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import CONF_DIR
+from conftest import CONF_DIR, classifier_module
 from omegaconf import OmegaConf
 
 from lstmlab.data.synthetic import SyntheticDataModule
 from lstmlab.models.adversarial import adversarial_push, zero_probe
-from lstmlab.models.lit_module import LSTMLitModule
+from lstmlab.models.lit_module import ClassifierModule
 from lstmlab.models.optimization import DEFAULT_OPTIMIZER
 from lstmlab.models.schedules import warmup_cosine
 
@@ -30,9 +30,9 @@ def tiny_data(num_classes: int = 4) -> SyntheticDataModule:
     )
 
 
-def tiny_module(**kwargs) -> LSTMLitModule:
+def tiny_module(**kwargs) -> ClassifierModule:
     args = {"vocab_size": 1000, "num_classes": 4, "embed_dim": 8, "hidden_size": 8, **kwargs}
-    return LSTMLitModule(**args)
+    return classifier_module(**args)
 
 
 def quiet_trainer(**kwargs) -> L.Trainer:
@@ -215,8 +215,9 @@ def test_hyperparameters_rebuild_the_model_from_a_checkpoint(tmp_path):
     trainer = quiet_trainer(max_steps=1, limit_val_batches=0, default_root_dir=tmp_path)
     trainer.fit(model, datamodule=tiny_data())
     trainer.save_checkpoint(tmp_path / "model.ckpt")
-    restored = LSTMLitModule.load_from_checkpoint(tmp_path / "model.ckpt", weights_only=True)
-    assert restored.hparams.pooling == "max" and restored.hparams.init_state == "learned"
+    restored = ClassifierModule.load_from_checkpoint(tmp_path / "model.ckpt", weights_only=True)
+    assert restored.hparams.net["pooling"]["_target_"].endswith("MaxPooling")
+    assert restored.hparams.net["encoder"]["init_state"] == "learned"
     for (name, p), q in zip(model.state_dict().items(), restored.state_dict().values()):
         assert torch.equal(p, q), name
 

@@ -13,14 +13,13 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import ragged_batch
+from conftest import POOLINGS, ragged_batch, text_classifier
 from torch import Tensor, nn
 
-from lstmlab.models import encoder
 from lstmlab.models.adversarial import pushed_loss, zero_probe
-from lstmlab.models.language_model import LSTMLanguageModel
-from lstmlab.models.network import LSTMClassifier
-from lstmlab.models.pooling import POOLINGS
+from lstmlab.models.encoders import recurrent as encoder
+from lstmlab.models.language_model import LanguageModel
+from lstmlab.models.network import TextClassifier
 from lstmlab.runs.checkpoints import load_model, read_checkpoint
 from lstmlab.runs.export import export_onnx, largest_difference
 
@@ -31,13 +30,13 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 TIGHT = {"rtol": 1e-9, "atol": 1e-12}  # float64: the two paths differ by rounding only
 
 
-def make_net(lstm_impl: str, seed: int = 0, **kwargs) -> LSTMClassifier:
+def make_net(lstm_impl: str, seed: int = 0, **kwargs) -> TextClassifier:
     torch.manual_seed(seed)
     args = {"embed_dim": 8, "hidden_size": 6, **kwargs}
-    return LSTMClassifier(VOCAB, CLASSES, PAD, lstm_impl=lstm_impl, **args)
+    return text_classifier(VOCAB, CLASSES, PAD, impl=lstm_impl, **args)
 
 
-def exact_and_packed(dtype: torch.dtype = torch.float64, **kwargs) -> list[LSTMClassifier]:
+def exact_and_packed(dtype: torch.dtype = torch.float64, **kwargs) -> list[TextClassifier]:
     """A classifier per implementation with the same parameters (the packed one loads the
     exact one's state dict); learned initial states moved off zero, so that they matter."""
     exact = make_net("exact", **kwargs).to(dtype)
@@ -56,7 +55,7 @@ def padded_batch(extra: int = 2) -> tuple[Tensor, Tensor]:
     return torch.cat([tokens, torch.full((len(tokens), extra), PAD)], dim=1), lengths
 
 
-def run(net: LSTMClassifier, tokens: Tensor, lengths: Tensor) -> dict[str, Tensor]:
+def run(net: TextClassifier, tokens: Tensor, lengths: Tensor) -> dict[str, Tensor]:
     """Logits, the encoder's outputs and final states, and the gradient of every parameter of
     a cross-entropy on the logits; seeded, so that dropout and random states draw alike."""
     seen = {}
@@ -119,11 +118,11 @@ class Doubling(nn.Dropout):
 
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_between_layer_dropout_acts_between_the_packed_paths_layers(bidirectional):
-    """With `lstm_dropout` in training the packed path runs a call per layer, the dropout on
+    """With `layer_dropout` in training the packed path runs a call per layer, the dropout on
     the packed steps in between: at the same places as the exact path's."""
-    nets = exact_and_packed(bidirectional=bidirectional, num_layers=3, lstm_dropout=0.5)
+    nets = exact_and_packed(bidirectional=bidirectional, num_layers=3, layer_dropout=0.5)
     for net in nets:
-        net.encoder.lstm_dropout = Doubling(0.5)
+        net.encoder.layer_dropout = Doubling(0.5)
     tokens, lengths = padded_batch()
     exact, packed = (run(net.train(), tokens, lengths) for net in nets)
     assert_same_results(exact, packed, lengths, **TIGHT)
@@ -131,11 +130,11 @@ def test_between_layer_dropout_acts_between_the_packed_paths_layers(bidirectiona
 
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_the_language_model_gets_the_same_loss_and_gradients(bidirectional):
-    def language_model(impl: str) -> LSTMLanguageModel:
+    def language_model(impl: str) -> LanguageModel:
         torch.manual_seed(0)
-        network = {"embed_dim": 8, "hidden_size": 6, "init_state": "learned", "lstm_impl": impl}
+        network = {"embed_dim": 8, "hidden_size": 6, "init_state": "learned", "impl": impl}
         network["bidirectional"] = bidirectional
-        return LSTMLanguageModel(VOCAB, network, PAD, cutoffs=(10,), dropout=0.0).double()
+        return language_model(VOCAB, network, PAD, cutoffs=(10,), dropout=0.0).double()
 
     tokens, lengths = padded_batch()
     results = []
@@ -156,7 +155,7 @@ def test_adversarial_pushes_move_both_alike():
     results = []
     for net in exact_and_packed(bidirectional=True, num_layers=2, pooling="attn"):
 
-        def loss_of(push: Tensor, net: LSTMClassifier = net) -> Tensor:
+        def loss_of(push: Tensor, net: TextClassifier = net) -> Tensor:
             return F.cross_entropy(net(tokens, lengths, push)[0], LABELS)
 
         probe = zero_probe(net.encoder.embedding, tokens)
@@ -186,7 +185,7 @@ def test_a_state_dict_saved_with_one_implementation_loads_into_the_other(
 def test_a_checkpoint_written_before_lstm_impl_gives_its_logits_with_the_packed_path():
     expected = json.loads((FIXTURES / "expected_89da58f.json").read_text())
     checkpoint = read_checkpoint(FIXTURES / "classifier_89da58f.ckpt")
-    checkpoint["hyper_parameters"]["lstm_impl"] = "packed"
+    checkpoint["hyper_parameters"]["impl"] = "packed"
     model = load_model(checkpoint)
     with torch.no_grad():
         logits, _ = model(torch.tensor(expected["tokens"]), torch.tensor(expected["lengths"]))
@@ -225,7 +224,7 @@ def test_an_onnx_export_of_a_packed_model_holds_for_any_batch(tmp_path):
 
 def test_an_unknown_implementation_is_refused_with_the_choices():
     with pytest.raises(
-        ValueError, match=r"model.lstm_impl='cudnn': expected one of auto, exact, packed"
+        ValueError, match=r"model.impl='cudnn': expected one of auto, exact, packed"
     ):
         make_net("cudnn")
 
@@ -247,7 +246,7 @@ def test_packed_equals_exact_on_the_device(gpu_test_device, pooling, monkeypatch
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("precision", ["32-true", "bf16-mixed", "bf16-true"])
-@pytest.mark.parametrize("lstm_impl", ["exact", "packed"])
+@pytest.mark.parametrize("impl", ["exact", "packed"])
 def test_padding_never_reaches_the_logits_on_the_device(gpu_test_device, lstm_impl, precision):
     kwargs = {"bidirectional": True, "num_layers": 2, "pooling": "attn", "init_state": "learned"}
     net = make_net(lstm_impl, **kwargs).to(gpu_test_device).eval()
@@ -269,7 +268,7 @@ def test_auto_runs_the_packed_path_on_cuda_only(gpu_test_device, monkeypatch):
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("lstm_impl", ["auto", "packed"])
+@pytest.mark.parametrize("impl", ["auto", "packed"])
 def test_gradients_in_evaluation_mode_reach_the_embeddings_on_the_device(
     gpu_test_device, lstm_impl
 ):
@@ -296,15 +295,15 @@ def stack_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 @pytest.mark.parametrize(
-    ("lstm_dropout", "train", "expected"),
+    ("layer_dropout", "train", "expected"),
     [(0.0, True, [3]), (0.5, False, [3]), (0.5, True, [1, 1, 1])],
 )
 def test_the_packed_path_runs_all_layers_in_one_call_unless_dropout_acts_between_them(
-    monkeypatch, lstm_dropout, train, expected
+    monkeypatch, layer_dropout, train, expected
 ):
     """One call per layer only where the between-layer dropout draws (training with a
     positive rate); otherwise one call over the whole stack, which cuDNN runs at once."""
-    net = make_net("packed", bidirectional=True, num_layers=3, lstm_dropout=lstm_dropout)
+    net = make_net("packed", bidirectional=True, num_layers=3, layer_dropout=layer_dropout)
     calls = stack_calls(monkeypatch)
     net.train(train)(*padded_batch())
     assert calls == expected
@@ -314,10 +313,10 @@ def test_the_packed_path_runs_all_layers_in_one_call_unless_dropout_acts_between
 def test_each_layers_call_starts_from_that_layers_initial_states(init_state):
     """With a call per layer (between-layer dropout in training), layer n's call gets rows
     n*dirs..(n+1)*dirs-1 of the initial states, as the exact path's layer n does."""
-    kwargs = {"bidirectional": True, "num_layers": 3, "lstm_dropout": 0.5}
+    kwargs = {"bidirectional": True, "num_layers": 3, "layer_dropout": 0.5}
     nets = exact_and_packed(init_state=init_state, **kwargs)
     for net in nets:
-        net.encoder.lstm_dropout = Doubling(0.5)
+        net.encoder.layer_dropout = Doubling(0.5)
     tokens, lengths = padded_batch()
     exact, packed = (run(net.train(), tokens, lengths) for net in nets)
     assert_same_results(exact, packed, lengths, **TIGHT)
@@ -335,7 +334,7 @@ def test_three_stacked_layers_in_evaluation_give_the_exact_results_without_dropc
 
 def test_the_refusal_of_an_unknown_implementation_says_what_auto_picks():
     expected = (
-        "model.lstm_impl='cudnn': expected one of auto, exact, packed "
+        "model.impl='cudnn': expected one of auto, exact, packed "
         "(auto: packed on CUDA, exact elsewhere)"
     )
     with pytest.raises(ValueError) as refusal:

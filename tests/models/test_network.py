@@ -2,33 +2,32 @@
 
 from __future__ import annotations
 
-import inspect
 import itertools
 
 import pytest
 import torch
-from conftest import ragged_batch
+from conftest import ENCODERS, POOLINGS, encoder_part, ragged_batch, text_classifier
 from torch import nn
 
-from lstmlab.models.encoder import INIT_STATES, LSTMEncoder
-from lstmlab.models.network import LSTMClassifier
-from lstmlab.models.pooling import POOLINGS
+from lstmlab.models.encoders import recurrent
+from lstmlab.models.encoders.recurrent import CELLS, INIT_STATES
+from lstmlab.models.network import HEADS, TextClassifier
 
 VOCAB, CLASSES, PAD = 50, 3, 0
 LSTM_PARAMETERS = ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"]  # as nn.LSTM's
 
 
-def make_net(**kwargs) -> LSTMClassifier:
+def make_net(**kwargs) -> TextClassifier:
     torch.manual_seed(0)
     args = {"embed_dim": 8, "hidden_size": 6, **kwargs}
-    return LSTMClassifier(VOCAB, CLASSES, PAD, **args).eval()
+    return text_classifier(VOCAB, CLASSES, PAD, **args).eval()
 
 
 def with_extra_padding(tokens: torch.Tensor, extra: int) -> torch.Tensor:
     return torch.cat([tokens, torch.full((tokens.size(0), extra), PAD)], dim=1)
 
 
-def logits_of(net: LSTMClassifier, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+def logits_of(net: TextClassifier, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     torch.manual_seed(123)  # init_state=random draws noise: the same noise for both calls
     with torch.no_grad():
         return net(tokens, lengths)[0]
@@ -37,7 +36,7 @@ def logits_of(net: LSTMClassifier, tokens: torch.Tensor, lengths: torch.Tensor) 
 VARIANTS = list(itertools.product(POOLINGS, [False, True], INIT_STATES, [0.0, 0.5]))
 
 
-def make_net_for(weight_dropout: float, **kwargs) -> LSTMClassifier:
+def make_net_for(weight_dropout: float, **kwargs) -> TextClassifier:
     """With weight dropout: in training mode, where it acts (the seeded calls of `logits_of`
     drop the same weights, whatever the padding: the mask's shape is the weight's)."""
     net = make_net(weight_dropout=weight_dropout, **kwargs)
@@ -54,7 +53,29 @@ def test_logits_do_not_change_when_padding_is_appended(
     assert_padding_invariant(net)
 
 
-def assert_padding_invariant(net: LSTMClassifier) -> None:
+@pytest.mark.parametrize("pooling", POOLINGS)
+@pytest.mark.parametrize("encoder", ENCODERS)
+def test_every_encoder_with_every_pooling_ignores_padding(encoder, pooling):
+    """Every option of conf/model/encoder/ with every one of conf/model/pooling/ (a new file in
+    either is tested here): appended padding changes no logit, and no padding position gets a
+    gradient."""
+    torch.manual_seed(0)
+    part = encoder_part(encoder, embed_dim=8)
+    try:
+        net = text_classifier(VOCAB, CLASSES, PAD, pooling=pooling, encoder=part).eval()
+    except ValueError as refused:  # hn on an encoder without a final state: refused, tested
+        pytest.skip(str(refused))
+    assert_padding_invariant(net)
+    tokens, lengths = ragged_batch()
+    push = torch.zeros(*tokens.shape, 8, requires_grad=True)
+    net(with_extra_padding(tokens, 3), lengths, torch.cat([push, torch.zeros(4, 3, 8)], 1))[
+        0
+    ].sum().backward()
+    real = torch.arange(tokens.size(1)) < lengths[:, None]
+    assert torch.all(push.grad[~real] == 0)
+
+
+def assert_padding_invariant(net: TextClassifier) -> None:
     """The ragged batch's logits equal those of the same batch with 9 more padding steps."""
     tokens, lengths = ragged_batch()
     before = logits_of(net, tokens, lengths)
@@ -65,9 +86,13 @@ def assert_padding_invariant(net: LSTMClassifier) -> None:
 @pytest.mark.parametrize(("pooling", "weight_dropout"), itertools.product(POOLINGS, [0.0, 0.5]))
 def test_two_layer_network_is_padding_invariant_too(pooling, weight_dropout):
     # between-layer dropout draws a mask per position, so it stays off in training mode
-    lstm_dropout = 0.0 if weight_dropout else 0.3
+    layer_dropout = 0.0 if weight_dropout else 0.3
     net = make_net_for(
-        weight_dropout, pooling=pooling, bidirectional=True, num_layers=2, lstm_dropout=lstm_dropout
+        weight_dropout,
+        pooling=pooling,
+        bidirectional=True,
+        num_layers=2,
+        layer_dropout=layer_dropout,
     )
     tokens, lengths = ragged_batch()
     torch.testing.assert_close(
@@ -91,7 +116,7 @@ def test_the_invariance_check_catches_the_notebooks_bug():
 def test_the_invariance_check_catches_a_plain_flip_for_the_backward_direction(pooling, monkeypatch):
     """lstmlab's own code broken the obvious way: the backward direction reads each row
     reversed as a whole (padding first) instead of within its length. The check fails."""
-    monkeypatch.setattr("lstmlab.models.encoder.reversal_index", lambda lengths, steps: None)
+    monkeypatch.setattr(recurrent, "reversal_index", lambda lengths, steps: None)
     with pytest.raises(AssertionError):
         assert_padding_invariant(make_net(pooling=pooling, bidirectional=True))
 
@@ -106,7 +131,7 @@ def test_single_sequence_gives_the_same_logits_alone_and_in_a_padded_batch():
             torch.testing.assert_close(alone, batch[row : row + 1], rtol=1e-5, atol=1e-6)
 
 
-def lstm_outputs(net: LSTMClassifier, tokens: torch.Tensor, n: int) -> torch.Tensor:
+def lstm_outputs(net: TextClassifier, tokens: torch.Tensor, n: int) -> torch.Tensor:
     """Outputs [n, D] of the network's LSTM for one sequence, alone and unpadded."""
     with torch.no_grad():
         return net.encoder(tokens[None, :n], torch.tensor([n]))[0][0]
@@ -131,9 +156,8 @@ def test_mean_and_max_pool_each_sequences_own_outputs(pooling, reduce):
     net = make_net(pooling=pooling, bidirectional=True)
     tokens, lengths = ragged_batch()
     with torch.no_grad():
-        outputs, h_n = net.encoder(tokens, lengths, None)
-        mask = torch.arange(tokens.size(1)) < lengths[:, None]
-        pooled, _ = net.pooling(outputs, mask, h_n)
+        encoded = net.encoder(tokens, lengths, None)
+        outputs, pooled = encoded.outputs, net.pooling(encoded)[0]
     for row, n in enumerate(lengths.tolist()):
         torch.testing.assert_close(pooled[row], reduce(outputs[row, :n], dim=0))
 
@@ -188,7 +212,7 @@ def test_weight_dropout_varies_training_calls_only_and_trains_the_whole_weight()
     first, second = net(tokens, lengths)[0], net(tokens, lengths)[0]
     assert not torch.allclose(first, second)
     (first + second).sum().backward()
-    for directions in net.encoder.lstm:
+    for directions in net.encoder.rnn:
         for lstm in directions:
             grad = lstm.weight_hh_l0.grad
             assert grad is not None and (grad == 0).any() and grad.abs().sum() > 0
@@ -210,25 +234,39 @@ def test_evaluation_uses_the_full_recurrent_weights():
 def test_head_width_follows_the_loss():
     tokens, lengths = ragged_batch()
     assert make_net(head="ce")(tokens, lengths)[0].shape == (4, CLASSES)
-    binary = LSTMClassifier(VOCAB, 2, PAD, embed_dim=8, hidden_size=6, head="bce")
+    binary = text_classifier(VOCAB, 2, PAD, embed_dim=8, hidden_size=6, head="bce")
     assert binary(tokens, lengths)[0].shape == (4, 1)
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "message"),
+    ("settings", "key", "allowed"),
     [
-        ({"pooling": "first"}, "model.pooling='first'"),
-        ({"init_state": "ones"}, "model.init_state='ones'"),
-        ({"head": "mse"}, "model.head='mse'"),
-        ({"head": "bce"}, "needs exactly 2 classes"),
-        ({"lstm_dropout": 0.5}, "has no effect with model.num_layers=1"),
-        ({"num_layers": 0}, "model.num_layers=0"),
-        ({"weight_dropout": 1.0}, r"model.weight_dropout=1.0: expected a probability in \[0, 1\)"),
+        ({"init_state": "ones"}, "model.encoder.init_state", INIT_STATES),
+        ({"cell": "rnn"}, "model.encoder.cell", tuple(CELLS)),
+        ({"head": "mse"}, "model.head", HEADS),
+        ({"head": "bce"}, "model.head", ("model.head=ce",)),
+        ({"layer_dropout": 0.5}, "model.encoder.layer_dropout", ("model.encoder.num_layers>=2",)),
+        ({"num_layers": 0}, "model.encoder.num_layers", ("at least 1",)),
+        ({"weight_dropout": 1.0}, "model.encoder.weight_dropout", ("[0, 1)",)),
+        ({"cell": "gru", "forget_bias": 1.0}, "model.encoder.forget_bias", ("null",)),
     ],
 )
-def test_settings_that_would_silently_misbehave_are_refused(kwargs, message):
-    with pytest.raises(ValueError, match=message):
-        LSTMClassifier(VOCAB, CLASSES, PAD, **kwargs)
+def test_settings_that_would_silently_misbehave_are_refused_naming_the_fix(settings, key, allowed):
+    """The refusal names the key, the value given and each valid choice (or the fix)."""
+    with pytest.raises(ValueError) as refused:
+        text_classifier(VOCAB, CLASSES, PAD, **settings)
+    message = str(refused.value)
+    value = settings.get(key.rsplit(".", 1)[-1])
+    assert key in message and str(value) in message
+    assert all(choice in message for choice in allowed)
+
+
+def test_a_pooling_that_reads_the_final_state_is_refused_for_an_encoder_without_one():
+    with pytest.raises(ValueError) as refused:
+        text_classifier(VOCAB, CLASSES, PAD, pooling="hn", encoder=encoder_part("cnn"))
+    message = str(refused.value)
+    assert "FinalStatePooling" in message and "CNNEncoder" in message
+    assert "model/pooling=max" in message
 
 
 @pytest.mark.parametrize("pooling", POOLINGS)
@@ -248,7 +286,7 @@ def test_the_padding_embedding_is_zero_and_never_trained():
     """Whatever the pad id, its embedding is zero and gets no gradient (nn.Embedding's
     padding_idx): padding steps feed the LSTMs nothing."""
     torch.manual_seed(0)
-    net = LSTMClassifier(VOCAB, CLASSES, pad_id=3, embed_dim=8, hidden_size=6)
+    net = text_classifier(VOCAB, CLASSES, pad_id=3, embed_dim=8, hidden_size=6)
     embedding = net.encoder.embedding.weight
     assert torch.all(embedding[3] == 0) and torch.all(embedding[[0, 4]] != 0)
     tokens, lengths = ragged_batch(pad=3)
@@ -260,7 +298,7 @@ def test_dropout_acts_only_where_it_is_set():
     """With every dropout at 0, training calls give the evaluation logits; each dropout set on
     its own makes training calls differ from them."""
     tokens, lengths = ragged_batch()
-    settings = {"embed_dropout": 0.5, "lstm_dropout": 0.5, "weight_dropout": 0.5, "dropout": 0.5}
+    settings = {"embed_dropout": 0.5, "layer_dropout": 0.5, "weight_dropout": 0.5, "dropout": 0.5}
     for name in [None, *settings]:
         net = make_net(num_layers=2, **({name: settings[name]} if name else {}))
         evaluation = logits_of(net, tokens, lengths)
@@ -268,12 +306,12 @@ def test_dropout_acts_only_where_it_is_set():
         assert torch.allclose(training, evaluation) == (name is None), name
 
 
-def test_lstm_dropout_drops_the_outputs_between_layers_only():
+def test_layer_dropout_drops_the_outputs_between_layers_only():
     """The first layer reads the embeddings as they are; the second reads the first layer's
     outputs, each zeroed or scaled by 1 / (1 - p) (nn.Dropout)."""
-    net = make_net(num_layers=2, lstm_dropout=0.5, bidirectional=False).train()
+    net = make_net(num_layers=2, layer_dropout=0.5, bidirectional=False).train()
     inputs: list[torch.Tensor] = []
-    for directions in net.encoder.lstm:
+    for directions in net.encoder.rnn:
         directions[0].register_forward_hook(lambda m, args, out: inputs.append((args[0], out[0])))
     tokens, lengths = ragged_batch()
     with torch.no_grad():
@@ -292,14 +330,14 @@ def test_weight_dropout_drops_its_own_fraction_of_the_recurrent_weights():
         net = make_net(weight_dropout=p, bidirectional=False, hidden_size=32).train()
         tokens, lengths = ragged_batch()
         net(tokens, lengths)[0].sum().backward()
-        dropped = (net.encoder.lstm[0][0].weight_hh_l0.grad == 0).float().mean().item()
+        dropped = (net.encoder.rnn[0][0].weight_hh_l0.grad == 0).float().mean().item()
         assert abs(dropped - p) < 0.05, (p, dropped)
 
 
 def test_the_encoder_settings_reach_the_encoder():
     net = make_net(forget_bias=1.0, num_layers=2, bidirectional=False, init_state="learned")
     assert net.encoder.num_layers == 2 and net.encoder.num_directions == 1
-    for directions in net.encoder.lstm:
+    for directions in net.encoder.rnn:
         assert torch.all(directions[0].bias_ih_l0[6:12] == 1.0)
     assert net.encoder.h0.shape == (2, 1, 6)
 
@@ -307,49 +345,3 @@ def test_the_encoder_settings_reach_the_encoder():
 def test_attn_dim_sets_the_width_of_the_attention_projection():
     assert make_net(pooling="attn", attn_dim=5).pooling.proj.out_features == 5
     assert make_net(pooling="attn", bidirectional=True).pooling.proj.out_features == 12
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [
-        ({"pooling": "first"}, "model.pooling='first': expected one of last, hn, mean, max, attn"),
-        ({"init_state": "ones"}, "model.init_state='ones': expected one of zeros, random, learned"),
-        ({"head": "mse"}, "model.head='mse': expected one of ce, bce"),
-        (
-            {"head": "bce"},
-            "model.head=bce gives a single logit, so it needs exactly 2 classes, but the data "
-            "has 3. Use model.head=ce for multi-class data.",
-        ),
-        (
-            {"lstm_dropout": 0.5},
-            "model.lstm_dropout=0.5 has no effect with model.num_layers=1: nn.LSTM applies "
-            "dropout only between stacked layers. Set model.num_layers>=2, or use "
-            "model.embed_dropout / model.dropout, which act with any number of layers.",
-        ),
-    ],
-)
-def test_a_refusal_lists_what_is_allowed_or_how_to_fix_the_setting(kwargs, message):
-    """The whole message, word for word: the allowed values and the fix are what the user
-    acts on (docs/errors.md)."""
-    with pytest.raises(ValueError) as refused:
-        LSTMClassifier(VOCAB, CLASSES, PAD, **kwargs)
-    assert str(refused.value) == message
-
-
-def test_the_classifier_has_the_encoders_defaults():
-    """LSTMClassifier documents its encoder arguments as LSTMEncoder's: same defaults too, and
-    a default classifier's encoder is a default encoder (same seed, same weights)."""
-    torch.manual_seed(0)
-    classifier_state = LSTMClassifier(VOCAB, CLASSES).encoder.state_dict()
-    torch.manual_seed(0)
-    encoder_state = LSTMEncoder(VOCAB).state_dict()
-    assert list(classifier_state) == list(encoder_state)
-    for name, value in encoder_state.items():
-        assert torch.equal(classifier_state[name], value), name
-    encoder_args = inspect.signature(LSTMEncoder).parameters
-    classifier_args = inspect.signature(LSTMClassifier).parameters
-    shared = [name for name in encoder_args if name != "vocab_size"]
-    assert len(shared) == 11  # the encoder settings, lstm_impl among them
-    assert {name: classifier_args[name].default for name in shared} == {
-        name: encoder_args[name].default for name in shared
-    }

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import classifier_module
 from torch import nn
 
 from lstmlab.models.adversarial import adversarial_push
-from lstmlab.models.lit_module import LSTMLitModule
+from lstmlab.models.lit_module import ClassifierModule
 from lstmlab.models.semi_supervised import (
     SemiSupervisedTerms,
     kl_per_text,
@@ -26,14 +27,14 @@ def padded_batch() -> dict[str, torch.Tensor]:
     return {"tokens": tokens, "lengths": lengths, "labels": torch.tensor([0, 1, 1, 0])}
 
 
-def still_module(head: str = "ce") -> LSTMLitModule:
+def still_module(head: str = "ce") -> ClassifierModule:
     """A tiny BiLSTM without dropout, so a push alone changes its predictions."""
-    return LSTMLitModule(
+    return classifier_module(
         vocab_size=500, num_classes=2, embed_dim=8, hidden_size=8, pooling="max", head=head
     ).eval()
 
 
-def vat_kl(model: LSTMLitModule, eps: float, seed: int = 1) -> torch.Tensor:
+def vat_kl(model: ClassifierModule, eps: float, seed: int = 1) -> torch.Tensor:
     batch = padded_batch()
     clean = log_probabilities(model(batch["tokens"], batch["lengths"])[0], model.binary_head)
     torch.manual_seed(seed)
@@ -68,8 +69,7 @@ class Constant(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self.encoder = nn.Module()
-        self.encoder.embedding = nn.Embedding(500, 8)
+        self.embedding = nn.Embedding(500, 8)
         self.logits = nn.Parameter(torch.tensor([0.3, -0.2]))
 
     def forward(self, tokens, lengths, push=None):
@@ -113,7 +113,7 @@ def test_the_two_heads_give_the_same_probabilities_as_the_module():
 
 def test_a_training_step_adds_the_weighted_terms_and_logs_each():
     torch.manual_seed(0)
-    model = LSTMLitModule(
+    model = classifier_module(
         vocab_size=500,
         num_classes=2,
         embed_dim=8,

@@ -11,6 +11,7 @@ import torch
 from conftest import (
     MOODS,
     TINY_RUN,
+    classifier_module,
     compose_config,
     mood_vectors,
     record_loaded_vectors,
@@ -20,7 +21,7 @@ from conftest import (
 )
 from torch import nn
 
-from lstmlab.models.lit_module import LSTMLitModule
+from lstmlab.models.lit_module import ClassifierModule
 from lstmlab.models.vectors import load_into
 from lstmlab.runs.train import train
 
@@ -110,8 +111,8 @@ def test_bad_files_are_refused_with_what_was_wrong(tmp_path, name, content, mess
         load_into(embedding(), VOCAB, str(path), pad_id=0)
 
 
-def module(**embedding) -> LSTMLitModule:
-    return LSTMLitModule(len(VOCAB), 2, embed_dim=3, hidden_size=4, embedding=embedding)
+def module(**embedding) -> ClassifierModule:
+    return classifier_module(len(VOCAB), 2, embed_dim=3, hidden_size=4, embedding=embedding)
 
 
 @pytest.mark.parametrize("freeze", [True, False])
@@ -129,7 +130,7 @@ def test_a_frozen_embedding_stays_as_loaded_and_an_unfrozen_one_learns(tmp_path,
 
 def test_without_vectors_nothing_is_read_and_freezing_is_refused():
     assert module().load_vectors(VOCAB) is None
-    with pytest.raises(ValueError, match=r"model\.embedding\.vectors is null"):
+    with pytest.raises(ValueError, match=r"init\.vectors is null"):
         module(freeze=True)
     with pytest.raises(ValueError, match=r"unknown keys \['path'\]"):
         module(path="v.txt")
@@ -146,7 +147,7 @@ def test_a_checkpoint_loads_without_the_vectors_file(tmp_path):
     }
     torch.save(checkpoint, tmp_path / "model.ckpt")
     path.unlink()
-    restored = LSTMLitModule.load_from_checkpoint(tmp_path / "model.ckpt", weights_only=True)
+    restored = ClassifierModule.load_from_checkpoint(tmp_path / "model.ckpt", weights_only=True)
     assert torch.equal(restored.net.encoder.embedding.weight, model.net.encoder.embedding.weight)
 
 
@@ -158,7 +159,7 @@ def test_train_starts_a_new_run_from_the_vectors(tmp_path, monkeypatch):
         *review_overrides(data, tmp_path / "cache"),
         *TINY_RUN,
         "trainer=fast_dev_run",
-        f"model.embedding.vectors={vectors}",
+        f"init.vectors={vectors}",
     ]
     train(compose_config(overrides, tmp_path / "run"))
     words = len(MOODS[0]) + len(MOODS[1])
@@ -166,6 +167,6 @@ def test_train_starts_a_new_run_from_the_vectors(tmp_path, monkeypatch):
 
 
 def test_vectors_need_a_datamodule_with_words(tmp_path, tiny_cfg):
-    cfg = tiny_cfg(f"model.embedding.vectors={mood_vectors(tmp_path / 'v.txt', dim=16)}")
+    cfg = tiny_cfg(f"init.vectors={mood_vectors(tmp_path / 'v.txt', dim=16)}")
     with pytest.raises(ValueError, match=r"needs a vocabulary of words.*data=imdb"):
         train(cfg)

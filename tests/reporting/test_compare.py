@@ -27,11 +27,11 @@ def fake_job(sweep: Path, number: int, overrides: list[str], acc: float | None) 
 @pytest.fixture
 def sweep(tmp_path: Path) -> Path:
     jobs = [
-        (["data=imdb", "model.pooling=max", "seed=1"], 0.88),
-        (["data=imdb", "model.pooling=max", "seed=2"], 0.90),
-        (["data=imdb", "model.pooling=last", "seed=1"], 0.80),
-        (["data=imdb", "model.pooling=last", "seed=2"], None),
-        (["data=imdb", "model.pooling=first", "seed=1"], None),
+        (["data=imdb", "model/pooling=max", "seed=1"], 0.88),
+        (["data=imdb", "model/pooling=max", "seed=2"], 0.90),
+        (["data=imdb", "model/pooling=last", "seed=1"], 0.80),
+        (["data=imdb", "model/pooling=last", "seed=2"], None),
+        (["data=imdb", "model/pooling=first", "seed=1"], None),
     ]
     for number, (overrides, acc) in enumerate(jobs):
         fake_job(tmp_path / "sweep", number, overrides, acc)
@@ -43,9 +43,9 @@ def test_rows_group_seeds_sort_by_the_metric_and_keep_failed_jobs(sweep):
     assert common == ["data=imdb"]
     rows = summarize(jobs, ["val/acc_best", "test/acc"])
     assert [r.config for r in rows] == [
-        "model.pooling=max",
-        "model.pooling=last",
-        "model.pooling=first",
+        "model/pooling=max",
+        "model/pooling=last",
+        "model/pooling=first",
     ]
     best, last, first = rows
     assert best.stats["val/acc_best"][0] == pytest.approx(0.89)
@@ -60,9 +60,9 @@ def test_the_command_writes_csv_markdown_and_a_plot(sweep, tmp_path, capsys):
     with (report / "compare.csv").open() as file:
         table = list(csv.DictReader(file))
     assert [row["config"] for row in table] == [
-        "model.pooling=max",
-        "model.pooling=last",
-        "model.pooling=first",
+        "model/pooling=max",
+        "model/pooling=last",
+        "model/pooling=first",
     ]
     assert float(table[0]["test/acc_mean"]) == pytest.approx(0.88)
     markdown = (report / "compare.md").read_text()
@@ -83,10 +83,10 @@ def test_a_folder_without_jobs_is_refused(tmp_path, capsys):
 def test_a_real_sweep_with_a_failing_job_still_reports_the_others(tmp_path):
     sweep = tmp_path / "sweep"
     process = run_script(
-        "train.py", "-m", *TINY, "model.pooling=max,first", f"hydra.sweep.dir={sweep}"
+        "train.py", "-m", *TINY, "model/pooling=max,first", f"hydra.sweep.dir={sweep}"
     )
     assert process.returncode != 0  # the sweep reports the failure...
-    assert "model.pooling='first'" in process.stderr
+    assert "model/pooling='first'" in process.stderr
     assert main([str(sweep)]) == 0  # scripts/compare.py, in this process
     markdown = (sweep / "compare.md").read_text()
     assert "| model.pooling=max | 1 |" in markdown  # ...and the other job finished
@@ -97,7 +97,7 @@ def seeded_sweep(root: Path, accs: dict[str, list[float]]) -> Path:
     number = 0
     for pooling, values in accs.items():
         for seed, acc in enumerate(values, 1):
-            fake_job(root, number, [f"model.pooling={pooling}", f"seed={seed}"], acc)
+            fake_job(root, number, [f"model/pooling={pooling}", f"seed={seed}"], acc)
             number += 1
     return root
 
@@ -105,7 +105,7 @@ def seeded_sweep(root: Path, accs: dict[str, list[float]]) -> Path:
 def test_a_planted_difference_has_an_interval_excluding_zero(tmp_path):
     sweep = seeded_sweep(tmp_path / "s", {"max": [0.90, 0.91, 0.92], "last": [0.80, 0.81, 0.79]})
     rows = summarize(find_jobs(sweep)[0], ["val/acc_best"])
-    assert compare_to(rows, "val/acc_best") == "model.pooling=max"
+    assert compare_to(rows, "val/acc_best") == "model/pooling=max"
     diff = rows[1].difference
     assert diff.interval.excludes_zero() and diff.p_value < 0.01
 

@@ -34,7 +34,7 @@ def sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-job sweep over model.pooling, as `python train.py -m` leaves it."""
     folder = tmp_path_factory.mktemp("sweep")
     process = run_script(
-        "train.py", "-m", *TINY, "model.pooling=max,mean", f"hydra.sweep.dir={folder}"
+        "train.py", "-m", *TINY, "model/pooling=max,mean", f"hydra.sweep.dir={folder}"
     )
     assert process.returncode == 0, process.stderr[-2000:]
     return folder
@@ -107,7 +107,7 @@ def test_the_word_vectors_coverage_is_a_hyperparameter(tmp_path, monkeypatch):
     vectors = mood_vectors(tmp_path / "moods.txt", dim=16)
     loaded = record_loaded_vectors(monkeypatch)
     overrides = [*review_overrides(data, tmp_path / "cache"), *TINY_RUN]
-    train(compose_config([*overrides, f"model.embedding.vectors={vectors}"], tmp_path / "run"))
+    train(compose_config([*overrides, f"init.vectors={vectors}"], tmp_path / "run"))
     (group,) = TensorBoard(tmp_path / "run").session_groups()
     assert 0 < loaded[0].fraction < 1  # the mood words only: a fraction that rounding shows
     assert group["hparams"]["model.embedding.coverage"] == round(loaded[0].fraction, 4)

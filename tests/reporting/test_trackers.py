@@ -17,7 +17,7 @@ HPARAMS_METRICS = ("val/acc_best", "test/acc", "test/f1")
 @pytest.mark.slow
 def test_an_mlflow_run_holds_the_hyperparameters_metrics_and_best_checkpoint(tiny_cfg, tmp_path):
     client_module = pytest.importorskip("mlflow.tracking")
-    cfg = tiny_cfg("logger=[tensorboard,mlflow]", "trainer.max_epochs=2", "model.pooling=max")
+    cfg = tiny_cfg("logger=[tensorboard,mlflow]", "trainer.max_epochs=2", "model/pooling=max")
     train(cfg)
     results = json.loads((tmp_path / "results.json").read_text())
 
@@ -35,7 +35,7 @@ def test_an_mlflow_run_holds_the_hyperparameters_metrics_and_best_checkpoint(tin
 
 def test_a_wandb_offline_run_holds_the_config_and_the_final_metrics(tiny_cfg, tmp_path):
     pytest.importorskip("wandb")
-    train(tiny_cfg("logger=wandb", "model.pooling=max"))
+    train(tiny_cfg("logger=wandb", "model/pooling=max"))
     results = json.loads((tmp_path / "results.json").read_text())
 
     (run_file,) = (tmp_path / "wandb").glob("offline-run-*/run-*.wandb")  # what `wandb sync` sends

@@ -145,9 +145,7 @@ def test_every_experiment_preset_runs_fast_dev_run(tmp_path, tiny_cfg, name):
         "trainer=fast_dev_run",
     ]
     if vectors:
-        overrides.append(
-            f"model.embedding.vectors={mood_vectors(tmp_path / 'vectors.txt', dim=16)}"
-        )
+        overrides.append(f"init.vectors={mood_vectors(tmp_path / 'vectors.txt', dim=16)}")
     train(compose_config(overrides, tmp_path / "run"))
     assert_trained(tmp_path / "run")
 

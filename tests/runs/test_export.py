@@ -11,10 +11,8 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
-from conftest import run_script
+from conftest import POOLINGS, run_script, text_classifier
 
-from lstmlab.models.network import LSTMClassifier
-from lstmlab.models.pooling import POOLINGS
 from lstmlab.runs.export import (
     TOLERANCE,
     ExportError,
@@ -44,7 +42,7 @@ def test_onnx_logits_equal_pytorch_for_every_pooling_and_direction(
     tmp_path, pooling, bidirectional
 ):
     torch.manual_seed(0)
-    net = LSTMClassifier(VOCAB, 3, PAD, 8, 8, 2, bidirectional, pooling, init_state="learned")
+    net = text_classifier(VOCAB, 3, PAD, 8, 8, 2, bidirectional, pooling, init_state="learned")
     net.eval()
     outputs = export_onnx(net, tmp_path / "model.onnx", VOCAB, PAD)
     assert outputs == (["logits", "attention"] if pooling == "attn" else ["logits"])
@@ -65,7 +63,7 @@ def test_onnx_logits_equal_pytorch_for_every_pooling_and_direction(
 
 
 def test_the_bce_head_exports_its_single_logit(tmp_path):
-    net = LSTMClassifier(VOCAB, 2, PAD, 8, 8, pooling="max", head="bce").eval()
+    net = text_classifier(VOCAB, 2, PAD, 8, 8, pooling="max", head="bce").eval()
     export_onnx(net, tmp_path / "model.onnx", VOCAB, PAD)
     tokens, lengths = padded_batch([6, 0, 2], 6, seed=5)
     got = ort.InferenceSession(str(tmp_path / "model.onnx")).run(

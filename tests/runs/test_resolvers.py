@@ -38,14 +38,14 @@ def test_no_overrides_give_no_suffix():
 
 
 def test_a_single_run_is_named_by_all_its_overrides_with_short_keys():
-    hydra = hydra_node(["model=lstm", "model.pooling=max", "seed=1", "ckpt_path=/x/last.ckpt"])
+    hydra = hydra_node(["model=lstm", "model/pooling=max", "seed=1", "ckpt_path=/x/last.ckpt"])
     assert label(hydra) == "model=lstm,pooling=max,seed=1"
     assert folder_label(hydra) == "model-lstm+pooling-max+seed-1"
 
 
 def test_a_sweep_job_is_named_by_the_swept_values_and_its_number(tmp_path):
-    sweep = a_sweep(tmp_path, ["data=synthetic", "model.pooling=last,max", "seed=1,2"])
-    hydra = hydra_node(["data=synthetic", "model.pooling=max", "seed=2"], sweep)
+    sweep = a_sweep(tmp_path, ["data=synthetic", "model/pooling=last,max", "seed=1,2"])
+    hydra = hydra_node(["data=synthetic", "model/pooling=max", "seed=2"], sweep)
     assert label(hydra) == "pooling=max,seed=2"
     assert job_folder(3, _root_=OmegaConf.create({"hydra": hydra})) == "pooling-max+seed-2_3"
 

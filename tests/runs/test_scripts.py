@@ -10,10 +10,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import ROOT, TINY, run_script, write_reviews
+from conftest import ROOT, TINY, classifier_module, run_script, write_reviews
 
 from lstmlab.data.imdb import IMDBDataModule
-from lstmlab.models.lit_module import LSTMLitModule
 
 
 @pytest.mark.slow
@@ -99,7 +98,7 @@ def test_word2vec_script_trains_on_train_and_unsupervised_only_and_its_words_ali
     )
     datamodule.setup("fit")
     vocab = datamodule.tokenizer.get_vocab()
-    model = LSTMLitModule(len(vocab), 2, embed_dim=8, embedding={"vectors": str(output)})
+    model = classifier_module(len(vocab), 2, embed_dim=8, embedding={"vectors": str(output)})
     coverage = model.load_vectors(vocab)
     assert coverage.found == coverage.words - 1  # every word but <unk>
     row = model.net.encoder.embedding.weight[vocab["great"]].detach().numpy()

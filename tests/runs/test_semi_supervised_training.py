@@ -16,9 +16,9 @@ from lstmlab.runs.train import train
 SEMI_SUPERVISED = [
     "data.hidden_labels=0.5",  # 128 labelled sequences: 4 steps an epoch
     "data.unlabelled_ratio=1.5",  # 48 unlabelled ones a step, from a pool of 256
-    "model.adversarial_eps=0.5",
-    "model.vat_eps=1.0",
-    "model.entropy_weight=0.3",
+    "objective.adversarial_eps=0.5",
+    "objective.vat_eps=1.0",
+    "objective.entropy_weight=0.3",
     "model.dropout=0.5",
     "~callbacks.early_stopping",
     "logger=csv",

@@ -20,7 +20,7 @@ def test_the_parallel_launcher_runs_two_jobs_at_once(tmp_path):
         "-m",
         *TINY,
         "hydra/launcher=parallel",
-        "model.pooling=max,mean",
+        "model/pooling=max,mean",
         f"hydra.sweep.dir={sweep}",
     )
     assert process.returncode == 0, process.stderr[-2000:]

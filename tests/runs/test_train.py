@@ -31,7 +31,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
-from lstmlab.models.lit_module import LSTMLitModule
+from lstmlab.models.lit_module import ClassifierModule
 from lstmlab.runs.checkpoints import CheckpointError
 from lstmlab.runs.train import main as train_main
 from lstmlab.runs.train import train
@@ -99,8 +99,8 @@ def test_synthetic_task_is_learned_far_above_chance(tiny_cfg):
         "model=bilstm_attn",
         "data.num_samples=2000",
         "data.val_samples=300",
-        "model.embed_dim=32",
-        "model.hidden_size=32",
+        "model.encoder.embed_dim=32",
+        "model.encoder.hidden_size=32",
         "optimizer.lr=5e-3",
         "trainer.max_epochs=3",
         "logger=csv",
@@ -215,13 +215,13 @@ def test_the_same_seed_and_config_give_identical_metrics_on_cpu(tiny_cfg, tmp_pa
 def test_a_diverging_loss_stops_the_run_naming_the_step_and_keeps_the_last_good_checkpoint(
     tiny_cfg, tmp_path, monkeypatch
 ):
-    loss = LSTMLitModule.loss
+    loss = ClassifierModule.loss
 
     def nan_in_the_second_epoch(self, logits, labels):
         value = loss(self, logits, labels)
         return value * float("nan") if self.training and self.current_epoch == 1 else value
 
-    monkeypatch.setattr(LSTMLitModule, "loss", nan_in_the_second_epoch)
+    monkeypatch.setattr(ClassifierModule, "loss", nan_in_the_second_epoch)
     with pytest.raises(FloatingPointError, match=r"train/loss became nan at step 8 \(epoch 1"):
         train(tiny_cfg("trainer.max_epochs=2"))
     last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
@@ -375,14 +375,14 @@ def test_sigterm_writes_a_checkpoint_and_the_run_continues_from_it(tmp_path):
 def test_sigterm_mid_epoch_saves_that_very_step(tiny_cfg, tmp_path, monkeypatch):
     """The SIGTERM checkpoint holds the step the run stopped at, mid-epoch, not the last
     epoch-end save (the test above checks the printed step is the checkpoint's)."""
-    step = LSTMLitModule.training_step
+    step = ClassifierModule.training_step
 
     def terminated_at_step_13(self, batch, batch_idx):
         if self.global_step == 13:
             os.kill(os.getpid(), signal.SIGTERM)  # Lightning stops after this batch
         return step(self, batch, batch_idx)
 
-    monkeypatch.setattr(LSTMLitModule, "training_step", terminated_at_step_13)
+    monkeypatch.setattr(ClassifierModule, "training_step", terminated_at_step_13)
     with pytest.raises(SystemExit) as stopped:
         train(tiny_cfg("trainer.max_epochs=3", "~callbacks.early_stopping"))
     assert stopped.value.code == 143
@@ -416,14 +416,14 @@ def test_a_continued_run_shows_each_step_once_in_tensorboard(tmp_path, monkeypat
     options = [*TINY, "~callbacks.early_stopping", "trainer.max_epochs=3"]
     options += ["trainer.log_every_n_steps=1", "callbacks.last_checkpoint.every_n_train_steps=7"]
     run, last = tmp_path / "run", tmp_path / "run" / "checkpoints" / "last.ckpt"
-    train_step = LSTMLitModule.training_step
+    train_step = ClassifierModule.training_step
 
     def crash_at_step_11(self, batch, batch_idx):
         if self.global_step == 11:
             raise RuntimeError("crashed at step 11")
         return train_step(self, batch, batch_idx)
 
-    monkeypatch.setattr(LSTMLitModule, "training_step", crash_at_step_11)
+    monkeypatch.setattr(ClassifierModule, "training_step", crash_at_step_11)
     with pytest.raises(RuntimeError, match="crashed at step 11"):
         train(compose_config(options, run))
     monkeypatch.undo()
@@ -483,7 +483,7 @@ def test_train_py_names_run_folders_after_their_overrides(train_py, tmp_path):
 def test_multirun_over_pooling_writes_one_run_per_value(train_py, tmp_path):
     poolings = ["last", "hn", "mean", "max", "attn"]
     result = train_py(
-        "-m", f"model.pooling={','.join(poolings)}", *TINY, f"hydra.sweep.dir={tmp_path}"
+        "-m", f"model/pooling={','.join(poolings)}", *TINY, f"hydra.sweep.dir={tmp_path}"
     )
     assert result.returncode == 0, result.stderr[-3000:]
     runs = {p.name: p for p in tmp_path.iterdir() if p.is_dir()}
@@ -510,7 +510,7 @@ def test_invalid_model_setting_fails_with_a_specific_message(tiny_cfg):
     """Hydra wraps the model's error in its own, which keeps the model's message whole."""
     message = r"model\.pooling='first': expected one of last, hn, mean, max, attn"
     with pytest.raises(InstantiationException, match=message):
-        train(tiny_cfg("model.pooling=first"))
+        train(tiny_cfg("model/pooling=first"))
 
 
 @pytest.mark.parametrize(
@@ -518,8 +518,11 @@ def test_invalid_model_setting_fails_with_a_specific_message(tiny_cfg):
     [
         ("data.batch_size=abc", "data.batch_size='abc': expected an integer"),
         ("trainer.max_epochs=ten", "trainer.max_epochs='ten': expected an integer or null"),
-        ("model.hidden_size=1.5", "model.hidden_size=1.5: expected an integer"),
-        ("model.bidirectional=maybe", "model.bidirectional='maybe': expected true or false"),
+        ("model.encoder.hidden_size=1.5", "model.encoder.hidden_size=1.5: expected an integer"),
+        (
+            "model.encoder.bidirectional=maybe",
+            "model.encoder.bidirectional='maybe': expected true or false",
+        ),
         ("model.dropout=high", "model.dropout='high': expected a number"),
         ("optimizer.lr=abc", "optimizer.lr='abc': expected a number (Adam's `lr`)"),
         (
@@ -556,7 +559,7 @@ def test_ddp_on_two_cpu_processes_finishes_and_writes_one_run(train_py, tmp_path
 def test_a_multirun_of_ddp_jobs_keeps_each_jobs_ranks_in_its_folder(train_py, tmp_path):
     """Lightning re-runs the command line for rank 1: in a sweep, that must be the job's own run,
     not the whole sweep again; and the next job in the process must start its own ranks."""
-    args = [*TINY, "trainer=ddp", "trainer.devices=2", "model.pooling=max,mean"]
+    args = [*TINY, "trainer=ddp", "trainer.devices=2", "model/pooling=max,mean"]
     result = train_py("-m", *args, f"paths.log_dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]
     assert [p.name for p in tmp_path.iterdir()] == ["multiruns"]  # no stray run folders

@@ -41,7 +41,10 @@ def test_train_py_on_the_gpu_preset_runs_imdb_end_to_end(gpu_test_device, tmp_pa
         data += ["data.batch_size=64"]
     else:  # a dry run: reviews told by one word
         reviews = write_reviews(tmp_path / "reviews", {"train": 300, "test": 60})
-        data = [*review_overrides(reviews, tmp_path / "cache", val_size=60), "model.embed_dim=16"]
+        data = [
+            *review_overrides(reviews, tmp_path / "cache", val_size=60),
+            "model.encoder.embed_dim=16",
+        ]
     run_dir = tmp_path / "e2e_run"  # scripts/gpu_check.py reports its results.json
     result = train_py(
         *data,

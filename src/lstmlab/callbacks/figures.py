@@ -47,8 +47,7 @@ class TensorBoardFigures(L.Callback):
     def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if trainer.sanity_checking:
             return
-        attention = module.hparams.get("pooling") == "attn"
-        if self.num_texts > 0 and (attention or self.attributions):
+        if self.num_texts > 0:  # attention figures for a network that returns weights
             self._log_texts(trainer, module)
         if trainer.state.fn == TrainerFn.VALIDATING:  # evaluate.py split=val
             self._log_evaluation(trainer, module, "val")
@@ -63,7 +62,7 @@ class TensorBoardFigures(L.Callback):
             return
         if self._examples is None:
             self._examples = self._pick_examples(trainer.val_dataloaders.dataset)
-        batch = PadCollator(module.hparams.pad_id)(self._examples)
+        batch = PadCollator(module.pad_id)(self._examples)
         tokens, lengths = batch["tokens"].to(module.device), batch["lengths"].to(module.device)
         was_training = module.training
         module.eval()
@@ -87,7 +86,7 @@ class TensorBoardFigures(L.Callback):
             writer.add_figure("val/attention", attention_figure(rows), trainer.global_step)
         if self.attributions:
             ig, _ = integrated_gradients(
-                module.net, tokens, lengths, predicted.to(module.device), module.hparams.pad_id
+                module.net, tokens, lengths, predicted.to(module.device), module.pad_id
             )
             rows = [
                 (t, ig[i, :n].cpu(), title)

@@ -29,7 +29,7 @@ def integrated_gradients(
     """Per-token attributions [B, T] towards class `target` [B] and each row's completeness
     error [B] (sum of attributions minus the logit difference to the baseline).
 
-    `net` is an `LSTMClassifier` (or anything with its `encoder.embedding` and `forward(tokens,
+    `net` is a `TextClassifier` (or anything with its `embedding` and `forward(tokens,
     lengths)` returning `(logits, ...)`); it is run in eval mode.
     """
     try:
@@ -45,9 +45,7 @@ def integrated_gradients(
     net.eval()
     baseline = torch.full_like(tokens, pad_id)  # padding stays padding: zero attribution
     with torch.inference_mode(False), torch.enable_grad():  # also from inside a validation loop
-        attributions, error = LayerIntegratedGradients(
-            target_logits, net.encoder.embedding
-        ).attribute(
+        attributions, error = LayerIntegratedGradients(target_logits, net.embedding).attribute(
             tokens.clone(),
             baselines=baseline,
             target=target.clone(),

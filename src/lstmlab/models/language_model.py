@@ -1,52 +1,48 @@
 """Language-model pretraining of a classifier's encoder (Dai & Le, 2015; Howard & Ruder, 2018).
 
-The LM trains the very `LSTMEncoder` a classifier run builds from the same `model.*` keys:
+The LM trains the very `RecurrentEncoder` a classifier run builds from the same
+`model.encoder` config:
 its forward direction predicts every next token, its backward direction every previous one,
 each through an adaptive softmax (most of a 25,000-word softmax's cost lies in rare words).
 `pretrained.encoder_state` then holds exactly the weights a classifier loads with
-`pretrained.load_encoder` (`model.pretrained_encoder=<encoder.pt>`).
+`pretrained.load_encoder` (`init.encoder=<encoder.pt>`).
 
 Its training text comes from `lstmlab.data.language_model.LanguageModelData`.
 """
 
 from __future__ import annotations
 
-import inspect
 import math
 from typing import Any
 
 import lightning as L
 import torch
+from hydra.utils import instantiate
 from torch import Tensor, nn
 
-from lstmlab.models.encoder import LSTMEncoder, move_encoder_keys
-from lstmlab.models.network import LSTMClassifier
+from lstmlab.models.encoders.recurrent import RecurrentEncoder, move_encoder_keys
 from lstmlab.models.optimization import configure_optimizers
 
-# the classifier's own `model.*` keys (pooling, head, ...), which the LM has no use for
-CLASSIFIER_KEYS = set(inspect.signature(LSTMClassifier).parameters) - set(
-    inspect.signature(LSTMEncoder).parameters
-)
 
-
-class LSTMLanguageModel(L.LightningModule):
+class LanguageModel(L.LightningModule):
     """Next- and previous-token prediction with a classifier's encoder.
 
     Args:
         vocab_size, pad_id: from the datamodule.
-        network: the classifier's `model.*` keys; the encoder is built from its own ones.
+        encoder: the classifier's encoder config (`model.encoder`: plain data with
+            `_target_`, `_partial_: true`), a recurrent one.
         cutoffs: adaptive-softmax cluster boundaries (word ids are frequency ranked); those at
             or beyond the vocabulary's end are dropped.
         dropout: dropout on the LSTM outputs, before the softmax.
         tokenizer: the data's tokenizer (JSON), saved with the encoder, so a classifier with
             another vocabulary is refused instead of reading wrong rows.
-        optimizer, scheduler: as `LSTMLitModule`'s.
+        optimizer, scheduler: as `ClassifierModule`'s.
     """
 
     def __init__(
         self,
         vocab_size: int,
-        network: dict[str, Any],
+        encoder: dict[str, Any],
         pad_id: int = 0,
         cutoffs: tuple[int, ...] = (2_000, 10_000),
         dropout: float = 0.1,
@@ -56,14 +52,19 @@ class LSTMLanguageModel(L.LightningModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        if network.get("bidirectional") and network.get("num_layers", 1) > 1:
+        self.encoder = instantiate(encoder, _convert_="all")(vocab_size=vocab_size, pad_id=pad_id)
+        if not isinstance(self.encoder, RecurrentEncoder):
             raise ValueError(
-                "Language-model pretraining of a stacked bidirectional LSTM would let layer 2 "
-                "read the words it must predict (layer 1's backward outputs have seen them). "
-                "Pretrain with model.num_layers=1, or model.bidirectional=false."
+                f"Language-model pretraining trains a recurrent encoder; "
+                f"{type(self.encoder).__name__} is not one. Pretrain with model/encoder=lstm "
+                "or model/encoder=gru."
             )
-        encoder_keys = {k: v for k, v in network.items() if k not in CLASSIFIER_KEYS}
-        self.encoder = LSTMEncoder(vocab_size, pad_id, **encoder_keys)
+        if self.encoder.num_directions == 2 and self.encoder.num_layers > 1:
+            raise ValueError(
+                "Language-model pretraining of a stacked bidirectional encoder would let layer 2 "
+                "read the words it must predict (layer 1's backward outputs have seen them). "
+                "Pretrain with model.encoder.num_layers=1, or model.encoder.bidirectional=false."
+            )
         self.dropout = nn.Dropout(dropout)
         # a vocabulary below the first cutoff gets one tail cluster of one word: a plain softmax
         clusters = [c for c in cutoffs if c < vocab_size - 1] or [vocab_size - 1]
@@ -85,7 +86,7 @@ class LSTMLanguageModel(L.LightningModule):
 
         x: the embedded tokens [B, T, E]; tokens only give the targets."""
         tokens, lengths = batch["tokens"], batch["lengths"].clamp(min=1)
-        outputs, _ = self.encoder.encode(x, lengths)  # [B, T, dirs*H]
+        outputs = self.encoder.encode(x, lengths).outputs  # [B, T, dirs*H]
         outputs = self.dropout(outputs).split(self.encoder.hidden_size, dim=-1)
         steps = torch.arange(tokens.size(1), device=tokens.device)
         pairs = (steps < lengths.unsqueeze(1))[:, 1:]  # [B, T-1]: positions t, t+1 both real
@@ -120,7 +121,7 @@ class LSTMLanguageModel(L.LightningModule):
 
 
 def _upgrade_old_keys(module: nn.Module, state_dict: dict[str, Any], prefix: str, *_: Any) -> None:
-    """LM checkpoints written before the LM owned an `LSTMEncoder` hold a whole classifier
+    """LM checkpoints written before the LM owned an encoder hold a whole classifier
     under `net.`: its encoder moves to `encoder.`, its untrained pooling and head are dropped."""
     move_encoder_keys(state_dict, prefix + "net.", prefix + "encoder.")
     for key in [k for k in state_dict if k.startswith(prefix + "net.")]:

@@ -1,24 +1,26 @@
-"""The one LightningModule for every LSTM variant: loss, metrics per stage, optimisation.
+"""The one LightningModule for every classifier: loss, metrics per stage, optimisation,
+training objectives (adversarial, VAT, entropy) and starting weights (vectors, encoder.pt).
 
-The network itself is `network.LSTMClassifier`; every `model.*` config key other than the
-optimiser, the scheduler and the pretrained starts (`embedding`, `pretrained_encoder`) is passed
-straight to it.
+It receives its network (`network.TextClassifier` or any module with its interface), built
+from the `model` config sized by the data; the optimiser, scheduler, objectives and starting
+weights come from their own config groups.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Mapping
+from typing import Any
 
 import lightning as L
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from hydra.utils import instantiate
+from torch import Tensor, nn
 from torchmetrics import MaxMetric, MetricCollection
 
 from lstmlab.models.adversarial import pushed_loss, zero_probe
 from lstmlab.models.calibration import expected_calibration_error
 from lstmlab.models.metrics import Evaluation, EvaluationCollector, per_class, stage_metrics
-from lstmlab.models.network import LSTMClassifier
 from lstmlab.models.optimization import configure_optimizers
 from lstmlab.models.pretrained import load_encoder, load_vectors, prepare_embedding
 from lstmlab.models.semi_supervised import SemiSupervisedTerms
@@ -27,11 +29,14 @@ from lstmlab.models.vectors import Coverage
 Batch = dict[str, Tensor]  # tokens [B, T], lengths [B], labels [B]
 
 
-class LSTMLitModule(L.LightningModule):
-    """Trains and evaluates an `LSTMClassifier`.
+class ClassifierModule(L.LightningModule):
+    """Trains and evaluates a text classifier network.
 
     Args:
-        vocab_size, num_classes, pad_id: from the datamodule.
+        net: the network, or its config (plain data with `_target_`, sized by the data, as
+            `runs/model_setup.py` completes conf/model/): a config is built here and kept in
+            the checkpoint, which is how a checkpoint rebuilds its model.
+        num_classes: from the datamodule.
         class_names: the labels' names (e.g. neg, pos), for predictions, figures and the
             per-class metrics.
         loss_weights: loss weight per class (the datamodule's `loss_weights`: inverse class
@@ -45,49 +50,45 @@ class LSTMLitModule(L.LightningModule):
             (e.g. conf/scheduler/cosine.yaml); the other keys go to Lightning's scheduler dict.
             A `total_steps: null` in the partial config means the whole run (as the trainer
             estimates it), e.g. conf/scheduler/warmup_cosine.yaml.
-        embedding: `{vectors: <file> | None, freeze: bool}`. The file is read by
-            `load_vectors`, which train.py calls when a run starts from scratch (never here:
-            a checkpoint holds the weights, so loading one needs no vectors file). `freeze`
-            keeps the embedding as it starts, and needs vectors.
-        pretrained_encoder: an encoder.pt from `pretrain.py`, copied into the embedding and
-            LSTM by `load_encoder` when a run starts from scratch (as the vectors are).
+        init: the starting weights (conf/init/): `{vectors: <file> | None, freeze: bool,
+            encoder: <encoder.pt> | None}`. Files are read by `load_vectors` / `load_encoder`,
+            which train.py calls when a run starts from scratch (never here: a checkpoint holds
+            the weights, so loading one needs neither file). `freeze` keeps the embedding as
+            it starts, and needs vectors.
         adversarial_eps: adversarial training (`adversarial.py`) when > 0: each training
             batch is fitted once more with every review's embeddings pushed this far (L2 norm
             over the review) in the direction that raises its loss fastest.
         vat_eps, vat_xi, vat_weight, entropy_weight: virtual adversarial training and entropy
             minimisation on labelled and unlabelled texts, see `semi_supervised.py`.
-        **network: the remaining `model.*` keys, see `LSTMClassifier`.
+        (the last five are conf/objective/'s keys)
     """
-
-    kwargs_class: ClassVar[type] = LSTMClassifier  # takes **network (config_types checks them)
 
     def __init__(
         self,
-        vocab_size: int,
+        net: nn.Module | Mapping[str, Any],
         num_classes: int,
-        pad_id: int = 0,
         class_names: list[str] | None = None,
         loss_weights: list[float] | None = None,
         data: dict[str, Any] | None = None,
         optimizer: dict[str, Any] | None = None,
         scheduler: dict[str, Any] | None = None,
-        embedding: dict[str, Any] | None = None,
-        pretrained_encoder: str | None = None,
+        init: dict[str, Any] | None = None,
         adversarial_eps: float = 0.0,
         vat_eps: float = 0.0,
         vat_xi: float = 0.1,
         vat_weight: float = 1.0,
         entropy_weight: float = 0.0,
-        **network: Any,
     ) -> None:  # pragma: no mutate block (save_hyperparameters reads this frame)
         super().__init__()
-        self.save_hyperparameters(logger=False)  # trackers get train.py's flat hyperparameters
-        self.net = LSTMClassifier(vocab_size, num_classes, pad_id, **network)
-        self.embedding_options = prepare_embedding(self.net.encoder.embedding, embedding)
+        built = isinstance(net, nn.Module)
+        # a built network is no plain data: such a module cannot rebuild from its checkpoint
+        self.save_hyperparameters(logger=False, ignore=["net"] if built else None)
+        self.net = net if built else instantiate(net, _convert_="all")
+        self.init_options = prepare_embedding(self.net.embedding, init)
         if adversarial_eps < 0:
-            raise ValueError(f"model.adversarial_eps={adversarial_eps}: expected >= 0 (0: off)")
+            raise ValueError(f"objective.adversarial_eps={adversarial_eps}: expected >= 0 (0: off)")
         self.semi_supervised = SemiSupervisedTerms(vat_eps, vat_xi, vat_weight, entropy_weight)
-        self.binary_head = network.get("head", "ce") == "bce"
+        self.binary_head = self.net.get_output_dim() == 1
         weights = torch.tensor(loss_weights, dtype=torch.float) if loss_weights else None
         self.register_buffer("loss_weights", weights, persistent=False)
 
@@ -104,6 +105,11 @@ class LSTMLitModule(L.LightningModule):
         self.temperature = 1.0
         self.val_acc_best = MaxMetric()
         self.val_acc_best.persistent(True)  # saved in checkpoints, so a resumed run keeps it
+
+    @property
+    def pad_id(self) -> int:
+        """The padding token's id: the embedding's padding row."""
+        return int(self.net.embedding.padding_idx)
 
     def forward(
         self, tokens: Tensor, lengths: Tensor, push: Tensor | None = None
@@ -198,7 +204,7 @@ class LSTMLitModule(L.LightningModule):
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         # adversarial training: a zero push whose gradient is the loss's on the embeddings
         probe = (
-            zero_probe(self.net.encoder.embedding, batch["tokens"])
+            zero_probe(self.net.embedding, batch["tokens"])
             if self.hparams.adversarial_eps
             else None
         )
@@ -252,17 +258,17 @@ class LSTMLitModule(L.LightningModule):
         self._log_global_step()
 
     def load_encoder(self, tokenizer: str | None) -> None:
-        """Starts the embedding and LSTM from `model.pretrained_encoder`, if set; `tokenizer`
-        (the data's, as JSON) must be the one the encoder was pretrained with."""
-        if self.hparams.pretrained_encoder:
-            load_encoder(self.net.encoder, self.hparams.pretrained_encoder, self.hparams, tokenizer)
+        """Starts the encoder from `init.encoder`, if set; `tokenizer` (the data's, as JSON)
+        must be the one the encoder was pretrained with."""
+        path = self.init_options["encoder"]
+        if path:
+            config = (self.hparams.get("net") or {}).get("encoder")
+            load_encoder(self.net.encoder, path, config, tokenizer)
 
     def load_vectors(self, vocab: dict[str, int]) -> Coverage | None:
-        """Starts the embedding from `model.embedding.vectors` (None when it is not set):
-        `vocab` maps each token to its id, e.g. the datamodule's `tokenizer.get_vocab()`."""
-        return load_vectors(
-            self.net.encoder.embedding, self.embedding_options, vocab, self.hparams.pad_id
-        )
+        """Starts the embedding from `init.vectors` (None when it is not set): `vocab` maps
+        each token to its id, e.g. the datamodule's `tokenizer.get_vocab()`."""
+        return load_vectors(self.net.embedding, self.init_options, vocab, self.pad_id)
 
     def configure_optimizers(self) -> Any:
         return configure_optimizers(self, self.parameters())

@@ -62,7 +62,7 @@ def virtual_adversarial_kl(
     def kl_at(push: Tensor) -> Tensor:
         return kl_per_text(clean, log_probabilities(net(tokens, lengths, push)[0], binary))
 
-    start = zero_probe(net.encoder.embedding, tokens).detach()  # [B, T, E]
+    start = zero_probe(net.embedding, tokens).detach()  # [B, T, E]
     direction = adversarial_push(torch.randn_like(start), xi, mask).requires_grad_()
     (gradient,) = torch.autograd.grad(kl_at(direction).sum(), direction, allow_unused=True)
     if gradient is None:  # the predictions do not depend on the embeddings at all
@@ -73,7 +73,7 @@ def virtual_adversarial_kl(
 @dataclass(frozen=True)
 class SemiSupervisedTerms:
     """The VAT and entropy terms and their weights, from `model.vat_*` / `model.entropy_weight`
-    (`LSTMLitModule`); `vat_eps=0` and `entropy_weight=0` turn them off."""
+    (`ClassifierModule`); `vat_eps=0` and `entropy_weight=0` turn them off."""
 
     vat_eps: float = 0.0
     vat_xi: float = 0.1

@@ -11,19 +11,20 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from hydra.utils import get_object
 from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig, OmegaConf
+from torch import nn
 
 from lstmlab.data.tokenization import TextEncoder, from_json
-from lstmlab.models.lit_module import LSTMLitModule
+from lstmlab.models.legacy import flatten, upgrade_classifier
+from lstmlab.models.lit_module import ClassifierModule
 
 REQUIRED_KEYS = ("state_dict", "hyper_parameters")  # what Lightning writes for every module
-FROM_DATA = ("vocab_size", "num_classes", "pad_id")  # model settings the data decides
-NOT_SHAPES = ("data", "optimizer", "scheduler", "class_names", "loss_weights")  # hparams
 
 
 class CheckpointError(ValueError):
-    """The file is missing, unreadable, or not a checkpoint of an `LSTMLitModule`."""
+    """The file is missing, unreadable, or not a checkpoint of a `ClassifierModule`."""
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -74,11 +75,14 @@ def require_text_state(checkpoint: dict[str, Any], path: str | Path) -> dict[str
     return state
 
 
-def load_model(checkpoint: dict[str, Any], path: str | Path = "checkpoint") -> LSTMLitModule:
-    """The trained `LSTMLitModule`, in eval mode, on the CPU, checked against its tokenizer."""
-    _check_vocabulary(checkpoint, path)
+def load_model(checkpoint: dict[str, Any], path: str | Path = "checkpoint") -> ClassifierModule:
+    """The trained `ClassifierModule`, in eval mode, on the CPU, checked against its tokenizer.
+    A checkpoint of an older version has its settings upgraded (`models/legacy.py`)."""
+    hparams = settings(checkpoint)
+    check_targets(hparams.get("net"), path)
+    _check_vocabulary(checkpoint, hparams, path)
     try:
-        model = LSTMLitModule(**checkpoint["hyper_parameters"])
+        model = ClassifierModule(**hparams)
         model.load_state_dict(checkpoint["state_dict"])
         model.temperature = temperature(checkpoint)
     except (TypeError, ValueError, RuntimeError, KeyError) as err:
@@ -89,14 +93,42 @@ def load_model(checkpoint: dict[str, Any], path: str | Path = "checkpoint") -> L
     return model.eval()
 
 
+def settings(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """The checkpoint's model settings (`ClassifierModule`'s arguments), upgraded if old."""
+    return upgrade_classifier(checkpoint["hyper_parameters"])
+
+
+def check_targets(config: Any, path: str | Path) -> None:
+    """A CheckpointError for any `_target_` in the network's config that is not an `nn.Module`
+    class: a checkpoint is untrusted input, and building it must only ever make modules."""
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{path} holds no network config (`net`): not a train.py checkpoint.")
+    for key, value in config.items():
+        if isinstance(value, dict):
+            check_targets(value, path)
+        elif key == "_target_":
+            try:
+                built = get_object(str(value))
+            except Exception:  # not importable: refused below like any other non-module
+                built = None
+            if not (isinstance(built, type) and issubclass(built, nn.Module)):
+                raise CheckpointError(
+                    f"{path} names `_target_: {value}`, which is not an nn.Module class this "
+                    "installation has; a checkpoint's network is built only from modules. Use "
+                    "a checkpoint written by train.py (with the code of its model installed)."
+                )
+
+
 def temperature(checkpoint: dict[str, Any]) -> float:
     """The temperature `evaluate.py calibrate=true` fitted (1.0: not calibrated)."""
     return float((checkpoint.get("calibration") or {}).get("temperature", 1.0))
 
 
-def _check_vocabulary(checkpoint: dict[str, Any], path: str | Path) -> None:
+def _check_vocabulary(
+    checkpoint: dict[str, Any], hparams: dict[str, Any], path: str | Path
+) -> None:
     state = text_state(checkpoint)
-    rows = checkpoint["hyper_parameters"].get("vocab_size")
+    rows = hparams["net"].get("vocab_size")
     if state is None or rows is None:
         return
     size = from_json(state["tokenizer"]).get_vocab_size()
@@ -154,27 +186,15 @@ def check_shapes(checkpoint: dict[str, Any], model: torch.nn.Module, path: str |
         for key, value in checkpoint["state_dict"].items()
     ):
         return
-    saved, current = flat(checkpoint["hyper_parameters"]), flat(dict(model.hparams))
+    saved = flatten(settings(checkpoint).get("net") or {})
+    current = flatten(dict(model.hparams).get("net") or {})
     differ = [
-        f"{key} {saved[key]} in the checkpoint vs {current.get(key)} from this run's data"
-        if key in FROM_DATA
-        else f"model.{key} {saved[key]} in the checkpoint vs {current.get(key)} in the config"
-        for key in saved
-        if not key.startswith(NOT_SHAPES) and saved[key] != current.get(key)
+        f"model.{key} {saved.get(key)} in the checkpoint vs {current.get(key)} now"
+        for key in dict.fromkeys([*saved, *current])
+        if saved.get(key) != current.get(key)
     ]
     raise CheckpointError(
         f"{path} holds weights of other shapes than this config's model: "
         f"{'; '.join(differ) or 'another architecture'}. Set those keys as the run that wrote "
         "the checkpoint did (its .hydra/config.yaml), or start without ckpt_path."
     )
-
-
-def flat(settings: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """`{"embedding": {"dim": 8}}` as `{"embedding.dim": 8}`."""
-    out: dict[str, Any] = {}
-    for key, value in settings.items():
-        if isinstance(value, dict):
-            out.update(flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out

@@ -16,6 +16,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from lstmlab.models.legacy import renamed
 from lstmlab.models.schedules import check_warmup_steps
 from lstmlab.runs import resolvers
 
@@ -36,6 +37,27 @@ def check_config(cfg: DictConfig, config_name: str) -> None:
     warmup_steps = OmegaConf.select(cfg, "scheduler.scheduler.warmup_steps")
     if warmup_steps is not None:  # else refused inside `fit`, after the run's first files
         check_warmup_steps(warmup_steps)
+
+
+def group_options(group: str) -> list[str]:
+    """The options of a config group: conf/<group>/*.yaml (e.g. model/pooling)."""
+    return sorted(p.stem for p in (Path(resolvers.CONFIG_DIR) / group).glob("*.yaml"))
+
+
+def check_spelling(overrides: list[str]) -> None:
+    """A ValueError for a command-line override in the old flat spelling of the model
+    (`model.pooling=max`, `model.hidden_size=256`, `model.adversarial_eps=1`), giving the new
+    one; run on the command line before Hydra reads it (which would reject it less kindly)."""
+    for override in overrides:
+        key, _, value = override.partition("=")
+        new = renamed(key.lstrip("+~"))
+        if new is None:
+            continue
+        options = f" (options: {', '.join(group_options(new))})" if "/" in new else ""
+        raise ValueError(
+            f"{key}={value} is the old spelling: the model's parts and the training objectives "
+            f"are config groups of their own now. Write {new}={value}{options}."
+        )
 
 
 def known_keys(config_name: str) -> list[str]:

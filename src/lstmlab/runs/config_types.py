@@ -4,7 +4,7 @@ Hydra passes a command-line value as it was typed, so `data.batch_size=abc` or
 `trainer.max_epochs=ten` would otherwise fail deep inside a library, or not at all. Each key of a
 node with a `_target_` is checked against the hints of that class's `__init__`, its parents'
 (for keys a subclass passes on through `**kwargs`) and its `kwargs_class`'s (the class its
-`**kwargs` go to, e.g. LSTMLitModule's network); hints this does not understand pass.
+`**kwargs` go to, if it names one); hints this does not understand pass.
 """
 
 from __future__ import annotations
@@ -18,6 +18,16 @@ import torch
 from hydra.utils import get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+# the config nodes with a `_target_` whose keys train.py and pretrain.py check
+CHECKED_GROUPS = (
+    "data",
+    "model",
+    "model.encoder",
+    "model.pooling",
+    "optimizer",
+    "scheduler.scheduler",
+    "trainer",
+)
 SIMPLE = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
 
 
@@ -30,6 +40,7 @@ def check_types(cfg: DictConfig, *groups: str) -> None:
             continue
         target = get_object(node._target_)  # a class, or a factory such as warmup_cosine
         hints = init_hints(target) if isinstance(target, type) else function_hints(target)
+        check_keys(node, target, group)
         for key, value in node.items():
             hint = hints.get(str(key))
             if value is None:  # null: filled in by the code (e.g. warmup_cosine's total_steps)
@@ -39,6 +50,25 @@ def check_types(cfg: DictConfig, *groups: str) -> None:
                     f"{group}.{key}={value!r}: expected {describe(hint)} ({target.__name__}'s "
                     f"`{key}`). Fix the override or conf/{group}/."
                 )
+
+
+def check_keys(node: DictConfig, target: Any, group: str) -> None:
+    """A TypeError for a key the class does not take (and takes no **kwargs for), e.g. a
+    recurrent encoder's `hidden_size` left by a preset on model/encoder=cnn."""
+    try:
+        parameters = inspect.signature(target).parameters
+    except (TypeError, ValueError):  # no signature to read: nothing checked
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return
+    unknown = [str(k) for k in node if not str(k).startswith("_") and str(k) not in parameters]
+    if unknown:
+        taken = ", ".join(p for p in parameters if p not in ("self", "args", "kwargs"))
+        raise TypeError(
+            f"{group}.{unknown[0]}: {target.__name__} takes no such key (it takes {taken}). "
+            f"A preset or experiment may have set it for another {group.rsplit('.', 1)[-1]}: "
+            f"drop it with ~{group}.{unknown[0]}, or choose the part it was meant for."
+        )
 
 
 def init_hints(cls: type) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader
 
 from lstmlab.callbacks.figures import reliability_figure
 from lstmlab.io import atomic
-from lstmlab.models.lit_module import LSTMLitModule
+from lstmlab.models.lit_module import ClassifierModule
 from lstmlab.models.metrics import Evaluation
 from lstmlab.reporting.console import print_summary, show
 from lstmlab.reporting.paired import PREDICTIONS
@@ -131,7 +131,7 @@ def save_evaluation(path: Path, **evaluation: object) -> None:
 
 
 @rank_zero_only
-def save_predictions(path: Path, model: LSTMLitModule, split: str, loader: DataLoader) -> None:
+def save_predictions(path: Path, model: ClassifierModule, split: str, loader: DataLoader) -> None:
     """Every example's label, prediction and class probabilities, by its index in the split
     (the loader may batch by length), for comparing two models example by example
     (`scripts/compare_evaluations.py`)."""

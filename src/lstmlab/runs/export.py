@@ -70,14 +70,18 @@ class Exported(nn.Module):
         return logits if weights is None else (logits, weights)
 
 
-def check_exportable(hparams: dict[str, Any]) -> None:
-    """Refuse what ONNX would reproduce wrongly: `init_state=random` draws fresh noise at every
-    call, so no fixed graph gives PyTorch's outputs."""
-    if hparams.get("init_state", "zeros") == "random":
+def check_exportable(net: nn.Module, vocab_size: int, pad_id: int) -> None:
+    """Refuse what ONNX would reproduce wrongly: a network that gives other outputs for the
+    same input in evaluation (`model.encoder.init_state=random` draws fresh noise at every
+    call), so that no fixed graph gives PyTorch's outputs."""
+    tokens, lengths = example_batch(vocab_size, pad_id)
+    with torch.no_grad():
+        first, second = net(tokens, lengths)[0], net(tokens, lengths)[0]
+    if not torch.equal(first, second):
         raise ExportError(
-            "model.init_state=random draws a new initial state at every prediction, so an ONNX "
-            "graph cannot reproduce this model's outputs. Export a model trained with "
-            "init_state=zeros or learned."
+            "This model gives other outputs at every prediction of the same text (e.g. "
+            "model.encoder.init_state=random draws a new initial state), so an ONNX graph "
+            "cannot reproduce them. Export a model trained with init_state=zeros or learned."
         )
 
 
@@ -147,7 +151,7 @@ def metadata(checkpoint: Path, model: Any, state: dict[str, Any], tokenizer_json
     steps = normalizer.get("normalizers", [normalizer])
     return {
         "class_names": list(model.class_names),
-        "head": hparams.get("head", "ce"),
+        "head": "bce" if model.binary_head else "ce",
         "temperature": model.temperature,  # evaluate.py calibrate=true; 1.0: not calibrated
         "max_len": state.get("max_len"),
         "pad_id": state["pad_id"],
@@ -155,7 +159,7 @@ def metadata(checkpoint: Path, model: Any, state: dict[str, Any], tokenizer_json
         "lowercase": any(s.get("type") == "Lowercase" or s.get("lowercase") for s in steps),
         "normalizer": normalizer or None,
         "encode_special_tokens": from_json(tokenizer_json).encode_special_tokens,
-        "model": {k: v for k, v in hparams.items() if k not in ("data", "optimizer", "scheduler")},
+        "model": hparams.get("net"),
         "source_checkpoint": str(checkpoint.resolve()),
         "source_sha256": hashlib.sha256(checkpoint.read_bytes()).hexdigest(),
         "metrics": run_metrics(checkpoint),
@@ -171,12 +175,12 @@ def export(checkpoint: str | Path, out: str | Path | None = None, force: bool = 
     checkpoint = Path(checkpoint)
     contents = read_checkpoint(checkpoint)
     state = require_text_state(contents, checkpoint)
-    check_exportable(contents["hyper_parameters"])
     out = Path(out) if out else checkpoint.resolve().parent.parent / "export"
     if out.exists() and any(out.iterdir()) and not force:
         raise ExportError(f"{out} exists and is not empty; choose another --out or pass --force.")
     model = load_model(contents, checkpoint)
-    vocab_size, pad_id = model.hparams.vocab_size, state["pad_id"]
+    vocab_size, pad_id = model.net.embedding.num_embeddings, state["pad_id"]
+    check_exportable(model.net, vocab_size, pad_id)
     with atomic.atomic_folder(out, replace=True) as folder:  # whole, or the old one stays
         export_onnx(model.net, folder / MODEL, vocab_size, pad_id)
         difference = largest_difference(model.net, folder / MODEL, vocab_size, pad_id)

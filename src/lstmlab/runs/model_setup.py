@@ -11,6 +11,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig, OmegaConf
 
+from lstmlab.models.lit_module import ClassifierModule
 from lstmlab.runs.checkpoints import align_labels, check_classes, check_shapes
 
 
@@ -43,20 +44,24 @@ def build_model(
     return model, start_from_pretrained(cfg, model, datamodule)
 
 
-def new_model(cfg: DictConfig, datamodule: L.LightningDataModule) -> L.LightningModule:
-    """`cfg.model`, sized by the data, with the optimiser and scheduler configs to complete."""
-    return instantiate(
-        cfg.model,
-        vocab_size=datamodule.vocab_size,
+def new_model(cfg: DictConfig, datamodule: L.LightningDataModule) -> ClassifierModule:
+    """The classifier of `cfg.model` sized by the data, with the objectives, starting weights,
+    optimiser and scheduler configs; the network's config is kept in the checkpoint."""
+
+    def plain(node: Any) -> Any:
+        return OmegaConf.to_container(node, resolve=True) if node is not None else None
+
+    sizes = {"vocab_size": datamodule.vocab_size, "num_classes": datamodule.num_classes}
+    return ClassifierModule(
+        net={**plain(cfg.model), **sizes, "pad_id": datamodule.pad_id},
         num_classes=datamodule.num_classes,
-        pad_id=datamodule.pad_id,
         class_names=getattr(datamodule, "class_names", None),
         loss_weights=getattr(datamodule, "loss_weights", None),
-        data=OmegaConf.to_container(cfg.data, resolve=True),
-        optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True),
-        scheduler=OmegaConf.to_container(cfg.scheduler, resolve=True) or None,
-        _recursive_=False,  # optimizer/scheduler stay plain configs, completed by the module
-        _convert_="all",
+        data=plain(cfg.data),
+        optimizer=plain(cfg.optimizer),
+        scheduler=plain(cfg.scheduler) or None,
+        init=plain(cfg.get("init")),
+        **(plain(cfg.get("objective")) or {}),
     )
 
 
@@ -64,30 +69,29 @@ def start_from_pretrained(
     cfg: DictConfig, model: L.LightningModule, datamodule: L.LightningDataModule
 ) -> dict[str, float]:
     """Starts a new run from pretrained weights where configured: word vectors in the embedding
-    (`model.embedding.vectors`) or a pretrained encoder in the embedding and LSTM
-    (`model.pretrained_encoder`). Returns the vectors' coverage for the HPARAMS tab. Not for a
-    run from a checkpoint: its trained weights stay."""
-    vectors = OmegaConf.select(cfg, "model.embedding.vectors")
-    encoder = OmegaConf.select(cfg, "model.pretrained_encoder")
+    (`init.vectors`) or a pretrained encoder (`init.encoder`). Returns the vectors' coverage
+    for the HPARAMS tab. Not for a run from a checkpoint: its trained weights stay."""
+    vectors = OmegaConf.select(cfg, "init.vectors")
+    encoder = OmegaConf.select(cfg, "init.encoder")
     if vectors is None and encoder is None:
         return {}
     if vectors is not None and encoder is not None:
         raise ValueError(
-            "model.embedding.vectors and model.pretrained_encoder both set the embedding, and "
-            "the encoder's would replace the vectors. Set model.embedding.vectors=null (an "
+            "init.vectors and init.encoder both set the embedding, and the encoder's would "
+            "replace the vectors. Set init.vectors=null (an "
             "encoder pretrained from vectors holds them already, trained further)."
         )
     tokenizer = getattr(datamodule, "tokenizer", None)
     if tokenizer is None:
-        key = "embedding.vectors" if vectors is not None else "pretrained_encoder"
+        key = "vectors" if vectors is not None else "encoder"
         raise ValueError(
-            f"model.{key} needs a vocabulary of words, but {type(datamodule).__name__} has no "
+            f"init.{key} needs a vocabulary of words, but {type(datamodule).__name__} has no "
             "tokenizer (the synthetic task's tokens are ids). Use data=imdb, "
-            f"data=text_files or data=topics, or set model.{key}=null."
+            f"data=text_files or data=topics, or set init.{key}=null."
         )
     if encoder is not None:
         model.load_encoder(tokenizer.to_str())
         return {}
     coverage = model.load_vectors(tokenizer.get_vocab())
     rank_zero_info(str(coverage))
-    return {"model.embedding.coverage": round(coverage.fraction, 4)}
+    return {"init.coverage": round(coverage.fraction, 4)}

@@ -30,7 +30,7 @@ from scipy import stats
 
 from lstmlab.data.tokenization import TextEncoder
 from lstmlab.models.attribution import integrated_gradients
-from lstmlab.models.lit_module import LSTMLitModule
+from lstmlab.models.lit_module import ClassifierModule
 from lstmlab.runs.checkpoints import (
     CheckpointError,
     load_model,
@@ -54,7 +54,7 @@ class Predictor:
     """A checkpoint's model and tokenizer, batched: `Predictor.from_checkpoint(p)(texts)`."""
 
     def __init__(
-        self, model: LSTMLitModule, encoder: TextEncoder, explain: str | None = None
+        self, model: ClassifierModule, encoder: TextEncoder, explain: str | None = None
     ) -> None:
         self.model = model.eval()
         self.encoder = encoder

@@ -1,8 +1,9 @@
 """One language-model pretraining run: data, the classifier's encoder as an LM, fit, and the
-best epoch's encoder written to `<run>/encoder.pt` for `model.pretrained_encoder`."""
+best epoch's encoder written to `<run>/encoder.pt` for `init.encoder`."""
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -19,29 +20,27 @@ from lstmlab.data.language_model import LanguageModelData
 from lstmlab.data.text import TextDataModule
 from lstmlab.io.atomic import atomic_open
 from lstmlab.io.checkpoint_io import AtomicCheckpointIO
-from lstmlab.models.language_model import LSTMLanguageModel
+from lstmlab.models.language_model import LanguageModel
 from lstmlab.models.pretrained import encoder_state, load_vectors, prepare_embedding
 from lstmlab.reporting.console import print_config_tree, print_summary
 from lstmlab.reporting.run_log import run_logged
 from lstmlab.runs import resolvers, run_folder
 from lstmlab.runs.checkpoints import read_checkpoint
-from lstmlab.runs.config_checks import check_config
-from lstmlab.runs.config_types import check_types
+from lstmlab.runs.config_checks import check_config, check_spelling
+from lstmlab.runs.config_types import CHECKED_GROUPS, check_types
 from lstmlab.runs.instantiation import build_loggers, checkpoint_step, instantiate_each
 from lstmlab.runs.refusals import without_traceback
 from lstmlab.runs.results import final_metrics, save_results
 from lstmlab.runs.train import exit_after_sigterm
 
 ENCODER_FILE = "encoder.pt"
-# the classifier's training terms: each is off at 0, and pretraining refuses one that is on
-CLASSIFIER_TRAINING_SWITCHES = ("adversarial_eps", "vat_eps", "entropy_weight")
 
 
 def pretrain(cfg: DictConfig) -> float | None:
     """Fits the LM and saves its encoder; returns the best validation loss."""
     started = time.perf_counter()
     print_config_tree(cfg)
-    check_types(cfg, "data", "model", "optimizer", "scheduler.scheduler", "trainer")
+    check_types(cfg, *CHECKED_GROUPS)
     check_config(cfg, "pretrain")  # e.g. +lm_dropout=0.2, seed=abc, trainer.max_epochs=0
     L.seed_everything(cfg.seed, workers=True)
     resumed_at = checkpoint_step(cfg)
@@ -73,30 +72,22 @@ def pretrain(cfg: DictConfig) -> float | None:
     if trainer.is_global_zero:
         with atomic_open(encoder) as file:  # whole or not at all: the classifier reads it
             torch.save(
-                encoder_state(model.encoder, model.hparams.network, model.hparams.tokenizer), file
+                encoder_state(model.encoder, model.hparams.encoder, model.hparams.tokenizer), file
             )
     metrics = final_metrics(trainer)
     save_results(cfg, trainer, model, started, metrics, best, encoder=str(encoder))
     print_summary(metrics, trainer.default_root_dir, best, cfg.paths.log_dir)
-    print(f"Encoder for the classifier: model.pretrained_encoder={encoder}")
+    print(f"Encoder for the classifier: init.encoder={encoder}")
     return metrics.get("val/loss")
 
 
-def build_language_model(cfg: DictConfig, text: TextDataModule) -> LSTMLanguageModel:
-    """The LM over the encoder that `model.*` describes, sized by the data."""
-    network = OmegaConf.to_container(cfg.model, resolve=True)
-    for key in CLASSIFIER_TRAINING_SWITCHES:
-        if network.pop(key, 0):
-            raise ValueError(
-                f"model.{key} belongs to training a classifier (train.py); "
-                f"pretraining has no use for it. Set model.{key}=0 here."
-            )
-    for key in ("_target_", "pretrained_encoder", "vat_xi", "vat_weight"):
-        network.pop(key, None)
-    embedding = network.pop("embedding", None)
-    model = LSTMLanguageModel(
+def build_language_model(cfg: DictConfig, text: TextDataModule) -> LanguageModel:
+    """The LM over the encoder that `model.encoder` describes, sized by the data, its
+    embedding started from `init.vectors` if set."""
+    encoder = OmegaConf.to_container(cfg.model.encoder, resolve=True)
+    model = LanguageModel(
         text.vocab_size,
-        network,
+        encoder,
         pad_id=text.pad_id,
         cutoffs=tuple(cfg.lm.cutoffs),
         dropout=cfg.lm.dropout,
@@ -104,7 +95,13 @@ def build_language_model(cfg: DictConfig, text: TextDataModule) -> LSTMLanguageM
         optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True),
         scheduler=OmegaConf.to_container(cfg.scheduler, resolve=True) or None,
     )
-    options = prepare_embedding(model.encoder.embedding, embedding)
+    init = OmegaConf.to_container(cfg.init, resolve=True) if "init" in cfg else None
+    if (init or {}).get("encoder"):
+        raise ValueError(
+            "init.encoder starts a classifier from a pretrained encoder; pretraining starts "
+            "from init.vectors or from scratch. Set init.encoder=null here."
+        )
+    options = prepare_embedding(model.encoder.embedding, init)
     vocab = text.tokenizer.get_vocab()  # an LM may start from word vectors too
     coverage = load_vectors(model.encoder.embedding, options, vocab, text.pad_id)
     if coverage is not None:
@@ -121,5 +118,9 @@ def _main(cfg: DictConfig) -> float | None:
 
 def main() -> None:
     """`python pretrain.py ...` / `lstmlab-pretrain ...`."""
+    try:
+        check_spelling(sys.argv[1:])  # model.hidden_size=256: the old spelling
+    except ValueError as error:
+        sys.exit(f"Error: {error}")
     resolvers.register()
     _main()

@@ -59,10 +59,13 @@ def short_keys(keys: list[str]) -> list[str]:
     """Each dotted key's shortest ending that no other key in `keys` shares."""
     shortest = []
     for key in keys:
-        parts = key.split(".")
+        parts = key.replace("/", ".").split(".")  # model/pooling (a group) reads as pooling
         for n in range(1, len(parts) + 1):
             ending = ".".join(parts[-n:])
-            if not any(other != key and f".{other}".endswith(f".{ending}") for other in keys):
+            if not any(
+                other != key and f".{other.replace('/', '.')}".endswith(f".{ending}")
+                for other in keys
+            ):
                 break
         shortest.append(ending)
     return shortest

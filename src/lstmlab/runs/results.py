@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 from lstmlab.callbacks.time_to_accuracy import TimeToAccuracy
 from lstmlab.callbacks.timing import EpochTimer
 from lstmlab.io import atomic
-from lstmlab.models.lit_module import LSTMLitModule
+from lstmlab.models.lit_module import ClassifierModule
 
 REPORTED_STAGES = ("val/", "test/", "val_per_class/", "test_per_class/")  # in results.json
 
@@ -44,7 +44,7 @@ def save_results(
     atomic.write_text(path, json.dumps(results, indent=2) + "\n")
 
 
-def confusion_matrix(model: LSTMLitModule, stage: str) -> list[list[int]] | None:
+def confusion_matrix(model: ClassifierModule, stage: str) -> list[list[int]] | None:
     """Rows: true class, columns: predicted class (None if the stage did not run)."""
     result = model.last_evaluation(stage)
     return result.confusion.tolist() if result else None

@@ -35,6 +35,7 @@ from litserve.loops import BatchedLoop
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from lstmlab.models.network import returns_weights
 from lstmlab.runs.checkpoints import CheckpointError
 from lstmlab.runs.export import run_metrics
 from lstmlab.runs.onnx_predictor import OnnxPredictor, Prediction
@@ -83,17 +84,18 @@ def describe(predictor: Predictor | OnnxPredictor, source: Path) -> dict[str, An
     if isinstance(predictor, OnnxPredictor):
         info = predictor.metadata
         hparams, metrics = info["model"], info["metrics"]
+        attention = "attention" in [output.name for output in predictor.session.get_outputs()]
         extra = {"source_checkpoint": info["source_checkpoint"], "command": info["command"]}
     else:
-        hparams, metrics, extra = dict(predictor.model.hparams), run_metrics(source), {}
-        hparams = {k: v for k, v in hparams.items() if k not in ("data", "optimizer", "scheduler")}
+        hparams, metrics, extra = predictor.model.hparams.get("net"), run_metrics(source), {}
+        attention = returns_weights(predictor.model.net)
     return {
         "source": str(source.resolve()),
         "runtime": "onnxruntime" if isinstance(predictor, OnnxPredictor) else "pytorch",
         "class_names": list(
             predictor.names if isinstance(predictor, OnnxPredictor) else predictor.model.class_names
         ),
-        "attention": hparams.get("pooling") == "attn",
+        "attention": attention,
         "metrics": metrics,
         "model": hparams,
         **extra,

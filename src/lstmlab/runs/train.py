@@ -26,8 +26,8 @@ from lstmlab.reporting.run_log import run_logged
 from lstmlab.reporting.trackers import log_to_trackers
 from lstmlab.runs import resolvers, run_folder
 from lstmlab.runs.checkpoints import read_checkpoint
-from lstmlab.runs.config_checks import check_config
-from lstmlab.runs.config_types import check_types
+from lstmlab.runs.config_checks import check_config, check_spelling
+from lstmlab.runs.config_types import CHECKED_GROUPS, check_types
 from lstmlab.runs.instantiation import build_loggers, checkpoint_step, instantiate_each
 from lstmlab.runs.model_setup import build_datamodule, build_model
 from lstmlab.runs.multirun import own_ddp_ranks
@@ -41,7 +41,7 @@ def train(cfg: DictConfig) -> float | None:
     started, name = time.perf_counter(), tensorboard_name(cfg)
     print_config_tree(cfg)
     # e.g. data.batch_size=abc or optimizer.lr=abc, before any work
-    check_types(cfg, "data", "model", "optimizer", "scheduler.scheduler", "trainer")
+    check_types(cfg, *CHECKED_GROUPS)
     check_config(cfg, "train")  # e.g. +modle=bilstm, seed=abc, optimizer.lr=-1, max_epochs=0
     L.seed_everything(cfg.seed, workers=True)
     resumed_at = checkpoint_step(cfg)  # a missing, truncated or foreign ckpt_path: an error now
@@ -143,7 +143,8 @@ def main() -> None:
     """`python train.py ...` / `lstmlab-train ...`; `resume=<run folder>` is expanded first."""
     try:
         sys.argv[1:] = expand_resume(sys.argv[1:])  # see runs/resume.py
-    except ResumeError as error:
+        check_spelling(sys.argv[1:])  # model.pooling=max: the old spelling, refused with the new
+    except (ResumeError, ValueError) as error:
         sys.exit(f"Error: {error}")
     except NothingToTrain as finished:
         print(finished)

@@ -1,0 +1,1 @@
+"""Encoders: token ids -> one vector per position (the contract is in `base.py`)."""
