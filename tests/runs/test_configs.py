@@ -128,7 +128,7 @@ NEED_A_FILE = {"imdb_lm_finetune": "test_language_model.py"}
 @pytest.mark.parametrize("name", sorted(set(options("experiment")) - set(NEED_A_FILE)))
 def test_every_experiment_preset_runs_fast_dev_run(tmp_path, tiny_cfg, name):
     cfg = tiny_cfg(f"experiment={name}")
-    vectors = OmegaConf.select(cfg, "model.embedding.vectors") is not None
+    vectors = OmegaConf.select(cfg, "init.vectors") is not None
     text_only = OmegaConf.select(cfg, "data.min_freq") is not None  # e.g. short_text's keys
     if not vectors and not text_only:
         # two classes, as on IMDB, since a preset may choose the single-logit BCE head
