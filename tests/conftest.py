@@ -63,18 +63,21 @@ TINY = [
     *TINY_RUN,
 ]
 
-# TINY_RUN's model.encoder.* are the recurrent encoder's; the other encoders' tiny settings
+# TINY_RUN's model.encoder.* suit the recurrent encoder; the others' tiny sizes, by their module
 TINY_ENCODERS = {
     "bag_of_ngrams": ["model.encoder.embed_dim=16", "model.encoder.buckets=256"],
     "cnn": ["model.encoder.embed_dim=16", "model.encoder.num_filters=8"],
 }
 
 
-def tiny_with_encoder(name: str) -> list[str]:
-    """TINY with conf/model/encoder/<name>.yaml, at a tiny size."""
+def tiny_with(*choices: str) -> list[str]:
+    """TINY with model choices (`model=cnn`, `model/encoder=gru`), its encoder at a tiny size."""
     recurrent = [o for o in TINY if o.startswith("model.encoder.")]
     rest = [o for o in TINY if o not in recurrent]
-    return [*rest, f"model/encoder={name}", *TINY_ENCODERS.get(name, recurrent)]
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        encoder = compose("train", overrides=list(choices)).model.encoder._target_
+    module = encoder.split(".")[-2]  # lstmlab.models.encoders.<module>.<Class>
+    return [*rest, *choices, *TINY_ENCODERS.get(module, recurrent)]
 
 
 resolvers.register(root=None)  # tests set paths.* themselves

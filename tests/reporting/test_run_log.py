@@ -41,7 +41,7 @@ def piped_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Comp
 def test_train_log_holds_the_config_each_epoch_warnings_and_the_results(piped_run):
     log = (piped_run[1] / "train.log").read_text()
 
-    assert "config:\nseed: 42" in log and "  pooling: attn" in log  # the composed config
+    assert "config:\nseed: 42" in log and "pooling.AttentionPooling" in log  # the composed config
     assert [m.group(1) for m in EPOCH_LINE.finditer(log)] == ["1", "2"]
     assert "[py.warnings][WARNING]" in log  # Lightning's warning about the tiny epochs
     assert re.search(r"│ test/acc +│ [\d.]+ │", log) and "best checkpoint: " in log

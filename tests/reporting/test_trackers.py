@@ -69,7 +69,7 @@ def test_a_wandb_offline_run_holds_the_config_the_final_metrics_and_files(
 
     (run_file,) = (tmp_path / "wandb").glob("offline-run-*/run-*.wandb")  # what `wandb sync` sends
     config, summary = wandb_offline_run(run_file)
-    assert config["model.pooling"] == "max" and config["seed"] == 42
+    assert config["model.pooling.class"] == "MaxPooling" and config["seed"] == 42
     assert not any("/" in key for key in config if not key.startswith("_"))  # ours only
     for name in HPARAMS_METRICS:
         assert summary[name] == pytest.approx(results["metrics"][name])

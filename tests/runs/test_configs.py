@@ -19,7 +19,7 @@ from conftest import (
     mood_vectors,
     review_overrides,
     run_script,
-    tiny_with_encoder,
+    tiny_with,
     write_reviews,
 )
 from hydra.utils import instantiate
@@ -71,20 +71,18 @@ def test_data_options_build_datamodules(tmp_path, name):
     # the dataset's own defaults (TINY's sizes belong to the synthetic set); file-based options
     # check that their files exist, so they get one (read only at setup)
     (tmp_path / "texts.csv").touch()
-    files = {
-        "text_files": [f"data.train={tmp_path}/texts.csv", f"data.test={tmp_path}/texts.csv"],
-        "topics": [f"data.train={tmp_path}/texts.csv"],
-        "hub": ["data.name=owner/dataset"],  # read at setup, not here
-    }
-    overrides = [f"data={name}", *files.get(name, [])]
-    datamodule = instantiate(compose_config(overrides, tmp_path).data)
+    data = compose_config([f"data={name}"], tmp_path).data
+    needed = ["train"] + (["test"] if data.get("split_column") is None else [])  # else all in train
+    files = [f"data.{key}={tmp_path}/texts.csv" for key in needed if key in set(data)]  # ??? too
+    hub = ["data.name=owner/dataset"] if name == "hub" else []  # read at setup, not here
+    datamodule = instantiate(compose_config([f"data={name}", *files, *hub], tmp_path).data)
     assert isinstance(datamodule, L.LightningDataModule)
 
 
 @pytest.mark.parametrize("group", ["model", "optimizer", "scheduler"])
-def test_model_optimizer_and_scheduler_options_build_a_trainable_module(tiny_cfg, group):
+def test_model_optimizer_and_scheduler_options_build_a_trainable_module(tmp_path, group):
     for name in MODEL_PRESETS if group == "model" else options(group):
-        cfg = tiny_cfg(f"{group}={name}")
+        cfg = compose_config(tiny_with(f"{group}={name}"), tmp_path)
         datamodule = instantiate(cfg.data)
         model = new_model(cfg, datamodule)
         # what a scheduler over the whole run (`total_steps: null`) asks the trainer
@@ -125,14 +123,14 @@ def test_default_checkpoint_names_are_free_of_equals_signs(tiny_cfg):
 
 
 @pytest.mark.parametrize("name", MODEL_PRESETS)
-def test_every_model_preset_runs_fast_dev_run(tiny_cfg, tmp_path, name):
-    train(tiny_cfg(f"model={name}", "trainer=fast_dev_run"))
+def test_every_model_preset_runs_fast_dev_run(tmp_path, name):
+    train(compose_config([*tiny_with(f"model={name}"), "trainer=fast_dev_run"], tmp_path))
     assert_trained(tmp_path)
 
 
 @pytest.mark.parametrize("name", options("model/encoder"))
 def test_every_encoder_option_runs_fast_dev_run(tmp_path, name):
-    overrides = [*tiny_with_encoder(name), "model/pooling=max", "trainer=fast_dev_run"]
+    overrides = [*tiny_with(f"model/encoder={name}", "model/pooling=max"), "trainer=fast_dev_run"]
     train(compose_config(overrides, tmp_path))
     assert_trained(tmp_path)
 
