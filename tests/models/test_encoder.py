@@ -22,6 +22,7 @@ VOCAB, PAD = 50, 0
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 EXPECTED = json.loads((FIXTURES / "expected_89da58f.json").read_text())
 BATCH = torch.tensor(EXPECTED["tokens"]), torch.tensor(EXPECTED["lengths"])
+FLAT = json.loads((FIXTURES / "expected_9c16242.json").read_text())  # flat `model.*` spelling
 
 
 def make_encoder(**kwargs) -> RecurrentEncoder:
@@ -95,6 +96,27 @@ def test_an_encoder_file_written_before_the_encoder_loads_with_the_same_outputs(
     torch.testing.assert_close(outputs, expected("encoder_outputs"), rtol=0, atol=1e-6)
     old_finals = torch.cat(list(expected("encoder_finals")), dim=-1)  # [dirs, B, H] then
     torch.testing.assert_close(finals, old_finals, rtol=0, atol=1e-6)
+
+
+def test_a_flat_spelling_train_py_checkpoint_gives_the_same_logits_and_attention():
+    """The best checkpoint of a `python train.py model=bilstm_attn` run at 9c16242, the last
+    commit with one flat `model` node: it loads into today's classifier and predicts the same."""
+    model = load_model(read_checkpoint(FIXTURES / "classifier_9c16242.ckpt"))
+    with torch.no_grad():
+        logits, attention = model(torch.tensor(FLAT["tokens"]), torch.tensor(FLAT["lengths"]))
+    torch.testing.assert_close(logits, torch.tensor(FLAT["classifier_logits"]), rtol=0, atol=1e-6)
+    assert attention is not None
+    torch.testing.assert_close(
+        attention, torch.tensor(FLAT["classifier_attention"]), rtol=0, atol=1e-6
+    )
+
+
+def test_a_flat_spelling_encoder_file_loads_with_the_same_outputs():
+    net = text_classifier(12, 2, pooling="max", **FLAT["encoder"]).eval()
+    load_encoder(net.encoder, FIXTURES / "encoder_9c16242.pt", None, FLAT["tokenizer"])
+    with torch.no_grad():
+        outputs = net.encoder(torch.tensor(FLAT["tokens"]), torch.tensor(FLAT["lengths"]))[0]
+    torch.testing.assert_close(outputs, torch.tensor(FLAT["encoder_outputs"]), rtol=0, atol=1e-6)
 
 
 def test_a_new_encoder_file_loads_with_the_same_outputs(tmp_path):
