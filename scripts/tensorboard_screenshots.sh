@@ -2,7 +2,7 @@
 # Screenshots of TensorBoard for a small pooling sweep, as a 1366-px browser shows it without a
 # click (docs/figures/tensorboard_{hparams,scalars,images}.png; the README shows the first):
 #   scripts/tensorboard_screenshots.sh                         # runs the sweep (a few minutes on CPU)
-#   scripts/tensorboard_screenshots.sh data=cr                 # on other data (real words)
+#   scripts/tensorboard_screenshots.sh data=cr                 # on other data (real words: docs/)
 #   scripts/tensorboard_screenshots.sh logs/multiruns/<time>   # or takes one already run
 #   OUT=/tmp/shots scripts/tensorboard_screenshots.sh ...      # elsewhere
 # Scalars are opened with ?smoothing=0 (the link the README gives; "Ignore outliers" cannot be
