@@ -34,10 +34,10 @@ from lstmlab.models.calibration import BINS, expected_calibration_error, reliabi
 
 FIGURE_LOGGERS = (TensorBoardLogger, MLFlowLogger, WandbLogger)  # the trackers that take figures
 # A heat-map's layout, in inches at DPI: TensorBoard's image card shows an image of
-# FIGURE_WIDTH × (a title, 5 lines and a colour bar) at about its own size.
+# TOKENS_PER_LINE cells × (a title, 6 lines and a colour bar) at about its own size.
 DPI = 100
-FIGURE_WIDTH = 3.6
-TOKENS_PER_LINE = 6  # each cell wide enough for a word of 8 letters at FONT_SIZE
+TOKENS_PER_LINE = 5
+CELL_WIDTH = 0.72  # wide enough for a word of 9 letters at FONT_SIZE
 LINE_HEIGHT = 0.24
 TITLE_HEIGHT = 0.3
 BAR_HEIGHT = 0.6  # a colour bar with its ticks and label
@@ -211,13 +211,13 @@ def attention_figure(
     one text.
 
     Sized for TensorBoard's image card, which scales every image into about 303 × 215 px: one
-    text of `max_tokens` tokens a figure, FIGURE_WIDTH wide and about as high as that box
-    allows, is shown near its own size, its words at 10–12 px."""
+    text of 30 tokens, 5 a line, is shown at 84 % or more of its own size, its words at 10 px
+    or more."""
     kinds = signed if isinstance(signed, list) else [signed] * len(rows)
     bars = sorted(set(kinds))
     lines = [max(1, -(-len(tokens) // per_line)) for tokens, _, _ in rows]
     height = sum(LINE_HEIGHT * n + TITLE_HEIGHT for n in lines) + BAR_HEIGHT * len(bars)
-    figure = Figure(figsize=(FIGURE_WIDTH, height), dpi=DPI)
+    figure = Figure(figsize=(CELL_WIDTH * per_line, height), dpi=DPI)
     # each colour bar's strip half a line high; constrained layout adds titles and labels
     grid = figure.add_gridspec(len(rows) + len(bars), 1, height_ratios=[*lines, *[0.5] * len(bars)])
     scales = {
@@ -269,7 +269,7 @@ def _colour_scale(weights: list[Tensor], signed: bool) -> dict:
     return {"cmap": "Reds", "vmin": 0.0, "vmax": limit}
 
 
-def _short(token: str, width: int = 8) -> str:
+def _short(token: str, width: int = 9) -> str:
     """A token cut to fit its cell (`width` characters), so neighbours never overlap."""
     return token if len(token) <= width else token[: width - 1] + "…"
 
