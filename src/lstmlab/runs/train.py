@@ -27,8 +27,9 @@ from lstmlab.runs import resolvers, run_folder
 from lstmlab.runs.checkpoints import read_checkpoint
 from lstmlab.runs.config_checks import check_config, check_spelling
 from lstmlab.runs.config_types import CHECKED_GROUPS, check_types
-from lstmlab.runs.instantiation import build_loggers, checkpoint_step, instantiate_each
+from lstmlab.runs.instantiation import build_loggers, checkpoint_step, instantiate_named
 from lstmlab.runs.model_setup import build_datamodule, build_model
+from lstmlab.runs.monitors import check_monitors
 from lstmlab.runs.multirun import own_ddp_ranks
 from lstmlab.runs.refusals import checking_input, without_traceback
 from lstmlab.runs.results import confusion_matrix, final_metrics, pruned, save_results
@@ -47,11 +48,15 @@ def train(cfg: DictConfig) -> float | None:
         trained = read_checkpoint(cfg.ckpt_path) if resumed_at is not None else None
         datamodule = build_datamodule(cfg, trained)
         model, coverage = build_model(cfg, datamodule, trained)
+        callbacks = instantiate_named(cfg.get("callbacks"))
+        check_monitors(cfg, model, callbacks)  # e.g. early_stopping.monitor=val/acc_typo
     print_config_tree(cfg)
-    callbacks = instantiate_each(cfg.get("callbacks"))
     loggers = build_loggers(cfg.get("logger"), resumed_at)
     trainer: L.Trainer = instantiate(
-        cfg.trainer, callbacks=callbacks, logger=loggers, plugins=[AtomicCheckpointIO()]
+        cfg.trainer,
+        callbacks=list(callbacks.values()),
+        logger=loggers,
+        plugins=[AtomicCheckpointIO()],
     )
     fit(trainer, model, datamodule, cfg)
     metrics = final_metrics(trainer)
