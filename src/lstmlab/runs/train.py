@@ -31,7 +31,7 @@ from lstmlab.runs.instantiation import build_loggers, checkpoint_step, instantia
 from lstmlab.runs.model_setup import build_datamodule, build_model
 from lstmlab.runs.monitors import check_monitors
 from lstmlab.runs.multirun import own_ddp_ranks
-from lstmlab.runs.refusals import checking_input, without_traceback
+from lstmlab.runs.refusals import Refusal, checking_input, without_traceback
 from lstmlab.runs.results import confusion_matrix, final_metrics, pruned, save_results
 from lstmlab.runs.resume import NothingToTrain, ResumeError, continue_in_place, expand_resume
 
@@ -69,16 +69,19 @@ def train(cfg: DictConfig) -> float | None:
     params = {**hyperparameters(cfg, choices), **coverage}
     columns = metric_columns(cfg.get("optimized_metric"))
     config = OmegaConf.to_yaml(cfg, resolve=True)
-    log_hparams(trainer.loggers, params, columns, name, [*differing_keys(), *coverage], config)
-    save_results(
-        cfg,
-        trainer,
-        model,
-        started,
-        metrics,
-        best_ckpt,
-        test_confusion_matrix=confusion_matrix(model, "test"),
-    )
+    try:
+        log_hparams(trainer.loggers, params, columns, name, [*differing_keys(), *coverage], config)
+        save_results(
+            cfg,
+            trainer,
+            model,
+            started,
+            metrics,
+            best_ckpt,
+            test_confusion_matrix=confusion_matrix(model, "test"),
+        )
+    except OSError as error:  # a full disk after testing: what was trained is kept
+        raise Refusal(not_reported(error, trainer, cfg)) from error
     browse = browse_commands(trainer.loggers, comparison_dir(cfg))
     print_summary(metrics, trainer.default_root_dir, best_ckpt, browse)
     files = [Path(cfg.paths.output_dir) / name for name in ("results.json", "train.log")]
@@ -118,6 +121,19 @@ def test(
         trainer.test(model, datamodule=datamodule, ckpt_path=best_ckpt or None, verbose=False)
     except SIGTERMException:
         exit_after_sigterm(trainer, f"python train.py resume={cfg.paths.output_dir}")
+
+
+def not_reported(error: OSError, trainer: L.Trainer, cfg: DictConfig) -> str:
+    """What was not written after testing, that the checkpoints are whole (written whole or
+    not at all, io/checkpoint_io.py), and the command that writes the results once there is
+    space (`resume=` of a run without results.json tests it and writes them)."""
+    where = f" ({error.filename})" if error.filename else ""
+    return (
+        f"Error: {error.strerror or error}{where} after testing: the results (results.json, "
+        f"the HPARAMS row) were not written, but the checkpoints in "
+        f"{last_checkpoint_path(trainer).parent} are intact. Free space (or fix the folder), "
+        f"then write the results with: python train.py resume={cfg.paths.output_dir}"
+    )
 
 
 def exit_after_sigterm(trainer: L.Trainer, continue_with: str) -> NoReturn:
