@@ -278,6 +278,7 @@ def try_case(case: Case, base: Path) -> Outcome:
             done = run(fill(case.args, base, folder))
         except subprocess.TimeoutExpired:
             return Outcome(case, "bad", "timed out", time.monotonic() - started)
+        (folder / "output.txt").write_text(done.stdout + done.stderr)  # kept with --keep
         verdict, note = grade(case, done, changed(before, contents(base)), base, folder)
         return Outcome(case, verdict, note, time.monotonic() - started, done.stdout + done.stderr)
     finally:
@@ -745,19 +746,23 @@ def main() -> None:
     started = time.monotonic()
     build_fixtures(base)
     chosen = [case for case in cases(base) if args.k in case.name]
+    print(f"{'case':36} {'from':9} {'grade':5} {'s':>4}  note", flush=True)
+    outcomes = []
     with ThreadPoolExecutor(args.workers) as pool:
-        outcomes = list(pool.map(lambda case: try_case(case, base), chosen))
-    print(f"{'case':36} {'from':9} {'grade':5} {'s':>4}  note")
-    for o in outcomes:
-        print(f"{o.case.name:36} {o.case.source:9} {o.grade:5} {o.seconds:4.0f}  {o.note}")
-        if args.show and args.show in o.case.name:
-            print(o.output[-4000:])
+        for o in pool.map(lambda case: try_case(case, base), chosen):  # in order, as they end
+            print(f"{o.case.name:36} {o.case.source:9} {o.grade:5} {o.seconds:4.0f}  {o.note}")
+            if args.show and args.show in o.case.name:
+                print(o.output[-4000:])
+            sys.stdout.flush()
+            outcomes.append(o)
     counts = {g: sum(o.grade == g for o in outcomes) for g in ("good", "weak", "bad", "skip")}
     print(
         f"{len(outcomes)} cases in {time.monotonic() - started:.0f} s: "
         + ", ".join(f"{n} {g}" for g, n in counts.items())
     )
-    if not args.keep:
+    if args.keep:
+        print(f"cases' folders and outputs: {base}/cases/<case>/output.txt")
+    else:
         shutil.rmtree(base, ignore_errors=True)
     sys.exit(1 if counts["bad"] else 0)
 
