@@ -682,3 +682,14 @@ def test_a_run_whose_loss_explodes_is_stopped_as_diverged(tiny_cfg, tmp_path):
     with pytest.raises(FloatingPointError, match=r"val/loss reached .* training diverged"):
         train(tiny_cfg("optimizer.lr=1e6", "trainer.max_epochs=3"))
     assert not (tmp_path / "results.json").exists()
+
+
+@pytest.mark.slow
+def test_a_diverged_run_says_so_without_a_traceback(tmp_path):
+    run = tmp_path / "run"
+    result = run_script(
+        "train.py", *TINY, "optimizer.lr=1e6", "trainer.max_epochs=3", f"hydra.run.dir={run}"
+    )
+    assert result.returncode != 0 and "diverged" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "diverged" in (run / "train.log").read_text()  # the run folder keeps its log

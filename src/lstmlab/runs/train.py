@@ -31,7 +31,7 @@ from lstmlab.runs.instantiation import build_loggers, checkpoint_step, instantia
 from lstmlab.runs.model_setup import build_datamodule, build_model
 from lstmlab.runs.monitors import check_monitors
 from lstmlab.runs.multirun import own_ddp_ranks
-from lstmlab.runs.refusals import Refusal, checking_input, without_traceback
+from lstmlab.runs.refusals import Refusal, checking_input, said_in_full, without_traceback
 from lstmlab.runs.results import confusion_matrix, final_metrics, pruned, save_results
 from lstmlab.runs.resume import NothingToTrain, ResumeError, continue_in_place, expand_resume
 
@@ -93,7 +93,8 @@ def fit(trainer: L.Trainer, model: L.LightningModule, datamodule: Any, cfg: Dict
     """`trainer.fit`, from `cfg.ckpt_path` if set; a full disk or a stop signal ends the run
     with what was kept and the `resume=` command that continues it."""
     try:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        with said_in_full(FloatingPointError):  # a NaN loss, a diverged run: its message says all
+            trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     except OSError as error:  # a full disk or a lost folder while writing checkpoints or logs
         raise OSError(
             error.errno,
@@ -104,6 +105,7 @@ def fit(trainer: L.Trainer, model: L.LightningModule, datamodule: Any, cfg: Dict
         ) from error
     except SIGTERMException:  # SIGTERM, or Ctrl-C (callbacks/checkpointing.py)
         exit_after_sigterm(trainer, f"python train.py resume={cfg.paths.output_dir}")
+    exit_if_signalled(trainer, cfg)
 
 
 def test(
@@ -120,6 +122,14 @@ def test(
     try:
         trainer.test(model, datamodule=datamodule, ckpt_path=best_ckpt or None, verbose=False)
     except SIGTERMException:
+        exit_after_sigterm(trainer, f"python train.py resume={cfg.paths.output_dir}")
+    exit_if_signalled(trainer, cfg)
+
+
+def exit_if_signalled(trainer: L.Trainer, cfg: DictConfig) -> None:
+    """A signal in a stage's last batch ends the stage normally (Lightning checks for one only
+    before the next batch), yet the scheduler that sent it must not see success."""
+    if trainer.received_sigterm:
         exit_after_sigterm(trainer, f"python train.py resume={cfg.paths.output_dir}")
 
 
