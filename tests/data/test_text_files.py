@@ -15,7 +15,7 @@ from conftest import compose_config, run_script
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 
-from lstmlab.data.text_files import TextFilesDataModule
+from lstmlab.data.text_files import TextFilesDataModule, read_table
 from lstmlab.runs.checkpoints import CheckpointError
 from lstmlab.runs.evaluate import evaluate
 from lstmlab.runs.model_setup import new_model
@@ -204,6 +204,7 @@ def test_class_weights_reach_the_models_loss(tmp_path):
         ({"test": None}, "data.test is not set"),
         ({"train": "missing.csv"}, "data.train=missing.csv is not a file"),
         ({"format": "xml"}, "data.format='xml': expected csv"),
+        ({"encoding": "latin-9x"}, "data.encoding='latin-9x': not an encoding"),
     ],
 )
 def test_bad_files_and_settings_are_refused_with_a_specific_message(tmp_path, change, message):
@@ -401,3 +402,28 @@ def test_labels_that_differ_only_by_case_or_spacing_are_pointed_out(tmp_path):
         files_datamodule(tmp_path, train=str(train), test=str(test))
     message = " ".join(str(w.message) for w in warned)
     assert "['Red', 'red']" in message and "['light  blue', 'light blue']" in message
+
+
+def test_a_csv_in_another_encoding_is_refused_naming_the_line_and_read_with_data_encoding(
+    tmp_path,
+):
+    rows, test_rows = colour_rows(30), colour_rows(10, seed=1)
+    rows[6]["body"] += " café"  # a Latin-1 byte (é) on line 8 of the file (1: the header)
+    train = write(tmp_path / "train.csv", [])
+    train.write_bytes(
+        b"body,label\n" + b"".join(f"{r['body']},{r['label']}\n".encode("latin-1") for r in rows)
+    )
+    test = write(tmp_path / "test.csv", test_rows)
+    with pytest.raises(ValueError) as refused:
+        files_datamodule(tmp_path, train=str(train), test=str(test))
+    message = str(refused.value)
+    assert str(train) in message and "line 8" in message and "data.encoding=" in message
+    files_datamodule(tmp_path, train=str(train), test=str(test), encoding="latin-1")
+    read = read_table(train, None, ["body"], encoding="latin-1")
+    assert read.column("body")[6].as_py().endswith(" café")
+    lines = tmp_path / "train.jsonl"  # JSON lines: no encoding but UTF-8, so the fix converts
+    lines.write_bytes(
+        b"".join(json.dumps(r).encode().replace(b"\\u00e9", b"\xe9") + b"\n" for r in rows)
+    )
+    with pytest.raises(ValueError, match=r"train.jsonl: line 7 .* iconv -f latin1"):
+        read_table(lines, None, ["body", "label"])

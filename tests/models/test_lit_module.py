@@ -245,3 +245,13 @@ def test_warmup_needs_at_least_one_step():
     optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
     with pytest.raises(ValueError, match="warmup_steps=0: expected at least 1"):
         warmup_cosine(optimizer, warmup_steps=0, total_steps=10)
+
+
+def test_the_names_it_declares_are_the_names_it_logs():
+    """What callbacks may monitor (`logged_metrics`) cannot go stale: a run's names exactly."""
+    model = tiny_module(adversarial_eps=1.0)
+    trainer = quiet_trainer(max_epochs=1)
+    trainer.fit(model, datamodule=tiny_data())
+    assert set(trainer.callback_metrics) == model.logged_metrics(("train", "val"))
+    trainer.test(model, datamodule=tiny_data(), verbose=False)
+    assert set(trainer.callback_metrics) == model.logged_metrics(("test",))

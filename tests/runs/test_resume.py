@@ -167,6 +167,20 @@ def test_sigterm_in_testing_exits_143_keeps_the_fits_last_state_and_resume_tests
     finished_as_uninterrupted(run, 8, options, tmp_path, trained=4)
 
 
+def test_sigterm_in_the_only_test_batch_exits_143_and_resume_tests(tmp_path, monkeypatch, capsys):
+    """Lightning looks for a signal only before a stage's next batch: with one test batch the
+    stage ends normally, and the run must still exit 143 with the resume command."""
+    run, options = tmp_path / "run", [*TINY, "trainer.max_epochs=1", "data.test_samples=16"]
+    with monkeypatch.context() as patch:
+        sigterm_in(patch, "test_step")
+        assert train_py(patch, *options, f"hydra.run.dir={run}") == 143
+    assert f"resume={run}" in capsys.readouterr().out
+    assert not (run / "results.json").exists()
+
+    assert train_py(monkeypatch, f"resume={run}") == 0
+    assert json.loads((run / "results.json").read_text())["metrics"]["test/acc"] >= 0
+
+
 @pytest.mark.slow
 def test_a_finished_run_is_left_alone_and_trains_on_in_a_moved_folder(
     tmp_path, monkeypatch, capsys

@@ -172,3 +172,34 @@ def test_imdb_scripts_default_to_the_readmes_data_folder_and_say_how_to_change_i
     assert result.returncode == 0, result.stderr
     help_text = " ".join(result.stdout.split())  # argparse wraps lines
     assert "default: data/imdb" in help_text and "elsewhere: --" in help_text
+
+
+def probe_script():
+    """scripts/probe.py as a module (scripts/ is no package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("probe", ROOT / "scripts" / "probe.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["probe"] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_probe_counts_a_file_changed_or_lost_but_not_a_log_that_grew():
+    changed = probe_script().changed
+    before = {"run/results.json": b"{}", "run/train.log": b"one\n", "run/last.ckpt": b"x"}
+    grown = {**before, "run/train.log": b"one\ntwo\n", "run/new.txt": b"new"}
+    assert changed(before, grown) == []
+    rewritten = {"run/results.json": b"{ }", "run/train.log": b"two\n"}
+    assert changed(before, rewritten) == ["run/last.ckpt", "run/results.json", "run/train.log"]
+
+
+@pytest.mark.slow
+def test_the_probe_grades_a_clear_refusal_good_and_exit_0_on_bad_input_bad(tmp_path):
+    probe = probe_script()
+    probe.use_base(tmp_path)
+    seed = next(case for case in probe.cases(tmp_path) if case.name == "b_seed_abc")
+    assert probe.try_case(seed, tmp_path).grade == "good"
+    accepted = probe.Case("help_exits_0", "test", ["predict.py", "--help"], says="usage")
+    outcome = probe.try_case(accepted, tmp_path)
+    assert (outcome.grade, outcome.note) == ("bad", "exit 0 on bad input")

@@ -331,6 +331,71 @@ def test_a_full_disk_leaves_only_whole_checkpoints_and_the_run_continues_once_fr
         assert json.loads((run / "results.json").read_text())["epochs"] == stopped_at + 2
 
 
+DISK_FILLER = """
+import lightning as L
+from pathlib import Path
+
+
+class FillDiskAfterTesting(L.Callback):
+    def __init__(self, path: str) -> None:
+        self.path = Path(path)
+
+    def on_test_end(self, trainer, module) -> None:
+        if self.path.with_suffix(".once").exists():  # the run's resume= tests with space
+            return
+        self.path.with_suffix(".once").touch()
+        with self.path.open("wb") as filler:  # until the disk is full
+            try:
+                while True:
+                    filler.write(b"\\0" * 65536)
+                    filler.flush()
+            except OSError:
+                pass
+"""
+
+
+@pytest.mark.slow
+def test_a_disk_full_after_testing_says_what_was_not_written_and_keeps_the_checkpoints(tmp_path):
+    (tmp_path / "filler_callback.py").write_text(DISK_FILLER)
+    with small_filesystem(tmp_path / "disk", "8m") as disk:
+        run = disk / "run"
+        options = [
+            *TINY,
+            "+callbacks.filler._target_=filler_callback.FillDiskAfterTesting",
+            f"+callbacks.filler.path={disk / 'filler'}",
+            f"hydra.run.dir={run}",
+        ]
+        env = {**os.environ, "PYTHONPATH": f"{tmp_path}:{os.environ.get('PYTHONPATH', '')}"}
+        process = subprocess.run(
+            [sys.executable, "train.py", *options],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        output = process.stdout + process.stderr
+        assert process.returncode != 0, output[-3000:]
+        assert "Traceback" not in output, output[-3000:]
+        assert "No space left on device" in output and "results.json" in output
+        assert f"python train.py resume={run}" in output  # what re-creates the results
+        checkpoints = sorted((run / "checkpoints").iterdir())
+        assert {p.name for p in checkpoints} >= {"last.ckpt", "epoch_000.ckpt"}
+        for path in checkpoints:  # intact, as the message says
+            assert torch.load(path, weights_only=True)["global_step"] > 0
+        assert not (run / "results.json").exists()  # written whole or not at all
+
+        (disk / "filler").unlink()  # space freed: the printed command writes the results
+        resumed = subprocess.run(
+            [sys.executable, "train.py", f"resume={run}"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        assert json.loads((run / "results.json").read_text())["status"] == "complete"
+
+
 def start_train_py(*args: str) -> subprocess.Popen:
     """`python train.py ARGS` in the background, as a scheduler starts a job."""
     return subprocess.Popen(
@@ -617,3 +682,14 @@ def test_a_run_whose_loss_explodes_is_stopped_as_diverged(tiny_cfg, tmp_path):
     with pytest.raises(FloatingPointError, match=r"val/loss reached .* training diverged"):
         train(tiny_cfg("optimizer.lr=1e6", "trainer.max_epochs=3"))
     assert not (tmp_path / "results.json").exists()
+
+
+@pytest.mark.slow
+def test_a_diverged_run_says_so_without_a_traceback(tmp_path):
+    run = tmp_path / "run"
+    result = run_script(
+        "train.py", *TINY, "optimizer.lr=1e6", "trainer.max_epochs=3", f"hydra.run.dir={run}"
+    )
+    assert result.returncode != 0 and "diverged" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "diverged" in (run / "train.log").read_text()  # the run folder keeps its log

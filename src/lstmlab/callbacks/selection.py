@@ -21,6 +21,11 @@ class SelectionScore(L.Callback):
         self.accuracy, self.loss, self.name = accuracy, loss, name
         self._examples = 0
 
+    @property
+    def logged_metrics(self) -> tuple[str, ...]:
+        """The name it adds, which other callbacks may monitor."""
+        return (self.name,)
+
     def on_validation_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         self._examples = 0
 

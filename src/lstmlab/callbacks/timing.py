@@ -74,6 +74,8 @@ class EpochTimer(TrainingTimeCallback):
     `trainer.val_check_interval`), checkpointing and logging at the epoch's end are not
     counted. On a GPU the clock stops only once the device has finished the epoch's work."""
 
+    logged_metrics = ("train/epoch_s", "train/samples_per_s")  # what a callback may monitor
+
     def __init__(self) -> None:
         self.epoch_s: list[float] = []
         self.samples_per_s: list[float] = []
@@ -99,7 +101,7 @@ class EpochTimer(TrainingTimeCallback):
         self.epoch_s.append(seconds)
         self.samples_per_s.append(self._samples / seconds)
         module.log_dict(
-            {"train/epoch_s": seconds, "train/samples_per_s": self._samples / seconds},
+            dict(zip(self.logged_metrics, (seconds, self._samples / seconds))),
             on_step=False,
             on_epoch=True,
         )

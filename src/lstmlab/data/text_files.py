@@ -9,6 +9,7 @@ tokenising, caching and batching are the shared pipeline of text.py.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 from collections.abc import Sequence
@@ -46,6 +47,7 @@ class FileSource:
     files: dict[str, Path]  # split -> file; one "all" entry when split_column is set
     format: str | None
     delimiter: str | None  # csv / tsv: the column separator (None: `,` / tab)
+    encoding: str  # csv / tsv: the files' text encoding (utf8, latin-1, cp1252, ...)
     text_columns: tuple[str, ...]
     label_column: str
     labels: tuple[str, ...] | None
@@ -63,6 +65,7 @@ class FileSource:
         settings = [
             self.format,
             self.delimiter,
+            self.encoding,
             self.text_columns,
             self.label_column,
             self.labels,
@@ -90,14 +93,13 @@ class FileSource:
 
     def _read_splits(self) -> dict[str, pa.Table]:
         columns = [*self.text_columns, self.label_column]
+        how = {"format": self.format, "delimiter": self.delimiter, "encoding": self.encoding}
         if self.split_column is None:
             return {
-                split: read_table(path, self.format, columns, self.delimiter)
+                split: read_table(path, columns=columns, **how)
                 for split, path in self.files.items()
             }
-        table = read_table(
-            self.files["all"], self.format, [*columns, self.split_column], self.delimiter
-        )
+        table = read_table(self.files["all"], columns=[*columns, self.split_column], **how)
         return split_by_column(table, self.split_column, self.files["all"])
 
 
@@ -113,6 +115,7 @@ class TextFilesDataModule(TextDataModule):
         test: str | None = None,
         format: str | None = None,
         delimiter: str | None = None,
+        encoding: str = "utf8",
         text_columns: str | Sequence[str] = ("text",),
         label_column: str = "label",
         labels: Sequence[str] | None = None,
@@ -129,6 +132,7 @@ class TextFilesDataModule(TextDataModule):
             files=_files(train, val, test, split_column),
             format=_format(format),
             delimiter=_delimiter(delimiter),
+            encoding=_encoding(encoding),
             text_columns=tuple(text_columns),
             label_column=label_column,
             labels=None if labels is None else tuple(labels),
@@ -144,7 +148,11 @@ class TextFilesDataModule(TextDataModule):
 
 
 def read_table(
-    path: Path, format: str | None, columns: list[str], delimiter: str | None = None
+    path: Path,
+    format: str | None,
+    columns: list[str],
+    delimiter: str | None = None,
+    encoding: str = "utf8",
 ) -> pa.Table:
     """The file's `columns`, or an error naming the file and what is wrong with it."""
     kind = format or FORMATS.get(path.suffix.lower())
@@ -152,7 +160,8 @@ def read_table(
         if kind in ("csv", "tsv"):
             separator = delimiter or ("\t" if kind == "tsv" else ",")
             parse = pa_csv.ParseOptions(delimiter=separator, newlines_in_values=True)
-            table = pa_csv.read_csv(path, parse_options=parse)
+            read = pa_csv.ReadOptions(encoding=encoding)
+            table = pa_csv.read_csv(path, read_options=read, parse_options=parse)
         elif kind == "json":
             table = pa_json.read_json(path)
         elif kind == "parquet":
@@ -163,6 +172,8 @@ def read_table(
                 f"data.format to one of csv, tsv, json (JSON lines), parquet."
             )
     except (pa.ArrowException, OSError) as err:
+        if kind != "parquet" and (bad := undecodable(path, encoding, kind)):
+            raise ValueError(bad) from err
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         if "Empty CSV file" in reason or path.stat().st_size == 0:
             raise ValueError(f"{path} is empty: expected a header row and labelled texts.") from err
@@ -175,7 +186,48 @@ def read_table(
         )
     if table.num_rows == 0:
         raise ValueError(f"{path} has a header but no rows: expected labelled texts.")
-    return table.select(columns)
+    text = table.select(columns)
+    if kind != "parquet" and not all_text(text) and (bad := undecodable(path, encoding, kind)):
+        raise ValueError(bad)
+    return text
+
+
+def all_text(table: pa.Table) -> bool:
+    """False where a column holds bytes that are not UTF-8 text, which would fail only when
+    read: pyarrow's CSV reader gives such a column as binary, its JSON reader as text."""
+    for column in table.columns:
+        if pa.types.is_binary(column.type):
+            return False
+        try:
+            column.validate(full=True)
+        except pa.ArrowInvalid:
+            return False
+    return True
+
+
+def undecodable(path: Path, encoding: str, kind: str | None) -> str | None:
+    """Where `path` first holds bytes that are not `encoding` text and how to read it, or
+    None if it is all text. Read line by line, so a large file is never held whole."""
+    offset = 0
+    with path.open("rb") as lines:
+        for number, line in enumerate(lines, 1):
+            try:
+                line.decode(encoding)
+            except UnicodeDecodeError as err:
+                byte = line[err.start : err.start + 1]
+                convert = f"iconv -f latin1 -t utf-8 {path} > {path.stem}.utf8{path.suffix}"
+                fix = (
+                    "Set data.encoding to it (e.g. data.encoding=latin-1), or convert the file: "
+                    if kind in ("csv", "tsv")
+                    else "Convert the file (JSON is UTF-8), e.g.: "
+                )
+                return (
+                    f"{path}: line {number} (byte {offset + err.start}) holds the byte {byte!r}, "
+                    f"which is not {encoding} text: the file was saved in another encoding "
+                    f"(often Latin-1 or Windows-1252). {fix}{convert}"
+                )
+            offset += len(line)
+    return None
 
 
 def column_advice(names: list[str], kind: str) -> str:
@@ -252,6 +304,16 @@ def _delimiter(delimiter: str | None) -> str | None:
             "',' in .csv and tab in .tsv files"
         )
     return delimiter
+
+
+def _encoding(encoding: str) -> str:
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise ValueError(
+            f"data.encoding={encoding!r}: not an encoding Python knows; e.g. utf8, latin-1, cp1252"
+        ) from None
+    return encoding
 
 
 def _format(format: str | None) -> str | None:

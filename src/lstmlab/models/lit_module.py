@@ -21,13 +21,20 @@ from torchmetrics import MaxMetric, MetricCollection
 
 from lstmlab.models.adversarial import pushed_loss, zero_probe
 from lstmlab.models.calibration import expected_calibration_error
-from lstmlab.models.metrics import Evaluation, EvaluationCollector, per_class, stage_metrics
+from lstmlab.models.metrics import (
+    PER_CLASS_SCORES,
+    Evaluation,
+    EvaluationCollector,
+    per_class,
+    stage_metrics,
+)
 from lstmlab.models.optimization import configure_optimizers
 from lstmlab.models.pretrained import load_encoder, load_vectors, prepare_embedding
 from lstmlab.models.semi_supervised import SemiSupervisedTerms
 from lstmlab.models.vectors import Coverage
 
 Batch = dict[str, Tensor]  # tokens [B, T], lengths [B], labels [B]
+ADVERSARIAL_LOSS = "adversarial_loss"  # train/adversarial_loss
 
 
 class ClassifierModule(L.LightningModule):
@@ -154,6 +161,31 @@ class ClassifierModule(L.LightningModule):
             self.collectors[stage].update(probabilities, batch["labels"])
         return self.loss(logits, batch["labels"]), logits
 
+    def logged_metrics(self, stages: tuple[str, ...] = ("train", "val", "test")) -> set[str]:
+        """The names this module logs in `stages`, as Lightning's `callback_metrics` holds them
+        (what a callback may monitor); built from the same collections and terms as the logging
+        itself, so a new metric or term is named here with no change."""
+        metrics = {"train": self.train_metrics, "val": self.val_metrics, "test": self.test_metrics}
+        names = {"step"}
+        for stage in stages:
+            names |= {f"{stage}/loss", *metrics[stage].keys()}
+            if stage != "train":
+                names.add(f"{stage}/ece")
+                names |= {
+                    f"{stage}_per_class/{score}/{class_name}"
+                    for score in PER_CLASS_SCORES
+                    for class_name in self.class_names
+                }
+        if "train" in stages:  # logged per step and per epoch: Lightning adds _step, _epoch
+            terms = self.semi_supervised.names
+            terms += [ADVERSARIAL_LOSS] if self.hparams.adversarial_eps else []
+            per_step = ["train/loss", *(f"train/{term}" for term in terms)]
+            names |= {"train/lr", *per_step}
+            names |= {f"{name}_{when}" for name in per_step for when in ("step", "epoch")}
+        if "val" in stages:
+            names.add("val/acc_best")
+        return names
+
     def last_evaluation(self, stage: str) -> Evaluation | None:
         """The confusion matrix and scores of the latest `stage` epoch (`val` or `test`), for
         figures and reports; None before one has ended."""
@@ -215,7 +247,7 @@ class ClassifierModule(L.LightningModule):
         self._log_global_step(on_step=True)
         terms = self.semi_supervised.terms(self.net, self.binary_head, batch, logits)
         if probe is not None:
-            terms["adversarial_loss"] = self.adversarial_loss(batch, loss, probe)
+            terms[ADVERSARIAL_LOSS] = self.adversarial_loss(batch, loss, probe)
         for name, term in terms.items():  # train/adversarial_loss, train/vat_loss, ...
             self._check_finite(f"train/{name}", term, batch_idx)
             self.log(f"train/{name}", term, on_epoch=True, batch_size=len(batch["labels"]))

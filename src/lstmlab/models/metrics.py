@@ -66,6 +66,9 @@ class EvaluationCollector(nn.Module):
         return evaluation
 
 
+PER_CLASS_SCORES = ("precision", "recall", "f1")  # the scores `per_class` gives
+
+
 def per_class(matrix: Tensor) -> dict[str, Tensor]:
     """Precision, recall and F1 of every class from a confusion matrix (rows: true class);
     0 where a class was never predicted or never present, as torchmetrics does."""
@@ -74,4 +77,4 @@ def per_class(matrix: Tensor) -> dict[str, Tensor]:
     precision = hits / matrix.sum(0).clamp(min=1)
     recall = hits / matrix.sum(1).clamp(min=1)
     f1 = 2 * precision * recall / (precision + recall).clamp(min=1e-12)
-    return {"precision": precision, "recall": recall, "f1": f1}
+    return dict(zip(PER_CLASS_SCORES, (precision, recall, f1)))

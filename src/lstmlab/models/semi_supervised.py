@@ -70,6 +70,9 @@ def virtual_adversarial_kl(
     return kl_at(adversarial_push(gradient, eps, mask))
 
 
+VAT_LOSS, ENTROPY_LOSS = "vat_loss", "entropy_loss"  # the terms' names (train/vat_loss, ...)
+
+
 @dataclass(frozen=True)
 class SemiSupervisedTerms:
     """The VAT and entropy terms and their weights, from `objective.vat_*` /
@@ -110,7 +113,7 @@ class SemiSupervisedTerms:
                 unlabelled_logits = net(unlabelled["tokens"], unlabelled["lengths"])[0]
             if self.entropy_weight:
                 log_p = log_probabilities(unlabelled_logits, binary)
-                found["entropy_loss"] = entropy_per_text(log_p).mean()
+                found[ENTROPY_LOSS] = entropy_per_text(log_p).mean()
             texts.append((unlabelled, unlabelled_logits.detach()))
         if self.vat_eps:
             eps, xi = self.vat_eps, self.vat_xi
@@ -120,10 +123,16 @@ class SemiSupervisedTerms:
                 )
                 for part, part_logits in texts
             ]
-            found["vat_loss"] = torch.cat(kls).mean()
+            found[VAT_LOSS] = torch.cat(kls).mean()
         return found
+
+    @property
+    def names(self) -> list[str]:
+        """The names of the terms that are on, as `terms` gives them."""
+        on = {ENTROPY_LOSS: self.entropy_weight, VAT_LOSS: self.vat_eps}
+        return [name for name, setting in on.items() if setting]
 
     def weighted(self, terms: dict[str, Tensor]) -> Tensor | float:
         """The sum of `terms` by their weights (an adversarial_loss weighs 1)."""
-        weights = {"vat_loss": self.vat_weight, "entropy_loss": self.entropy_weight}
+        weights = {VAT_LOSS: self.vat_weight, ENTROPY_LOSS: self.entropy_weight}
         return sum(weights.get(name, 1.0) * term for name, term in terms.items())

@@ -11,12 +11,22 @@ from lstmlab.runs.checkpoints import read_checkpoint
 
 def instantiate_each(group: DictConfig | None) -> list:
     """The objects of a group like `callbacks` or `logger`: one per entry with a `_target_`."""
-    return [instantiate(node) for node in entries(group)]
+    return list(instantiate_named(group).values())
+
+
+def instantiate_named(group: DictConfig | None) -> dict[str, object]:
+    """`instantiate_each`'s objects by their keys in the group (e.g. `early_stopping`)."""
+    return {key: instantiate(node) for key, node in named_entries(group).items()}
 
 
 def entries(group: DictConfig | None) -> list[DictConfig]:
     """The entries of a group that name a class to build (`null` ones are switched off)."""
-    return [node for node in (group or {}).values() if node and "_target_" in node]
+    return list(named_entries(group).values())
+
+
+def named_entries(group: DictConfig | None) -> dict[str, DictConfig]:
+    """`entries` by their keys in the group."""
+    return {str(k): node for k, node in (group or {}).items() if node and "_target_" in node}
 
 
 def checkpoint_step(cfg: DictConfig) -> int | None:

@@ -9,6 +9,7 @@ re-raised as one. `HYDRA_FULL_ERROR=1` shows the whole chain as usual.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -25,17 +26,24 @@ class Refusal(CompactHydraException):
 REFUSED = "_refused_input"  # set on an error `checking_input` let through
 
 
+INPUT_ERRORS = (ValueError, TypeError, OSError, MissingMandatoryValue, InstantiationException)
+
+
 @contextmanager
-def checking_input() -> Iterator[None]:
-    """Around the part of a run that reads its settings and data, before any training: an
-    error there (a missing column, `data.train` unset, a bad value) is a refusal of the input,
-    which `without_traceback` prints as its message alone. The error itself passes unchanged,
-    so code that calls the run (tests) still sees a `ValueError`."""
+def said_in_full(*errors: type[BaseException]) -> Iterator[None]:
+    """Errors of these types whose message is all a user needs: `without_traceback` prints it
+    alone. The error itself passes unchanged, so code that calls the run (tests) still sees it."""
     try:
         yield
-    except (ValueError, TypeError, OSError, MissingMandatoryValue, InstantiationException) as error:
+    except errors as error:
         setattr(error, REFUSED, True)
         raise
+
+
+def checking_input() -> contextlib.AbstractContextManager[None]:
+    """Around the part of a run that reads its settings and data, before any training: an
+    error there (a missing column, `data.train` unset, a bad value) is a refusal of the input."""
+    return said_in_full(*INPUT_ERRORS)
 
 
 @contextmanager

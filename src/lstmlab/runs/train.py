@@ -27,10 +27,11 @@ from lstmlab.runs import resolvers, run_folder
 from lstmlab.runs.checkpoints import read_checkpoint
 from lstmlab.runs.config_checks import check_config, check_spelling
 from lstmlab.runs.config_types import CHECKED_GROUPS, check_types
-from lstmlab.runs.instantiation import build_loggers, checkpoint_step, instantiate_each
+from lstmlab.runs.instantiation import build_loggers, checkpoint_step, instantiate_named
 from lstmlab.runs.model_setup import build_datamodule, build_model
+from lstmlab.runs.monitors import check_monitors
 from lstmlab.runs.multirun import own_ddp_ranks
-from lstmlab.runs.refusals import checking_input, without_traceback
+from lstmlab.runs.refusals import Refusal, checking_input, said_in_full, without_traceback
 from lstmlab.runs.results import confusion_matrix, final_metrics, pruned, save_results
 from lstmlab.runs.resume import NothingToTrain, ResumeError, continue_in_place, expand_resume
 
@@ -47,11 +48,15 @@ def train(cfg: DictConfig) -> float | None:
         trained = read_checkpoint(cfg.ckpt_path) if resumed_at is not None else None
         datamodule = build_datamodule(cfg, trained)
         model, coverage = build_model(cfg, datamodule, trained)
+        callbacks = instantiate_named(cfg.get("callbacks"))
+        check_monitors(cfg, model, callbacks)  # e.g. early_stopping.monitor=val/acc_typo
     print_config_tree(cfg)
-    callbacks = instantiate_each(cfg.get("callbacks"))
     loggers = build_loggers(cfg.get("logger"), resumed_at)
     trainer: L.Trainer = instantiate(
-        cfg.trainer, callbacks=callbacks, logger=loggers, plugins=[AtomicCheckpointIO()]
+        cfg.trainer,
+        callbacks=list(callbacks.values()),
+        logger=loggers,
+        plugins=[AtomicCheckpointIO()],
     )
     fit(trainer, model, datamodule, cfg)
     metrics = final_metrics(trainer)
@@ -64,16 +69,19 @@ def train(cfg: DictConfig) -> float | None:
     params = {**hyperparameters(cfg, choices), **coverage}
     columns = metric_columns(cfg.get("optimized_metric"))
     config = OmegaConf.to_yaml(cfg, resolve=True)
-    log_hparams(trainer.loggers, params, columns, name, [*differing_keys(), *coverage], config)
-    save_results(
-        cfg,
-        trainer,
-        model,
-        started,
-        metrics,
-        best_ckpt,
-        test_confusion_matrix=confusion_matrix(model, "test"),
-    )
+    try:
+        log_hparams(trainer.loggers, params, columns, name, [*differing_keys(), *coverage], config)
+        save_results(
+            cfg,
+            trainer,
+            model,
+            started,
+            metrics,
+            best_ckpt,
+            test_confusion_matrix=confusion_matrix(model, "test"),
+        )
+    except OSError as error:  # a full disk after testing: what was trained is kept
+        raise Refusal(not_reported(error, trainer, cfg)) from error
     browse = browse_commands(trainer.loggers, comparison_dir(cfg))
     print_summary(metrics, trainer.default_root_dir, best_ckpt, browse)
     files = [Path(cfg.paths.output_dir) / name for name in ("results.json", "train.log")]
@@ -85,7 +93,8 @@ def fit(trainer: L.Trainer, model: L.LightningModule, datamodule: Any, cfg: Dict
     """`trainer.fit`, from `cfg.ckpt_path` if set; a full disk or a stop signal ends the run
     with what was kept and the `resume=` command that continues it."""
     try:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        with said_in_full(FloatingPointError):  # a NaN loss, a diverged run: its message says all
+            trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     except OSError as error:  # a full disk or a lost folder while writing checkpoints or logs
         raise OSError(
             error.errno,
@@ -96,6 +105,7 @@ def fit(trainer: L.Trainer, model: L.LightningModule, datamodule: Any, cfg: Dict
         ) from error
     except SIGTERMException:  # SIGTERM, or Ctrl-C (callbacks/checkpointing.py)
         exit_after_sigterm(trainer, f"python train.py resume={cfg.paths.output_dir}")
+    exit_if_signalled(trainer, cfg)
 
 
 def test(
@@ -113,6 +123,27 @@ def test(
         trainer.test(model, datamodule=datamodule, ckpt_path=best_ckpt or None, verbose=False)
     except SIGTERMException:
         exit_after_sigterm(trainer, f"python train.py resume={cfg.paths.output_dir}")
+    exit_if_signalled(trainer, cfg)
+
+
+def exit_if_signalled(trainer: L.Trainer, cfg: DictConfig) -> None:
+    """A signal in a stage's last batch ends the stage normally (Lightning checks for one only
+    before the next batch), yet the scheduler that sent it must not see success."""
+    if trainer.received_sigterm:
+        exit_after_sigterm(trainer, f"python train.py resume={cfg.paths.output_dir}")
+
+
+def not_reported(error: OSError, trainer: L.Trainer, cfg: DictConfig) -> str:
+    """What was not written after testing, that the checkpoints are whole (written whole or
+    not at all, io/checkpoint_io.py), and the command that writes the results once there is
+    space (`resume=` of a run without results.json tests it and writes them)."""
+    where = f" ({error.filename})" if error.filename else ""
+    return (
+        f"Error: {error.strerror or error}{where} after testing: the results (results.json, "
+        f"the HPARAMS row) were not written, but the checkpoints in "
+        f"{last_checkpoint_path(trainer).parent} are intact. Free space (or fix the folder), "
+        f"then write the results with: python train.py resume={cfg.paths.output_dir}"
+    )
 
 
 def exit_after_sigterm(trainer: L.Trainer, continue_with: str) -> NoReturn:
