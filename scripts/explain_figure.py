@@ -18,6 +18,8 @@ from lstmlab.callbacks.figures import attention_figure
 from lstmlab.io import atomic
 from lstmlab.serving.predict import Predictor
 
+LINE = 10  # tokens a line: a page is wider than TensorBoard's card
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -41,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     rows.append((tokens, ig, f"integrated gradients towards {prediction.label}{agreement}"))
     signed.append(True)
     with atomic.atomic_open(args.out) as file:
-        attention_figure(rows, signed=signed).savefig(file, format="png", dpi=110)
+        figure = attention_figure(rows, signed=signed, per_line=LINE)
+        figure.savefig(file, format="png", dpi=110)
     print(
         f"{prediction.label} ({confidence:.3f}); Spearman(attention, |IG|) = {rho}; -> {args.out}"
     )

@@ -2,11 +2,14 @@
 # Screenshots of TensorBoard for a small pooling sweep, as a 1366-px browser shows it without a
 # click (docs/figures/tensorboard_{hparams,scalars,images}.png; the README shows the first):
 #   scripts/tensorboard_screenshots.sh                         # runs the sweep (a few minutes on CPU)
+#   scripts/tensorboard_screenshots.sh data=cr                 # on other data (real words: docs/)
 #   scripts/tensorboard_screenshots.sh logs/multiruns/<time>   # or takes one already run
 #   OUT=/tmp/shots scripts/tensorboard_screenshots.sh ...      # elsewhere
-# Scalars are opened with ?smoothing=0 (the link the README gives). Needs Chromium (Debian:
-# apt-get install chromium). TensorBoard listens on 127.0.0.1 only, on a free port, and is
-# stopped when the script ends.
+# Scalars are opened with ?smoothing=0 (the link the README gives; "Ignore outliers" cannot be
+# set by URL and stays on). Charts are drawn as SVG (?forceSVG=true, a TensorBoard flag):
+# headless Chromium has no GPU, and the WebGL charts' worker often had not drawn by the time of
+# the screenshot. Needs Chromium (Debian: apt-get install chromium). TensorBoard listens on
+# 127.0.0.1 only, on a free port, and is stopped when the script ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-docs/figures}
@@ -14,13 +17,16 @@ source scripts/screenshot.sh  # screenshot <png> <url> <width,height>
 
 work=$(mktemp -d)
 trap 'kill "${tensorboard_pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
-sweep=${1:-}
-if [[ -z $sweep ]]; then
+if [[ -d ${1:-} ]]; then
+    sweep=$1
+else
     sweep=$work/sweep
-    python train.py -m data=synthetic model/pooling=max,attn model.encoder.bidirectional=true,false \
-        trainer.max_epochs=3 ~callbacks.early_stopping \
-        data.num_samples=512 data.val_samples=128 data.test_samples=128 data.max_len=30 \
-        model.encoder.embed_dim=16 model.encoder.hidden_size=16 trainer=cpu \
+    data=("$@")  # the data overrides given, else a small synthetic task
+    ((${#data[@]})) || data=(data=synthetic data.num_samples=512 data.val_samples=128
+        data.test_samples=128 data.max_len=30)
+    python train.py -m "${data[@]}" model/pooling=max,attn model.encoder.bidirectional=true,false \
+        trainer.max_epochs=4 ~callbacks.early_stopping \
+        model.encoder.embed_dim=32 model.encoder.hidden_size=32 trainer=cpu \
         "hydra.sweep.dir=$sweep" > "$work/sweep.log" 2>&1 ||
         { tail -20 "$work/sweep.log" >&2; exit 1; }
 fi
@@ -39,10 +45,10 @@ done
 
 mkdir -p "$out"
 shoot() {  # shoot NAME HEIGHT URL-PATH
-    screenshot "$out/tensorboard_$1.png" "$url/$3" "1366,$2" --virtual-time-budget=15000 \
-        > "$work/chromium-$1.log" 2>&1
+    screenshot "$out/tensorboard_$1.png" "$url/$3" "1366,$2" --virtual-time-budget=20000 \
+        --run-all-compositor-stages-before-draw > "$work/chromium-$1.log" 2>&1
     echo "wrote $out/tensorboard_$1.png"
 }
 shoot hparams 420 "#hparams"
-shoot scalars 900 "?smoothing=0&tagFilter=%5Eval%2F#timeseries"
+shoot scalars 900 "?forceSVG=true&smoothing=0&tagFilter=%5Eval%2F(acc%7Closs)#timeseries"
 shoot images 900 "?tagFilter=integrated_gradients%7Cattention#timeseries"

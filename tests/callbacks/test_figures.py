@@ -32,8 +32,11 @@ def logged(run_dir) -> tuple[dict[str, int], set[str]]:
 @pytest.mark.slow
 def test_a_training_run_logs_attention_confusion_and_pr_curves(text_run):
     images, tensors = logged(text_run["dir"])
-    assert images["val/attention"] == text_run["results"]["epochs"]  # one per epoch
-    assert images["val/integrated_gradients"] == text_run["results"]["epochs"]
+    epochs = text_run["results"]["epochs"]
+    for kind in ("attention", "integrated_gradients"):  # each text its own image, each epoch
+        assert {tag: n for tag, n in images.items() if f"/{kind}" in tag} == {
+            f"val/{kind}/{i}": epochs for i in range(4)
+        }
     assert images["test/confusion_matrix"] == images["test/reliability"] == 1
     assert {"test/pr_curve/neg", "test/pr_curve/pos"} <= tensors
 
@@ -52,7 +55,7 @@ def test_figures_and_scalars_share_one_x_axis_the_global_step(text_run):
     epochs = text_run["results"]["epochs"]
     per_epoch = steps["train/acc"][0]  # the optimiser steps of one epoch
     assert sorted(steps["val/acc"]) == [per_epoch * (e + 1) for e in range(epochs)]
-    assert sorted(steps["val/attention"]) == sorted(steps["val/acc"])
+    assert sorted(steps["val/attention/0"]) == sorted(steps["val/acc"])
     last = steps["val/acc"][-1]
     assert (
         steps["test/acc"] == steps["test/confusion_matrix"] == steps["test/pr_curve/pos"] == [last]
@@ -75,10 +78,33 @@ def test_figures_draw_every_token_of_each_text_on_one_scale_and_label_every_clas
 
 @pytest.mark.slow
 def test_a_model_without_attention_gets_integrated_gradients_only(tiny_cfg, tmp_path):
-    train(tiny_cfg("model=bilstm_max", "trainer.max_epochs=2", "callbacks.figures.num_texts=4"))
+    train(tiny_cfg("model=bilstm_max", "trainer.max_epochs=2", "callbacks.figures.num_texts=2"))
     images, _ = logged(tmp_path)
-    assert images["val/integrated_gradients"] == 2
-    assert "val/attention" not in images
+    assert images["val/integrated_gradients/0"] == images["val/integrated_gradients/1"] == 2
+    assert not [tag for tag in images if "attention" in tag]
+
+
+# TensorBoard 2.21's image card at 1366 px (webfiles.zip's CSS): the grid's columns are at least
+# 335 px wide, the image card pads 16 px a side and leaves the image about 215 px of the card's
+# 320; the image is scaled to fit that box ("object-fit: contain") whatever its own size.
+CARD_BOX = (335 - 2 * 16, 215)
+
+
+def test_a_heat_map_shows_its_words_at_10_px_or_more_in_tensorboards_default_card():
+    tokens = [f"word{i}" for i in range(30)]  # max_tokens' default: a text one prefers to draw
+    figure = attention_figure([(tokens, torch.rand(30), "true pos, predicted pos (0.93)")])
+    width, height = figure.get_size_inches() * figure.dpi
+    shown = min(CARD_BOX[0] / width, CARD_BOX[1] / height)  # the card's scale
+    words = [t for ax in figure.axes for t in ax.texts]
+    assert len(words) == 30
+    assert min(t.get_fontsize() for t in words) * figure.dpi / 72 * shown >= 10
+
+
+def test_short_texts_are_drawn_first_then_the_shortest_others():
+    """IMDB has few reviews under `max_tokens`: the rest are the shortest, not the first."""
+    dataset = [(torch.ones(n, dtype=torch.long), torch.tensor(0)) for n in (90, 0, 8, 40, 300, 12)]
+    picked = figures.TensorBoardFigures(num_texts=4, max_tokens=10)._pick_examples(dataset)
+    assert [len(ids) for ids, _ in picked] == [8, 12, 40, 90]
 
 
 def test_signed_strips_centre_zero_and_the_reliability_diagram_counts_every_example():

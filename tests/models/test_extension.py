@@ -195,7 +195,7 @@ def test_a_pooling_that_returns_weights_gets_attention_figures(run):
         accumulator.Reload()
         for tag in accumulator.Tags()["images"]:
             images[tag] = images.get(tag, 0) + len(accumulator.Images(tag))
-    assert images.get("val/attention") == run["results"]["epochs"]
+    assert images.get("val/attention/0") == run["results"]["epochs"]
 
 
 def test_the_export_gives_pytorchs_logits_and_weights_in_onnx_runtime(run, tmp_path):

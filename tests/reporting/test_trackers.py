@@ -34,7 +34,8 @@ def test_an_mlflow_run_holds_the_hyperparameters_metrics_figures_and_files(
     client = client_module.MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
     (run,) = client.search_runs([client.get_experiment_by_name("lstmlab").experiment_id])
     assert run.info.run_name == tmp_path.name
-    assert run.data.params["model.pooling"] == "attn" and run.data.params["seed"] == "42"
+    assert run.data.params["model.pooling.class"] == "AttentionPooling"
+    assert run.data.params["seed"] == "42"
     assert not any("/" in key for key in run.data.params)  # ours only, not Lightning's too
     for name in HPARAMS_METRICS:
         assert run.data.metrics[name] == pytest.approx(results["metrics"][name])
@@ -45,7 +46,7 @@ def test_an_mlflow_run_holds_the_hyperparameters_metrics_figures_and_files(
     files = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"results.json", CONFIG_FILE} <= files
     config = client.download_artifacts(run.info.run_id, CONFIG_FILE, str(tmp_path / "back"))
-    assert "pooling: attn" in Path(config).read_text()
+    assert "pooling.AttentionPooling" in Path(config).read_text()
     figures = {
         Path(a.path).name.split("_step")[0]
         for stage in ("val", "test")

@@ -23,6 +23,7 @@ from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger, WandbLogg
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_warn
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from torch import Tensor
 from torchmetrics.classification import MulticlassConfusionMatrix
 from torchmetrics.functional.classification import multiclass_precision_recall_curve
@@ -32,14 +33,22 @@ from lstmlab.models.attribution import TOLERANCE, explain
 from lstmlab.models.calibration import BINS, expected_calibration_error, reliability
 
 FIGURE_LOGGERS = (TensorBoardLogger, MLFlowLogger, WandbLogger)  # the trackers that take figures
-TOKENS_PER_LINE = 10  # tokens on a line of a heat-map: each cell wide enough for a word
+# A heat-map's layout, in inches at DPI: TensorBoard's image card shows an image of
+# TOKENS_PER_LINE cells × (a title, 6 lines and a colour bar) at about its own size.
+DPI = 100
+TOKENS_PER_LINE = 5
+CELL_WIDTH = 0.72  # wide enough for a word of 9 letters at FONT_SIZE
+LINE_HEIGHT = 0.24
+TITLE_HEIGHT = 0.3
+BAR_HEIGHT = 0.6  # a colour bar with its ticks and label
+FONT_SIZE = 9  # points: 12.5 px at DPI
 
 
 class TensorBoardFigures(L.Callback):
     """Args:
     num_texts: validation texts whose attention weights and attributions are drawn each epoch.
     max_tokens: texts at most this long are preferred, so a heat-map stays a few lines high
-        (longer ones are drawn in full, on more lines).
+        and legible in TensorBoard's card (longer ones are drawn in full, on more lines).
 
     attributions: integrated gradients of the same texts (Captum, the `explain` extra): None
         draws them where Captum is installed, so the base install runs silently; True asks
@@ -51,7 +60,7 @@ class TensorBoardFigures(L.Callback):
     def __init__(
         self,
         num_texts: int = 4,
-        max_tokens: int = 60,
+        max_tokens: int = 30,
         attributions: bool | None = None,
         ig_tolerance: float = TOLERANCE,
     ) -> None:
@@ -95,11 +104,9 @@ class TensorBoardFigures(L.Callback):
         ]
         sizes = [len(ids) for ids, _ in self._examples]
         if weights is not None:
-            rows = [
-                (t, weights[i, :n].cpu(), title)
-                for i, (t, n, title) in enumerate(zip(texts, sizes, titles))
-            ]
-            log_figure(trainer, "val/attention", attention_figure(rows))
+            for i, (text, n, title) in enumerate(zip(texts, sizes, titles)):
+                figure = attention_figure([(text, weights[i, :n].cpu(), title)])
+                log_figure(trainer, f"val/attention/{i}", figure)
         if self.attributions:
             explained = explain(
                 module.net,
@@ -110,30 +117,28 @@ class TensorBoardFigures(L.Callback):
                 tolerance=self.ig_tolerance,
             )
             errors = explained.error.cpu()
-            rows = [
-                (t, explained.attributions[i, :n].cpu(), f"{title}; IG error {errors[i]:.1%}")
-                for i, (t, n, title) in enumerate(zip(texts, sizes, titles))
-            ]
-            log_figure(trainer, "val/integrated_gradients", attention_figure(rows, signed=True))
+            for i, (text, n, title) in enumerate(zip(texts, sizes, titles)):
+                ig = explained.attributions[i, :n].cpu()
+                row = (text, ig, f"{title}; IG error {errors[i]:.1%}")
+                figure = attention_figure([row], signed=True)
+                log_figure(trainer, f"val/integrated_gradients/{i}", figure)
             if explained.above(self.ig_tolerance):
                 rank_zero_warn(
                     f"Integrated gradients of {len(explained.above(self.ig_tolerance))} of "
-                    f"{len(rows)} drawn texts leave more than {self.ig_tolerance:.0%} of the "
+                    f"{len(texts)} drawn texts leave more than {self.ig_tolerance:.0%} of the "
                     f"logit difference unexplained (largest {float(errors.max()):.0%}, at "
                     f"{int(explained.steps.max())} steps): read their heat-maps with care."
                 )
 
     def _pick_examples(self, dataset: Sequence) -> list[tuple[Tensor, Tensor]]:
-        """The first `num_texts` validation texts no longer than `max_tokens` (fixed across
-        epochs: the validation split never changes), or the first texts if too few are short."""
-        short = []
-        for index in range(len(dataset)):
-            ids, label = dataset[index]
-            if 0 < len(ids) <= self.max_tokens:
-                short.append((ids, label))
-            if len(short) == self.num_texts:
-                return short
-        return short or [dataset[i] for i in range(min(self.num_texts, len(dataset)))]
+        """The first `num_texts` validation texts no longer than `max_tokens`, topped up with
+        the shortest others where too few are (a long text's heat-map is shrunk in
+        TensorBoard's card); fixed across epochs: the validation split never changes."""
+        sizes = [len(dataset[i][0]) for i in range(len(dataset))]
+        drawable = [i for i, n in enumerate(sizes) if n > 0]
+        short = [i for i in drawable if sizes[i] <= self.max_tokens]
+        longer = sorted(set(drawable) - set(short), key=sizes.__getitem__)
+        return [dataset[i] for i in [*short, *longer][: self.num_texts]]
 
     def _log_evaluation(self, trainer: L.Trainer, module: L.LightningModule, stage: str) -> None:
         result = module.last_evaluation(stage)
@@ -201,18 +206,23 @@ def attention_figure(
 ) -> Figure:
     """Each text as a grid of its tokens, `per_line` to a line, each on its weight's colour
     (attention: white to red; `signed` attributions: blue below zero, red above, white at
-    zero), so that it reads at TensorBoard's card size (600 px wide, 11-pt text). One colour
-    scale per kind in the figure, with its colour bar: strips can be compared. `signed` may be
-    given per row, e.g. attention above integrated gradients for one text."""
+    zero). One colour scale per kind in the figure, with its colour bar: strips can be
+    compared. `signed` may be given per row, e.g. attention above integrated gradients for
+    one text.
+
+    Sized for TensorBoard's image card, which scales every image into about 303 × 215 px: one
+    text of 30 tokens, 5 a line, is shown at 84 % or more of its own size, its words at 10 px
+    or more."""
     kinds = signed if isinstance(signed, list) else [signed] * len(rows)
+    bars = sorted(set(kinds))
     lines = [max(1, -(-len(tokens) // per_line)) for tokens, _, _ in rows]
-    figure = Figure(figsize=(6.0, sum(0.32 * n + 0.45 for n in lines) + 0.7 * len(set(kinds))))
-    grid = figure.add_gridspec(
-        len(rows) + len(set(kinds)), 1, height_ratios=[*lines, *[0.6] * len(set(kinds))]
-    )
+    height = sum(LINE_HEIGHT * n + TITLE_HEIGHT for n in lines) + BAR_HEIGHT * len(bars)
+    figure = Figure(figsize=(CELL_WIDTH * per_line, height), dpi=DPI)
+    # each colour bar's strip half a line high; constrained layout adds titles and labels
+    grid = figure.add_gridspec(len(rows) + len(bars), 1, height_ratios=[*lines, *[0.5] * len(bars)])
     scales = {
         kind: _colour_scale([w for (_, w, _), k in zip(rows, kinds) if k == kind], kind)
-        for kind in set(kinds)
+        for kind in bars
     }
     images = {}
     for place, ((tokens, weights, title), kind, n) in enumerate(zip(rows, kinds, lines)):
@@ -228,24 +238,26 @@ def attention_figure(
                 _short(token),
                 ha="center",
                 va="center",
-                fontsize=9,
+                fontsize=FONT_SIZE,
                 color="white" if shade > 0.6 else "black",
             )
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_title(title, fontsize=10, loc="left")
+        ax.set_title(title, fontsize=FONT_SIZE, loc="left", wrap=True)
         images[kind] = image
-    for place, kind in enumerate(sorted(set(kinds)), start=len(rows)):
+    for place, kind in enumerate(bars, start=len(rows)):
         bar = figure.colorbar(
             images[kind],
             cax=figure.add_subplot(grid[place]),
             orientation="horizontal",
         )
+        bar.ax.tick_params(labelsize=FONT_SIZE - 1)
+        bar.locator = MaxNLocator(5)
         bar.set_label(
             "integrated gradient (towards the predicted class)" if kind else "attention weight",
-            fontsize=9,
+            fontsize=FONT_SIZE - 1,
         )
-    figure.set_layout_engine("constrained")
+    figure.set_layout_engine("constrained", h_pad=0.02, w_pad=0.02)
     return figure
 
 

@@ -13,9 +13,10 @@ run appears once in TensorBoard (no `<run>/hparams` twin) and "Show Metrics" dra
 learning curves from the run's own scalars. A run continued in its folder (`ckpt_path`,
 `resume=`) replaces that file whole: one session, its final values.
 
-Columns: the swept keys (or a single run's overridden ones, marked `differs`) and a few
-headline keys (`HEADLINE_HPARAMS`); every other setting would crowd them out of a 1366-px
-screen, so the whole composed config goes beside them as a text summary (TEXT tab, `config`).
+Columns: the swept keys (or a single run's overridden ones, marked `differs`), or, for a run
+that overrides nothing, a few headline keys (`HEADLINE_HPARAMS`). Constant settings would push
+`val/acc_best` off a 1366-px screen, so the whole composed config goes beside them as a text
+summary (TEXT tab, `config`).
 TensorBoard takes the columns of one run's experiment: open one sweep at a time
 (`--logdir logs/multiruns/<time>`) to see that sweep's keys.
 """
@@ -47,7 +48,7 @@ from lstmlab.io.atomic import atomic_open
 # values, then the learning curves "Show Metrics" draws for a row.
 HEADLINE_METRICS = ("val/acc_best", "test/acc", "test/f1")
 CURVES = ("val/acc", "val/loss")
-# Hyperparameter columns every run shows beside its swept keys (when its config has them).
+# Hyperparameter columns of a run that overrides nothing (when its config has them).
 HEADLINE_HPARAMS = ("encoder", "pooling", "model.encoder.bidirectional", "optimizer.lr", "seed")
 PARTS = "model/"  # groups of the network's parts (model/pooling): named by their chosen option
 EVENT_FILE = "events.out.tfevents.hparams"  # sorts after the timestamped files: read last
@@ -109,10 +110,10 @@ def log_hparams(
     config: str = "",
 ) -> None:
     """Writes (or replaces) `EVENT_FILE` in every TensorBoard logger's run folder: the columns
-    (`differing` keys first, then `HEADLINE_HPARAMS`; `metrics`: the tags that are columns),
+    (the `differing` keys, or `HEADLINE_HPARAMS` if none; `metrics`: the tags that are columns),
     the session's values from `params` (`name` is what the table's Trial ID column shows) and
     `config` (the composed YAML) as a text summary."""
-    shown = [key for key in dict.fromkeys([*differing, *HEADLINE_HPARAMS]) if key in params]
+    shown = [key for key in (differing or HEADLINE_HPARAMS) if key in params]
     summaries = [
         experiment_summary({key: params[key] for key in shown}, set(differing), metrics),
         *session_summaries({key: params[key] for key in shown}, name),
