@@ -346,14 +346,14 @@ def test_the_reports_learning_curves_come_from_the_event_files(studied, tmp_path
 def test_a_real_sweep_with_a_failing_job_still_reports_the_others(tmp_path):
     sweep = tmp_path / "sweep"
     process = run_script(
-        "train.py", "-m", *TINY, "model/pooling=max,first", f"hydra.sweep.dir={sweep}"
+        "train.py", "-m", *TINY, "model.encoder.impl=exact,bogus", f"hydra.sweep.dir={sweep}"
     )
     assert process.returncode != 0  # the sweep reports the failure...
-    assert "model/pooling='first'" in process.stderr
+    assert "model.encoder.impl='bogus'" in process.stderr
     assert main([str(sweep), "--report"]) == 0  # scripts/compare.py, in this process
     markdown = (sweep / "compare.md").read_text()
-    assert "| max | 1 |" in markdown  # ...and the other job finished
-    assert "| first | 1 (1 failed) | failed |" in markdown
+    assert "| exact | 1 |" in markdown  # ...and the other job finished
+    assert "| bogus | 1 (1 failed) | failed |" in markdown
     page = (sweep / "report.html").read_text()
     assert "data:image/png;base64," in page.split("Learning curves")[1]  # its real event files
 

@@ -62,11 +62,12 @@ def test_piped_output_shows_each_epoch_one_results_table_and_no_noise(piped_run)
 
 @pytest.mark.slow
 def test_a_failed_sweep_job_leaves_its_traceback_in_its_own_log(tmp_path):
-    result = piped_train_py("-m", *TINY, "model/pooling=max,first", f"hydra.sweep.dir={tmp_path}")
+    sweep = ["model.encoder.impl=exact,bogus", f"hydra.sweep.dir={tmp_path}"]
+    result = piped_train_py("-m", *TINY, *sweep)
     assert result.returncode != 0
-    jobs = {p.name: p for p in tmp_path.iterdir() if p.is_dir()}  # pooling-max_0, ...-first_1
-    good, bad = (jobs[name] for name in sorted(jobs, key=lambda name: "first" in name))
+    jobs = {p.name: p for p in tmp_path.iterdir() if p.is_dir()}  # impl-exact_0, impl-bogus_1
+    good, bad = (jobs[name] for name in sorted(jobs, key=lambda name: "bogus" in name))
     assert "Traceback" not in (good / "train.log").read_text()
     log = (bad / "train.log").read_text()
     assert "The run failed:\nTraceback (most recent call last):" in log
-    assert "model/pooling='first': expected one of last, hn, mean, max, attn" in log
+    assert "model.encoder.impl='bogus': expected one of" in log

@@ -39,7 +39,7 @@ def test_the_dry_run_runs_the_gpu_tests_and_the_benchmark_and_prints_one_json_li
     assert set(tests.values()) - no_bf16 == {"passed"}
     assert 0.0 <= figures["gpu_tests"]["end_to_end"]["metrics"]["test/acc"] <= 1.0
 
-    assert figures["impl"]["figures"]["packed_over_exact_mixed"] > 0
+    assert figures["lstm_impl"]["figures"]["packed_over_exact_mixed"] > 0
 
     bench = figures["benchmark"]["figures"]
     assert bench["device"] == "cpu"
