@@ -12,6 +12,7 @@ from test_resume import files_of
 from test_train import finished_as_uninterrupted, start_train_py, wait_for_checkpoint
 
 from lstmlab.reporting.compare import main as compare_main
+from lstmlab.reporting.hparams import EVENT_FILE  # the HPARAMS records, named by no process
 
 
 @pytest.mark.slow
@@ -30,7 +31,7 @@ def test_the_parallel_launcher_runs_two_jobs_at_once(tmp_path):
     assert len(jobs) == 2
     starts, ends, pids = [], [], set()
     for job in jobs:
-        events = list(job.glob("events.out.tfevents.*"))  # ...tfevents.<time>.<host>.<pid>.<n>
+        events = [e for e in job.glob("events.out.tfevents.*") if e.name != EVENT_FILE]
         starts.append(min(int(e.name.split(".")[3]) for e in events))
         pids |= {e.name.split(".")[5] for e in events}
         ends.append((job / "results.json").stat().st_mtime)

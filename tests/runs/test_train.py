@@ -566,7 +566,7 @@ def test_ddp_on_two_cpu_processes_finishes_and_writes_one_run(train_py, tmp_path
     assert result.returncode == 0, result.stderr[-3000:]
     (run_dir,) = (tmp_path / "runs").iterdir()
     assert "test/acc" in json.loads((run_dir / "results.json").read_text())["metrics"]
-    assert hparams_tab(run_dir)[1] == HPARAMS_METRICS
+    assert hparams_tab(run_dir)[1] >= HPARAMS_METRICS
 
 
 @pytest.mark.slow

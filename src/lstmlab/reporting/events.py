@@ -24,8 +24,11 @@ def scalar_curve(run: Path, tag: str) -> tuple[list[int], list[float]] | None:
 
 def monitored_metric(run: Path) -> str:
     """The metric the run's best checkpoint was chosen by (its composed config's
-    `callbacks.model_checkpoint.monitor`)."""
+    `callbacks.model_checkpoint.monitor`); for the selection score, which is never logged, the
+    accuracy it ranks by first (`callbacks.selection.accuracy`)."""
     config_file = run / ".hydra" / "config.yaml"
     config = yaml.safe_load(config_file.read_text()) if config_file.exists() else {}
-    checkpoint = ((config or {}).get("callbacks") or {}).get("model_checkpoint") or {}
-    return checkpoint.get("monitor") or DEFAULT_MONITOR
+    callbacks = (config or {}).get("callbacks") or {}
+    monitor = (callbacks.get("model_checkpoint") or {}).get("monitor") or DEFAULT_MONITOR
+    selection = callbacks.get("selection") or {}
+    return selection.get("accuracy", monitor) if monitor == "val/selection" else monitor
