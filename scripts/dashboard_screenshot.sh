@@ -9,11 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-docs/figures/optuna_dashboard.png}
-browser=$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)
-if [[ -z $browser ]]; then
-    echo "Chromium not found: install it (Debian: apt-get install chromium)." >&2
-    exit 1
-fi
+source scripts/screenshot.sh  # screenshot <png> <url> <width,height>
 
 work=$(mktemp -d)
 trap 'kill "${dashboard_pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -41,9 +37,6 @@ done
 study_id=$(curl -sf "$url/api/studies" | python -c "import json, sys; print(json.load(sys.stdin)['study_summaries'][0]['study_id'])")
 
 mkdir -p "$(dirname "$out")"
-"$browser" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
-    --disable-background-networking --disable-component-update --disable-sync \
-    --user-data-dir="$work/profile" --hide-scrollbars --window-size=1600,1000 \
-    --virtual-time-budget=20000 --screenshot="$out" "$url/dashboard/studies/$study_id" \
+screenshot "$out" "$url/dashboard/studies/$study_id" 1600,1000 --virtual-time-budget=20000 \
     > "$work/chromium.log" 2>&1
 echo "wrote $out"

@@ -11,11 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 out=$(realpath -m "${OUT:-docs/figures}")
-browser=$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)
-if [[ -z $browser ]]; then
-    echo "Chromium not found: install it (Debian: apt-get install chromium)." >&2
-    exit 1
-fi
+source scripts/screenshot.sh  # screenshot <png> <url> <width,height>
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -34,8 +30,5 @@ fi
 (cd "$work" && python "$root/scripts/compare.py" example_sweep --out report --report)
 mkdir -p "$out"
 cp "$work/report/compare.png" "$out/compare.png"
-"$browser" --headless --no-sandbox --disable-gpu --no-first-run \
-    --disable-background-networking --disable-component-update --disable-sync \
-    --user-data-dir="$work/profile" --hide-scrollbars --window-size=1366,2000 \
-    --screenshot="$out/report.png" "file://$work/report/report.html" > "$work/chromium.log" 2>&1
+screenshot "$out/report.png" "file://$work/report/report.html" 1366,2000 > "$work/chromium.log" 2>&1
 echo "wrote $out/compare.png and $out/report.png"

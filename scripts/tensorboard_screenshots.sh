@@ -10,11 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-docs/figures}
-browser=$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)
-if [[ -z $browser ]]; then
-    echo "Chromium not found: install it (Debian: apt-get install chromium)." >&2
-    exit 1
-fi
+source scripts/screenshot.sh  # screenshot <png> <url> <width,height>
 
 work=$(mktemp -d)
 trap 'kill "${tensorboard_pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -43,10 +39,7 @@ done
 
 mkdir -p "$out"
 shoot() {  # shoot NAME HEIGHT URL-PATH
-    "$browser" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
-        --disable-background-networking --disable-component-update --disable-sync \
-        --user-data-dir="$work/profile-$1" --hide-scrollbars --window-size="1366,$2" \
-        --virtual-time-budget=15000 --screenshot="$out/tensorboard_$1.png" "$url/$3" \
+    screenshot "$out/tensorboard_$1.png" "$url/$3" "1366,$2" --virtual-time-budget=15000 \
         > "$work/chromium-$1.log" 2>&1
     echo "wrote $out/tensorboard_$1.png"
 }
