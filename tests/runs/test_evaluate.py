@@ -76,7 +76,18 @@ def test_evaluate_py_fails_with_a_message_and_writes_nothing_without_a_checkpoin
     assert "No checkpoint given: evaluate.py scores one, e.g. python evaluate.py ckpt_path=" in (
         process.stderr
     )
+    assert "Traceback" not in process.stderr  # the message alone
     assert not list((tmp_path / "evaluations").iterdir())  # not even Hydra's .hydra/ and log
+
+
+@pytest.mark.slow
+def test_evaluate_py_refuses_a_file_that_is_not_a_checkpoint_with_its_message_alone(tmp_path):
+    (tmp_path / "notes.ckpt").write_bytes(b"not a checkpoint")
+    process = run_script(
+        "evaluate.py", f"ckpt_path={tmp_path}/notes.ckpt", f"paths.log_dir={tmp_path}"
+    )
+    assert process.returncode != 0 and "notes.ckpt" in process.stderr
+    assert "Traceback" not in process.stderr
 
 
 def test_predictions_parquet_holds_every_example_by_its_index_in_the_split(text_run, tmp_path):

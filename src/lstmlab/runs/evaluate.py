@@ -42,7 +42,7 @@ from lstmlab.runs.checkpoints import (
 )
 from lstmlab.runs.config_checks import check_config
 from lstmlab.runs.instantiation import instantiate_each
-from lstmlab.runs.refusals import without_traceback
+from lstmlab.runs.refusals import checking_input, without_traceback
 from lstmlab.runs.results import confusion_matrix
 
 SPLITS = ("test", "val")
@@ -50,21 +50,22 @@ SPLITS = ("test", "val")
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Metrics of `cfg.ckpt_path` on `cfg.split`, printed, logged and saved as evaluation.json."""
-    if cfg.split not in SPLITS:
-        raise ValueError(f"split={cfg.split!r}: expected one of {', '.join(SPLITS)}")
-    if OmegaConf.is_missing(cfg, "ckpt_path"):  # else omegaconf's bare MissingMandatoryValue
-        raise ValueError(
-            "No checkpoint given: evaluate.py scores one, e.g. "
-            "python evaluate.py ckpt_path=logs/runs/<run>/checkpoints/<best>.ckpt"
-        )
-    check_config(cfg, "evaluate")
-    L.seed_everything(cfg.seed)
-    checkpoint = read_checkpoint(cfg.ckpt_path)
-    model = load_model(checkpoint, cfg.ckpt_path)
-    datamodule = build_datamodule(checkpoint, cfg.data, cfg.ckpt_path)
-    datamodule.prepare_data()
-    datamodule.setup("test" if cfg.split == "test" else "validate")  # its classes are known
-    check_classes(model.class_names, getattr(datamodule, "class_names", None), cfg.ckpt_path)
+    with checking_input():  # a refused checkpoint or setting: its message alone
+        if cfg.split not in SPLITS:
+            raise ValueError(f"split={cfg.split!r}: expected one of {', '.join(SPLITS)}")
+        if OmegaConf.is_missing(cfg, "ckpt_path"):  # else omegaconf's bare MissingMandatoryValue
+            raise ValueError(
+                "No checkpoint given: evaluate.py scores one, e.g. "
+                "python evaluate.py ckpt_path=logs/runs/<run>/checkpoints/<best>.ckpt"
+            )
+        check_config(cfg, "evaluate")
+        L.seed_everything(cfg.seed)
+        checkpoint = read_checkpoint(cfg.ckpt_path)
+        model = load_model(checkpoint, cfg.ckpt_path)
+        datamodule = build_datamodule(checkpoint, cfg.data, cfg.ckpt_path)
+        datamodule.prepare_data()
+        datamodule.setup("test" if cfg.split == "test" else "validate")  # its classes are known
+        check_classes(model.class_names, getattr(datamodule, "class_names", None), cfg.ckpt_path)
     trainer: L.Trainer = instantiate(
         cfg.trainer,
         callbacks=instantiate_each(cfg.get("callbacks")),
