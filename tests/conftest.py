@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import http.server
 import inspect
 import json
@@ -205,6 +206,15 @@ def compose_config(
     paths = [f"paths.output_dir={output_dir}", f"paths.log_dir={output_dir}"]
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         return compose(name, overrides=[*overrides, *paths], return_hydra_config=with_hydra)
+
+
+def hashes(folder: Path) -> dict[str, str]:
+    """Every file under `folder` with the SHA-256 of its content."""
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in folder.rglob("*")
+        if p.is_file()
+    }
 
 
 @pytest.fixture

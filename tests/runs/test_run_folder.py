@@ -3,25 +3,15 @@ point before anything is written there, unless train.py continues that run (`res
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import TINY
+from conftest import TINY, hashes
 
 from lstmlab.runs import evaluate, pretrain, train
 from lstmlab.runs.run_folder import FolderTaken, claimed
-
-
-def hashes(folder: Path) -> dict[str, str]:
-    """Every file under `folder` with the SHA-256 of its content."""
-    return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in folder.rglob("*")
-        if p.is_file()
-    }
 
 
 @pytest.fixture

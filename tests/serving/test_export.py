@@ -13,8 +13,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
-from conftest import POOLINGS, run_script, text_classifier
-from test_run_folder import hashes
+from conftest import POOLINGS, hashes, run_script, text_classifier
 
 from lstmlab.serving.export import (
     TOLERANCE,
