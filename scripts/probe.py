@@ -195,6 +195,12 @@ def changed(before: dict[str, bytes], after: dict[str, bytes]) -> list[str]:
 # ----------------------------------------------------------------------------- grading
 
 
+def stopped_case(name: str, source: str, command: list[str]) -> Case:
+    """A run stopped by a signal: its exit code, then the printed resume must finish it."""
+    then = ["train.py", "resume={case}/run"]
+    return Case(name, source, command, "stopped", then=then, check=has_results)
+
+
 def hook(
     base: Path, case: Path, at: str, signal_name: str = "SIGTERM", fill: str = ""
 ) -> list[str]:
@@ -418,22 +424,10 @@ def cases(base: Path) -> list[Case]:
             ],
             says="holds another sweep",
         ),
-        Case(
-            "5_sigterm_in_validation",
-            "issue 5",
-            [*SIG, *hook(base, c, "on_validation_start")],
-            "stopped",
-            then=["train.py", "resume={case}/run"],
-            check=has_results,
+        stopped_case(
+            "5_sigterm_in_validation", "issue 5", [*SIG, *hook(base, c, "on_validation_start")]
         ),
-        Case(
-            "6_sigterm_in_testing",
-            "issue 6",
-            [*SIG, *hook(base, c, "on_test_start")],
-            "stopped",
-            then=["train.py", "resume={case}/run"],
-            check=has_results,
-        ),
+        stopped_case("6_sigterm_in_testing", "issue 6", [*SIG, *hook(base, c, "on_test_start")]),
         Case(
             "7_resume_other_pooling",
             "issue 7",
@@ -711,21 +705,9 @@ def cases(base: Path) -> list[Case]:
             ["train.py", *csv_options(base / "csv"), "data.encoding=latin-9x"],
             says="data.encoding",
         ),
-        Case(
-            "b_sigterm_mid_epoch",
-            "beyond",
-            [*SIG, *hook(base, c, "on_train_batch_end")],
-            "stopped",
-            then=["train.py", "resume={case}/run"],
-            check=has_results,
-        ),
-        Case(
-            "b_ctrl_c_mid_epoch",
-            "beyond",
-            [*SIG, *hook(base, c, "on_train_batch_end", "SIGINT")],
-            "stopped",
-            then=["train.py", "resume={case}/run"],
-            check=has_results,
+        stopped_case("b_sigterm_mid_epoch", "beyond", [*SIG, *hook(base, c, "on_train_batch_end")]),
+        stopped_case(
+            "b_ctrl_c_mid_epoch", "beyond", [*SIG, *hook(base, c, "on_train_batch_end", "SIGINT")]
         ),
     ]
 
