@@ -277,6 +277,40 @@ def test_one_seed_says_no_interval_instead_of_zeros(sweep, tmp_path):
     assert "No interval can be computed for model.pooling=last" in markdown
 
 
+def test_a_baseline_naming_some_keys_is_compared_within_each_level_of_the_others(tmp_path):
+    """`--baseline model=bag_of_ngrams` over models × datasets: each model against the bag of
+    n-grams on its own dataset, never against another dataset's (far higher or lower) results;
+    without --baseline, against the best on its own dataset."""
+    noise = iter(np.random.default_rng(1).normal(0, 0.005, size=12))
+    for number, (a, b, seed) in enumerate(
+        (a, b, s) for a in ("x", "y") for b in ("easy", "hard") for s in (1, 2, 3)
+    ):
+        acc = (0.9 if b == "easy" else 0.6) + next(noise)  # only the dataset matters
+        fake_job(tmp_path / "s", number, [f"f.a={a}", f"data={b}", f"seed={seed}"], acc)
+    rows = summarize(find_jobs(tmp_path / "s")[0], ["val/acc_best"])
+    compare_to(rows, "val/acc_best", "f.a=x")
+    for row in rows:
+        assert row.baseline.settings == {**row.settings, "f.a": "x"}
+        if row.settings["f.a"] == "y":
+            assert not row.difference.interval.excludes_zero()
+    compare_to(rows, "val/acc_best")  # no baseline: the best on each dataset
+    for row in rows:
+        assert row.baseline.settings["data"] == row.settings["data"]
+        assert row.difference is None or not row.difference.interval.excludes_zero()
+    assert main([str(tmp_path / "s"), "--baseline", "f.a=x"]) == 0
+    table = (tmp_path / "s" / "compare.md").read_text()
+    assert sum("| baseline |" in line for line in table.splitlines()) == 2  # one per dataset
+
+
+def test_a_baseline_no_configuration_has_is_refused_naming_it(sweep, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main([str(sweep), "--baseline", "model.pooling=mean"])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert "model.pooling=mean" in err and "model.pooling=max" in err
+    assert not (sweep / "compare.md").exists()
+
+
 def evaluation(root: Path, name: str, checkpoint: Path, correct: list[bool]) -> None:
     """An evaluate.py folder: evaluation.json and predictions.parquet."""
     folder = root / name

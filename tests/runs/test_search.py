@@ -183,12 +183,15 @@ def check_trials(study: optuna.Study, study_dir: Path, n_trials: int) -> None:
 
 
 def run_three_workers(tmp_path: Path, storage: str) -> optuna.Study:
-    args = [*study_args(tmp_path, storage, n_trials=12), "trainer.max_epochs=1"]
+    """Three workers started at once: two trials each on average, so each worker also meets
+    a study that filled up while it trained."""
+    n_trials = 6
+    args = [*study_args(tmp_path, storage, n_trials=n_trials), "trainer.max_epochs=1"]
     logs = [tmp_path / f"worker{i}.log" for i in range(3)]
     finish([start_worker(*args, log=log) for log in logs], logs)
     study = optuna.load_study(study_name="lstmlab", storage=open_storage(storage))
     study_dir = tmp_path / "logs" / "studies" / "lstmlab"
-    check_trials(study, study_dir, n_trials=12)
+    check_trials(study, study_dir, n_trials=n_trials)
     assert compare([str(study_dir)]) == 0  # scripts/compare.py reads a study's trials
     return study
 

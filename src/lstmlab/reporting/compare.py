@@ -3,12 +3,14 @@
     python scripts/compare.py logs/multiruns/<time>                   # sorted by val/acc_best
     python scripts/compare.py logs/multiruns/<time> --metric test/f1 --out reports/
     python scripts/compare.py logs/multiruns/<time> --baseline model.pooling=last
+    python scripts/compare.py logs/multiruns/<time> --baseline model=cnn  # per dataset, too
     python scripts/compare.py logs/multiruns/<time> --report          # + one HTML page
 
 For the chosen metric each row also gets its 95 % t-interval over seeds and its difference
-from a baseline configuration (default: the best) with the 95 % interval and p-value of
-Welch's t-test; the swept factors get a linear model's ANOVA and level effects
-(`effects.py`; how and why: docs/research.md, "Over seeds").
+from a baseline configuration (default: the best on the row's dataset; a baseline naming only
+some swept keys is one per level of the others) with the 95 % interval and p-value of Welch's
+t-test; the swept factors get a linear model's ANOVA and level effects (`effects.py`; how and
+why: docs/research.md, "Over seeds").
 
 A job is a folder holding `.hydra/overrides.yaml`; its configuration is its overrides without
 `seed` (and without those every job shares, shown once in the title), so `seed=1,2,3` jobs of
@@ -68,23 +70,19 @@ def write_csv(rows: list[Row], metrics: list[str], path: Path) -> None:
             writer.writerow(values)
 
 
-def markdown(
-    rows: list[Row], metrics: list[str], title: str, baseline: str, effects: Effects | None
-) -> str:
-    lines = [f"{title}\n" if title else "", *markdown_table(*table_rows(rows, metrics, baseline))]
+def markdown(rows: list[Row], metrics: list[str], title: str, effects: Effects | None) -> str:
+    lines = [f"{title}\n" if title else "", *markdown_table(*table_rows(rows, metrics))]
     for caption, header, cells in effect_tables(effects) if effects else []:
         lines += ["", f"{caption} on {metrics[0]}:", "", *markdown_table(header, cells)]
     return "\n".join([*lines, "", *notes(rows, effects)]) + "\n"
 
 
-def print_tables(
-    rows: list[Row], metrics: list[str], title: str, baseline: str, effects: Effects | None
-) -> None:
+def print_tables(rows: list[Row], metrics: list[str], title: str, effects: Effects | None) -> None:
     """The tables in the terminal, a rule between rows: names folded at their dots and never
     narrower than their values, so every row keeps its swept values in a 120-column terminal
     (numbers wrap where a terminal is narrower still)."""
     console = Console()
-    header, cells = table_rows(rows, metrics, baseline, narrow=True)
+    header, cells = table_rows(rows, metrics, narrow=True)
     factor_columns = len(factors(row.settings for row in rows)) or 1  # or `configuration`
     tables = [(title, header, cells, factor_columns, [row.failed > 0 for row in rows])]
     for caption, header, cells in effect_tables(effects) if effects else []:
@@ -113,8 +111,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="where to write compare.* (default: the sweep)")
     parser.add_argument(
         "--baseline",
-        help="the configuration others are compared with, as overrides "
-        "(e.g. model.pooling=last; default: the best)",
+        help="the configuration others are compared with, as overrides (e.g. "
+        "model.pooling=last; default: the best on each dataset); naming only some swept keys "
+        "(model=cnn in a sweep over models and data) compares each row with the one that "
+        "shares its other values",
     )
     parser.add_argument(
         "--report", action="store_true", help="also write report.html, the study on one page"
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = summarize(jobs, metrics)
     try:
         check_metric(jobs, args.metric)  # before anything is written
-        baseline = compare_to(rows, args.metric, args.baseline)
+        compare_to(rows, args.metric, args.baseline)
     except ValueError as err:
         parser.exit(2, f"error: {err}\n")
     for job in jobs:
@@ -139,15 +139,15 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or args.sweep
     out.mkdir(parents=True, exist_ok=True)
     write_csv(rows, metrics, out / "compare.csv")
-    atomic.write_text(out / "compare.md", markdown(rows, metrics, title, baseline, effects))
+    atomic.write_text(out / "compare.md", markdown(rows, metrics, title, effects))
     caption = f"{args.metric}: each seed, mean and 95 % interval"
     figure = seeds_figure(rows, args.metric, caption, factors(job.settings for job in jobs))
     written = ["compare.csv", "compare.md", *(p.name for p in save(figure, out / "compare"))]
     if args.report:
-        study = Study(args.sweep, jobs, common, rows, metrics, baseline, effects)
+        study = Study(args.sweep, jobs, common, rows, metrics, effects)
         write_report(out / "report.html", study, figure)
         written.append("report.html")
-    print_tables(rows, metrics, title, baseline, effects)
+    print_tables(rows, metrics, title, effects)
     failed = sum(row.failed for row in rows)
     print(f"{len(jobs)} jobs, {failed} not complete; wrote {', '.join(written)} in {out}")
     return 0

@@ -54,7 +54,6 @@ class Study:
     common: list[str]  # the overrides every job shares
     rows: list[Row]
     metrics: list[str]  # the chosen one first
-    baseline: str
     effects: Effects | None
 
 
@@ -69,7 +68,7 @@ def write_report(path: Path, study: Study, figure: Figure) -> None:
         setup_section(study.jobs, study.common),
         "<h2>Configurations</h2>",
         html_table(
-            *table_rows(study.rows, study.metrics, study.baseline),
+            *table_rows(study.rows, study.metrics),
             [row.failed > 0 for row in study.rows],
         ),
         "".join(f"<p class=note>{esc(n)}</p>" for n in notes(study.rows, study.effects)),
@@ -83,7 +82,7 @@ def write_report(path: Path, study: Study, figure: Figure) -> None:
         "<h2>Jobs that did not complete</h2>",
         incomplete_section(study.jobs),
         "<h2>Paired tests on the same examples</h2>",
-        paired_section(study.sweep, study.jobs, study.baseline),
+        paired_section(study.sweep, study.jobs, study.rows),
         "<h2>Reproduce</h2>",
         reproduce_section(study.sweep, metric),
     ]
@@ -224,26 +223,23 @@ def is_inside(checkpoint: Path, folder: Path) -> bool:
     )
 
 
-def paired_section(sweep: Path, jobs: list[Job], baseline: str) -> str:
-    """The baseline configuration's model against each other configuration's model of the
-    same seed, scored on the same split (McNemar's exact test, paired bootstrap)."""
+def paired_section(sweep: Path, jobs: list[Job], rows: list[Row]) -> str:
+    """Each configuration's model against its baseline's model of the same seed, scored on
+    the same split (McNemar's exact test, paired bootstrap)."""
     evaluations = evaluations_of(sweep, jobs)
-    base = {
-        (job.seed, split): folder
-        for folder, (job, split) in evaluations.items()
-        if job.config == baseline
-    }
+    baseline_of = {row.config: row.baseline.config for row in rows if row.baseline is not None}
+    scored = {(job.config, job.seed, split): folder for folder, (job, split) in evaluations.items()}
     cells = []
     for folder, (job, split) in evaluations.items():
-        other = base.get((job.seed, split))
-        if job.config == baseline or other is None:
+        base = baseline_of.get(job.config)
+        other = scored.get((base, job.seed, split))
+        if base == job.config or other is None:
             continue
         try:
-            cells.append(
-                paired_cells(job, split, compare(read_predictions(other), read_predictions(folder)))
-            )
+            result = compare(read_predictions(other), read_predictions(folder))
+            cells.append([base, *paired_cells(job, split, result)])
         except ValueError as err:  # scored other examples: no pairing exists
-            cells.append([job.config, job.seed or "-", split, str(err), *[""] * 5])
+            cells.append([base, job.config, job.seed or "-", split, str(err), *[""] * 5])
     if not cells:
         return (
             "<p>None: no two configurations' models of one seed were scored by evaluate.py "
@@ -251,11 +247,12 @@ def paired_section(sweep: Path, jobs: list[Job], baseline: str) -> str:
             " for the baseline and another configuration).</p>"
         )
     header = [
+        "configuration A (baseline)",
         "configuration B",
         "seed",
         "split",
         "examples",
-        f"acc A = {baseline} (%)",
+        "acc A (%)",
         "acc B (%)",
         "A − B (pp, paired bootstrap 95% CI)",
         "only A / only B right",

@@ -21,6 +21,7 @@ from lstmlab.reporting.significance import Difference, Interval, mean_interval, 
 # are its repeats, pooled into its mean and interval, and an Optuna trial's number (sweep.py) is
 # no setting (hydra.* never appear)
 IGNORED = ("seed", "data.fold", "search.trial")
+DATASET = "data"  # the config group of datasets: results on two of them are never compared
 COMPLETE = "complete"  # results.json's `status` when it has none (a run that finished)
 FAILED = "failed"  # no results.json: the job failed, or is still running
 UNREADABLE = "unreadable"  # a results.json cut short (a full disk, an interrupted copy)
@@ -52,7 +53,8 @@ class Row:
     stats: dict[str, tuple[float, float | None]]  # metric -> (mean, std over seeds or None)
     values: dict[str, list[float]] = field(default_factory=dict)  # metric -> one per seed
     interval: Interval | None = None  # of the chosen metric's mean (None: under two seeds)
-    difference: Difference | None = None  # of the chosen metric against the baseline
+    baseline: Row | None = None  # the row it is compared with (itself if it is a baseline)
+    difference: Difference | None = None  # of the chosen metric against `baseline`
 
     @property
     def failed(self) -> int:
@@ -164,19 +166,44 @@ def within_range(interval: Interval | None) -> Interval | None:
     return Interval(interval.estimate, max(low, interval.low), min(high, interval.high))
 
 
-def compare_to(rows: list[Row], metric: str, baseline: str | None = None) -> str:
-    """Set each row's interval and Welch difference against `baseline` (a configuration as
-    overrides, e.g. `model.pooling=max`; default: the best row); returns the baseline's name."""
-    finished = [row for row in rows if metric in row.values]
-    chosen = baseline or (finished[0].config if finished else "-")
-    base = next((row for row in finished if row.config == chosen), None)
-    if baseline is not None and base is None:
-        known = ", ".join(repr(row.config) for row in finished)
-        raise ValueError(
-            f"--baseline {baseline!r} is no finished configuration: use one of {known}"
-        )
+def compare_to(rows: list[Row], metric: str, baseline: str | None = None) -> None:
+    """Set each row's interval, and its baseline and Welch difference against it.
+
+    `baseline` is overrides, e.g. `model.pooling=max`. A row's baseline has those values and
+    the row's own values of every other swept key, so a baseline naming only some keys
+    (`model=bag_of_ngrams` in a sweep over models and datasets) is one per dataset. Without
+    one, a row's baseline is the best row on its dataset (`data=`), or the best row: no model
+    is measured against another dataset's results."""
+    finished = [row for row in rows if metric in row.values]  # best first
+    wanted = wanted_settings(baseline, finished)
     for row in finished:
         row.interval = within_range(mean_interval(row.values[metric]))
-        if base is not None and row is not base:
-            row.difference = welch(row.values[metric], base.values[metric])
-    return chosen
+        if baseline is None:
+            dataset = row.settings.get(DATASET)
+            row.baseline = next(b for b in finished if b.settings.get(DATASET) == dataset)
+        else:
+            target = {**row.settings, **wanted}
+            row.baseline = next((other for other in finished if other.settings == target), None)
+        if row.baseline is not None and row.baseline is not row:
+            row.difference = welch(row.values[metric], row.baseline.values[metric])
+
+
+def wanted_settings(baseline: str | None, finished: list[Row]) -> dict[str, str]:
+    """`--baseline model=cnn data=cr` as {"model": "cnn", "data": "cr"}, refused unless some
+    finished configuration has those values."""
+    if baseline is None:
+        return {}
+    pairs = [part.partition("=") for part in baseline.split()]
+    wanted = {key: value for key, _, value in pairs}
+    if (
+        not pairs
+        or not all(key and sep for key, sep, _ in pairs)
+        or not any(all(row.settings.get(k) == v for k, v in wanted.items()) for row in finished)
+    ):
+        known = ", ".join(repr(row.config) for row in finished)
+        raise ValueError(
+            f"--baseline {baseline!r} is no finished configuration: give key=value overrides "
+            f"that some configuration has (all of its keys, or some of them for one baseline "
+            f"per level of the others), one of {known}"
+        )
+    return wanted

@@ -16,12 +16,14 @@ def interval_cell(row: Row) -> str:
     return f"[{100 * row.interval.low:.2f}, {100 * row.interval.high:.2f}]"
 
 
-def difference_cells(row: Row, baseline: str) -> list[str]:
-    """The difference against the baseline with its interval (percentage points), and p."""
-    if row.config == baseline:
+def difference_cells(row: Row) -> list[str]:
+    """The difference against the row's baseline with its interval (percentage points), and p."""
+    if row.baseline is row:
         return ["baseline", ""]
+    if row.baseline is None:
+        return ["no baseline run" if row.values else "-", "-"]
     if row.difference is None:
-        return ["n/a (1 seed)" if row.values else "-", "-"]
+        return ["n/a (1 seed)", "-"]
     return [signed(row.difference.interval), f"{row.difference.p_value:.3g}"]
 
 
@@ -42,7 +44,7 @@ def runs_cell(row: Row) -> str:
 
 
 def table_rows(
-    rows: list[Row], metrics: list[str], baseline: str, narrow: bool = False
+    rows: list[Row], metrics: list[str], narrow: bool = False
 ) -> tuple[list[str], list[list[str]]]:
     """The configuration table's header and cells, one column per swept factor (its values),
     shared by the terminal, Markdown and HTML; `narrow` (a terminal) leaves out the spread of
@@ -54,7 +56,7 @@ def table_rows(
     cells = [
         [row.settings.get(k, row.config if k == "configuration" else "-") for k in keys]
         + [runs_cell(row), cell(row, chosen), interval_cell(row)]
-        + difference_cells(row, baseline)
+        + difference_cells(row)
         + [cell(row, m, spread=not narrow) for m in others]
         for row in rows
     ]
