@@ -101,10 +101,10 @@ def fit(trainer: L.Trainer, model: L.LightningModule, datamodule: Any, cfg: Dict
             f"{error.strerror or error} ({error.filename or 'writing the run'}) at step "
             f"{trainer.global_step}. Checkpoints are written whole or not at all, so those in "
             f"{last_checkpoint_path(trainer).parent} are intact: free space (or fix the "
-            f"folder), then continue with: python train.py resume={cfg.paths.output_dir}",
+            f"folder), then continue with: {resume_command(cfg)}",
         ) from error
     except SIGTERMException:  # SIGTERM, or Ctrl-C (callbacks/checkpointing.py)
-        exit_after_sigterm(trainer, f"python train.py resume={cfg.paths.output_dir}")
+        exit_after_sigterm(trainer, resume_command(cfg))
     exit_if_signalled(trainer, cfg)
 
 
@@ -122,7 +122,7 @@ def test(
     try:
         trainer.test(model, datamodule=datamodule, ckpt_path=best_ckpt or None, verbose=False)
     except SIGTERMException:
-        exit_after_sigterm(trainer, f"python train.py resume={cfg.paths.output_dir}")
+        exit_after_sigterm(trainer, resume_command(cfg))
     exit_if_signalled(trainer, cfg)
 
 
@@ -130,7 +130,12 @@ def exit_if_signalled(trainer: L.Trainer, cfg: DictConfig) -> None:
     """A signal in a stage's last batch ends the stage normally (Lightning checks for one only
     before the next batch), yet the scheduler that sent it must not see success."""
     if trainer.received_sigterm:
-        exit_after_sigterm(trainer, f"python train.py resume={cfg.paths.output_dir}")
+        exit_after_sigterm(trainer, resume_command(cfg))
+
+
+def resume_command(cfg: DictConfig) -> str:
+    """The command that continues this run in its folder (after a signal or a full disk)."""
+    return f"python train.py resume={cfg.paths.output_dir}"
 
 
 def not_reported(error: OSError, trainer: L.Trainer, cfg: DictConfig) -> str:
@@ -142,7 +147,7 @@ def not_reported(error: OSError, trainer: L.Trainer, cfg: DictConfig) -> str:
         f"Error: {error.strerror or error}{where} after testing: the results (results.json, "
         f"the HPARAMS row) were not written, but the checkpoints in "
         f"{last_checkpoint_path(trainer).parent} are intact. Free space (or fix the folder), "
-        f"then write the results with: python train.py resume={cfg.paths.output_dir}"
+        f"then write the results with: {resume_command(cfg)}"
     )
 
 
