@@ -4,6 +4,7 @@ effects and the HTML study report."""
 from __future__ import annotations
 
 import csv
+import html
 import json
 import re
 from pathlib import Path
@@ -359,6 +360,8 @@ def test_the_report_is_one_self_contained_page_with_the_whole_study(studied, tmp
     assert "f.a=x f.b=u" in paired and "+30.00" in paired  # 90 % against 60 %, paired
     assert "f.a=x f.b=v" in paired and "did not score the same examples" in paired
     assert "python train.py -m f.a=x,y f.b=u,v seed=1,2" in page
+    # the report's own command, with the baseline it was given
+    assert "--baseline 'f.a=y f.b=v' --report" in html.unescape(page)
 
 
 def test_the_reports_learning_curves_come_from_the_event_files(studied, tmp_path):

@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     figure = seeds_figure(rows, args.metric, caption, factors(job.settings for job in jobs))
     written = ["compare.csv", "compare.md", *(p.name for p in save(figure, out / "compare"))]
     if args.report:
-        study = Study(args.sweep, jobs, common, rows, metrics, effects)
+        study = Study(args.sweep, jobs, common, rows, metrics, effects, args.baseline)
         write_report(out / "report.html", study, figure)
         written.append("report.html")
     print_tables(rows, metrics, title, effects)

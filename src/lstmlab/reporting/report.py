@@ -55,6 +55,7 @@ class Study:
     rows: list[Row]
     metrics: list[str]  # the chosen one first
     effects: Effects | None
+    baseline: str | None = None  # --baseline as given (None: the default)
 
 
 def write_report(path: Path, study: Study, figure: Figure) -> None:
@@ -84,7 +85,7 @@ def write_report(path: Path, study: Study, figure: Figure) -> None:
         "<h2>Paired tests on the same examples</h2>",
         paired_section(study.sweep, study.jobs, study.rows),
         "<h2>Reproduce</h2>",
-        reproduce_section(study.sweep, metric),
+        reproduce_section(study.sweep, metric, study.baseline),
     ]
     page = (
         "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>"
@@ -276,7 +277,7 @@ def paired_cells(job: Job, split: str, result: PairedComparison) -> list[str]:
     ]
 
 
-def reproduce_section(sweep: Path, metric: str) -> str:
+def reproduce_section(sweep: Path, metric: str, baseline: str | None) -> str:
     """The sweep's command from its multirun.yaml, and this report's."""
     multirun = sweep / "multirun.yaml"
     commands = []
@@ -284,8 +285,7 @@ def reproduce_section(sweep: Path, metric: str) -> str:
         hydra = yaml.safe_load(multirun.read_text())["hydra"]
         task = hydra["overrides"]["task"]
         commands.append(f"python {hydra['job']['name']}.py -m {shlex.join(task)}")
-    commands.append(
-        f"python scripts/compare.py {shlex.quote(str(sweep))} --metric {metric} --report"
-    )
+    compared = ["--metric", metric, *(["--baseline", baseline] if baseline else []), "--report"]
+    commands.append(shlex.join(["python", "scripts/compare.py", str(sweep), *compared]))
     note = "" if multirun.exists() else "<p>No multirun.yaml in the sweep: its command is lost.</p>"
     return note + "<pre>" + esc("\n".join(commands)) + "</pre>"
